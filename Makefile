@@ -1,0 +1,52 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+# Everything else here is a step of those two.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: venv envtest lint test test-unit test-integration demo crds bench bench-smoke clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+# kube-apiserver, kube-controller-manager, etcd and helm, built from Go modules
+# once and cached under ~/.cache/rayref/envtest/<version>.
+envtest: venv
+	$(BIN)/python -m tests.envtest.build
+
+crds: venv
+	$(BIN)/rayref crds --output crds
+
+lint: venv
+	$(BIN)/ruff check operator tests bench
+	$(BIN)/ruff format --check operator tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test-unit: venv
+	$(BIN)/pytest tests/unit
+
+test-integration: venv envtest
+	$(BIN)/pytest tests/integration
+
+# The test command of the README and of CI: lint, then every tier.
+test: venv envtest lint
+	$(BIN)/pytest tests
+
+demo: venv envtest
+	$(BIN)/rayref demo $(DEMO_ARGS)
+
+bench: venv envtest
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-smoke: venv envtest
+	$(BIN)/python -m bench.run --sizes 200 --smoke
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

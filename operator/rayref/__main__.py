@@ -1,0 +1,3 @@
+from rayref.cli import main
+
+raise SystemExit(main())
