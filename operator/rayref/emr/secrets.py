@@ -1,0 +1,138 @@
+"""Value types that hold a secret and show only a redacted form.
+
+Each type validates from a JSON string (numbers are accepted and kept as their decimal
+text), and serialises to its redacted form in every `model_dump` mode, so a dump can go
+to logs, status or stdout as it is. The real value is read with `get_secret_value()`.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from typing import Any
+
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
+
+MASK = "**********"
+# Query parameters of a URL that carry a credential.
+TOKEN_QUERY_PARAMS = frozenset({"token", "ray-token", "access_token", "securitytoken"})
+
+
+def _text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError("expected a string")
+
+
+class Secret:
+    """An opaque secret string (submitToken, Redis password, `env` of a node spec)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def redacted(self) -> str:
+        return MASK if self._value else ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.redacted()!r})"
+
+    def __str__(self) -> str:
+        return self.redacted()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._value))
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        def validate(value: object) -> Secret:
+            if isinstance(value, cls):
+                return value
+            return cls(_text(value))
+
+        return core_schema.no_info_plain_validator_function(
+            validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda v: v.redacted(), when_used="always"
+            ),
+            json_schema_input_schema=core_schema.str_schema(),
+        )
+
+
+def redact_url(url: str) -> str:
+    """Drop token-bearing query parameters and any userinfo password from a URL."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        kept = [(k, v) for k, v in query if k.lower() not in TOKEN_QUERY_PARAMS]
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, _, hostport = netloc.rpartition("@")
+            user = userinfo.partition(":")[0]
+            netloc = f"{user}:{MASK}@{hostport}" if ":" in userinfo else netloc
+        fragment = "" if "token" in parts.fragment.lower() else parts.fragment
+        return urllib.parse.urlunsplit(
+            (parts.scheme, netloc, parts.path, urllib.parse.urlencode(kept), fragment)
+        )
+    except ValueError:
+        # Not a URL we can take apart: show nothing of it.
+        return MASK
+
+
+class SecretUrl(Secret):
+    """A URL that may carry a token (dashboard `?token=`) or a password (Redis URL)."""
+
+    __slots__ = ()
+
+    def redacted(self) -> str:
+        return redact_url(self._value) if self._value else ""
+
+
+class RuntimeEnv(Secret):
+    """`runtimeEnvJson`: Ray's runtime environment, whose `env_vars` may hold secrets.
+
+    The redacted form keeps the structure (pip packages, working dir...) and masks
+    every env var value; text that is not a JSON object is masked whole.
+    """
+
+    __slots__ = ()
+
+    def parsed(self) -> dict[str, Any] | None:
+        """The decoded runtime environment, secrets included; None if it is not a JSON object."""
+        try:
+            value = json.loads(self._value)
+        except (ValueError, RecursionError):
+            return None
+        return value if isinstance(value, dict) else None
+
+    def env_vars(self) -> dict[str, str]:
+        env = (self.parsed() or {}).get("env_vars")
+        if not isinstance(env, dict):
+            return {}
+        return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in env.items()}
+
+    def redacted(self) -> str:
+        if not self._value:
+            return ""
+        value = self.parsed()
+        if value is None:
+            return MASK
+        if "env_vars" in value:
+            env = value["env_vars"]
+            value["env_vars"] = {str(k): MASK for k in env} if isinstance(env, dict) else MASK
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
