@@ -1,0 +1,1 @@
+"""The kstatus test helper (a Go module) and its build."""
