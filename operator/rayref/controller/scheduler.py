@@ -1,0 +1,375 @@
+"""The polling scheduler: one loop, one heap of due times, bounded concurrency.
+
+kopf gives every object with a timer or daemon its own task and a finalizer;
+at thousands of refs that costs memory, wakeups and makes deletion depend on
+the operator. Instead kopf's event handlers feed this registry, and a single
+loop polls whichever refs are due. The scheduler knows nothing of kopf or
+Kubernetes: the work is injected as a `PollStrategy`, time as a `Clock`, so it
+is unit-testable and the scale work (List-based batching per workspace,
+adaptive intervals) can slot in as another strategy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+logger = logging.getLogger("rayref.scheduler")
+
+# A poll that raised unexpectedly is retried after this long (seconds).
+CRASH_RETRY_DELAY = 30.0
+
+
+@dataclass(frozen=True, order=True)
+class RefKey:
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class RefSnapshot:
+    """What a poll sees: an immutable copy of the registry entry at launch time."""
+
+    key: RefKey
+    uid: str
+    generation: int
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+    resource_version: str
+
+    @property
+    def suspended(self) -> bool:
+        return bool(self.spec.get("suspend", False))
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    """What a poll reports back.
+
+    `next_delay` None means: stop polling this ref until its spec changes (or
+    the operator restarts). `status`/`resource_version` are set when the poll
+    wrote the status, so that the registry does not wait for the watch event.
+    `gone` means the object no longer exists.
+    """
+
+    next_delay: float | None
+    status: Mapping[str, Any] | None = None
+    resource_version: str | None = None
+    gone: bool = False
+
+
+class PollStrategy(Protocol):
+    """How due refs are grouped and polled.
+
+    `batch_key` groups due refs that one call can serve (today: each ref is
+    alone; with ListRayJob: one batch per endpoint, credentials and
+    workspace). `poll_batch` must return an outcome for every ref it was given.
+    """
+
+    def batch_key(self, ref: RefSnapshot) -> Hashable: ...
+
+    async def poll_batch(self, refs: Sequence[RefSnapshot]) -> Mapping[RefKey, PollOutcome]: ...
+
+
+PollFunction = Callable[[RefSnapshot], Awaitable[PollOutcome]]
+
+
+class PerRefStrategy:
+    """One poll per ref (GetRayJob / GetRayCluster)."""
+
+    def __init__(self, poll: PollFunction) -> None:
+        self._poll = poll
+
+    def batch_key(self, ref: RefSnapshot) -> Hashable:
+        return ref.key
+
+    async def poll_batch(self, refs: Sequence[RefSnapshot]) -> Mapping[RefKey, PollOutcome]:
+        return {ref.key: await self._poll(ref) for ref in refs}
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class MonotonicClock:
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+def default_jitter(delay: float) -> float:
+    """Spread refs by up to +10% so that refs created together do not poll in lockstep."""
+    return delay * (1.0 + random.uniform(0.0, 0.1))
+
+
+@dataclass
+class _Entry:
+    key: RefKey
+    uid: str
+    generation: int
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+    resource_version: str
+    due: float | None = None
+    heap_token: int = -1
+    in_flight: bool = False
+    # The spec changed while a poll was in flight: poll again as soon as it ends.
+    repoll: bool = False
+    polls: int = field(default=0)
+
+    def snapshot(self) -> RefSnapshot:
+        return RefSnapshot(
+            key=self.key,
+            uid=self.uid,
+            generation=self.generation,
+            spec=self.spec,
+            status=self.status,
+            resource_version=self.resource_version,
+        )
+
+
+def _is_newer(candidate: str, current: str) -> bool:
+    """Whether `candidate` is a later resourceVersion than `current`.
+
+    resourceVersions are opaque; in practice they are etcd revisions. When both
+    parse as integers we use that to ignore a watch event that is older than
+    our own write; otherwise the event wins.
+    """
+    try:
+        return int(candidate) >= int(current)
+    except ValueError:
+        return True
+
+
+class Scheduler:
+    def __init__(
+        self,
+        strategy: PollStrategy,
+        *,
+        clock: Clock | None = None,
+        max_in_flight: int = 16,
+        jitter: Callable[[float], float] = default_jitter,
+    ) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self._strategy = strategy
+        self._clock: Clock = clock or MonotonicClock()
+        self._max_in_flight = max_in_flight
+        self._jitter = jitter
+        self._entries: dict[RefKey, _Entry] = {}
+        self._heap: list[tuple[float, int, RefKey]] = []
+        self._tokens = 0
+        self._wakeup = asyncio.Event()
+        self._in_flight = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+        self.polls_started = 0
+
+    # -- registry, fed by the kopf event handlers ---------------------------------
+
+    def observe(
+        self,
+        key: RefKey,
+        *,
+        uid: str,
+        generation: int,
+        spec: Mapping[str, Any],
+        status: Mapping[str, Any],
+        resource_version: str,
+    ) -> None:
+        """Record the object as the API server last showed it (listing or watch event)."""
+        entry = self._entries.get(key)
+        if entry is None or entry.uid != uid:
+            entry = _Entry(key, uid, generation, spec, status, resource_version)
+            self._entries[key] = entry
+            self._schedule(entry, 0.0)
+            return
+        if generation != entry.generation:
+            entry.generation = generation
+            entry.spec = spec
+            entry.status = status
+            entry.resource_version = resource_version
+            if entry.in_flight:
+                entry.repoll = True
+            else:
+                self._schedule(entry, 0.0)
+            return
+        if _is_newer(resource_version, entry.resource_version):
+            entry.status = status
+            entry.resource_version = resource_version
+
+    def forget(self, key: RefKey) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            entry.due = None
+
+    def poll_now(self, key: RefKey) -> None:
+        entry = self._entries.get(key)
+        if entry is not None and not entry.in_flight:
+            self._schedule(entry, 0.0)
+
+    # -- introspection (metrics, tests) -------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def due_at(self, key: RefKey) -> float | None:
+        entry = self._entries.get(key)
+        return None if entry is None else entry.due
+
+    def scheduled_count(self) -> int:
+        return sum(1 for entry in self._entries.values() if entry.due is not None)
+
+    def status_of(self, key: RefKey) -> Mapping[str, Any] | None:
+        entry = self._entries.get(key)
+        return None if entry is None else entry.status
+
+    # -- the loop -----------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self.run(), name="rayref-scheduler")
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks)
+        if self._loop_task is not None:
+            tasks.append(self._loop_task)
+            self._loop_task = None
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def run(self) -> None:
+        while True:
+            self._wakeup.clear()
+            self._launch_due()
+            delay = self._delay_to_next_due()
+            if delay is None or self._in_flight >= self._max_in_flight:
+                await self._wakeup.wait()
+                continue
+            sleeper = asyncio.ensure_future(self._clock.sleep(delay))
+            waker = asyncio.ensure_future(self._wakeup.wait())
+            try:
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+                waker.cancel()
+
+    def _schedule(self, entry: _Entry, delay: float) -> None:
+        self._tokens += 1
+        entry.heap_token = self._tokens
+        entry.due = self._clock.now() + delay
+        heapq.heappush(self._heap, (entry.due, entry.heap_token, entry.key))
+        self._wakeup.set()
+
+    def _unschedule(self, entry: _Entry) -> None:
+        entry.due = None
+        entry.heap_token = -1
+
+    def _delay_to_next_due(self) -> float | None:
+        self._drop_stale_heap_top()
+        if not self._heap:
+            return None
+        return max(0.0, self._heap[0][0] - self._clock.now())
+
+    def _drop_stale_heap_top(self) -> None:
+        while self._heap:
+            _, token, key = self._heap[0]
+            entry = self._entries.get(key)
+            if entry is not None and entry.heap_token == token and not entry.in_flight:
+                return
+            heapq.heappop(self._heap)
+
+    def _pop_due(self) -> list[_Entry]:
+        now = self._clock.now()
+        due: list[_Entry] = []
+        while len(due) + self._in_flight < self._max_in_flight:
+            self._drop_stale_heap_top()
+            if not self._heap or self._heap[0][0] > now:
+                break
+            _, _, key = heapq.heappop(self._heap)
+            due.append(self._entries[key])
+        return due
+
+    def _launch_due(self) -> None:
+        due = self._pop_due()
+        if not due:
+            return
+        batches: dict[Hashable, list[_Entry]] = {}
+        for entry in due:
+            entry.in_flight = True
+            entry.heap_token = -1
+            entry.polls += 1
+            snapshot = entry.snapshot()
+            batches.setdefault(self._strategy.batch_key(snapshot), []).append(entry)
+        for entries in batches.values():
+            self._in_flight += len(entries)
+            self.polls_started += len(entries)
+            task = asyncio.create_task(self._run_batch(entries))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run_batch(self, entries: list[_Entry]) -> None:
+        snapshots = [entry.snapshot() for entry in entries]
+        outcomes: Mapping[RefKey, PollOutcome] = {}
+        try:
+            outcomes = await self._strategy.poll_batch(snapshots)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("poll crashed; retrying in %.0fs", CRASH_RETRY_DELAY)
+        finally:
+            self._in_flight -= len(entries)
+            for entry in entries:
+                entry.in_flight = False
+            self._wakeup.set()
+        for entry in entries:
+            self._settle(entry, outcomes.get(entry.key))
+
+    def _settle(self, entry: _Entry, outcome: PollOutcome | None) -> None:
+        if self._entries.get(entry.key) is not entry:
+            return  # forgotten (deleted or replaced) while the poll ran
+        if outcome is None:
+            self._schedule(entry, CRASH_RETRY_DELAY)
+            return
+        if outcome.gone:
+            self.forget(entry.key)
+            return
+        if (
+            outcome.status is not None
+            and outcome.resource_version is not None
+            and _is_newer(outcome.resource_version, entry.resource_version)
+        ):
+            entry.status = outcome.status
+            entry.resource_version = outcome.resource_version
+        if entry.repoll:
+            entry.repoll = False
+            self._schedule(entry, 0.0)
+        elif outcome.next_delay is None:
+            self._unschedule(entry)
+        else:
+            self._schedule(entry, self._jitter(outcome.next_delay))

@@ -1,0 +1,127 @@
+"""Operator settings, read once from the environment and validated.
+
+Everything a cluster administrator decides lives here; nothing here can be
+set from a custom resource (a ref chooses neither the endpoint nor who may use
+the operator-wide credentials).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+# RFC 1123 label, the shape of a namespace name.
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_REGION = re.compile(r"^[a-z]{2,4}-[a-z0-9-]{1,40}$")
+
+ENV_PREFIX = "RAYREF_"
+
+Port = Annotated[int, Field(ge=0, le=65535)]
+
+
+class SettingsError(ValueError):
+    """A setting is malformed; the message names the environment variable."""
+
+
+def _split_list(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+class OperatorSettings(BaseModel):
+    """Validated operator settings; build with `from_env`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    endpoint: str | None = None
+    default_region: str = "cn-hangzhou"
+    network: Literal["public", "vpc"] = "public"
+    # "*" alone means every namespace; empty means none.
+    shared_credentials_namespaces: tuple[str, ...] = ()
+    request_rate: float = Field(default=20.0, gt=0)
+    request_burst: int = Field(default=40, ge=1)
+    watch_namespaces: tuple[str, ...] = ()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    metrics_port: Port = 9090
+    health_port: Port = 8080
+    # Polls in flight at once; the request budget bounds the cloud side anyway.
+    max_in_flight: int = Field(default=16, ge=1, le=256)
+    # How long a credentials Secret read is reused. Short, so that a rotated
+    # Secret takes effect at the next poll, yet refs that share one Secret do
+    # not read it once each.
+    secret_cache_seconds: float = Field(default=3.0, ge=0, le=300)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_is_http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ValueError("must not carry credentials, a query or a fragment")
+        return value.rstrip("/")
+
+    @field_validator("default_region")
+    @classmethod
+    def _region_shape(cls, value: str) -> str:
+        if not _REGION.match(value):
+            raise ValueError("must look like a region ID, e.g. cn-hangzhou")
+        return value
+
+    @field_validator("watch_namespaces")
+    @classmethod
+    def _namespace_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not _NAMESPACE.match(name):
+                raise ValueError(f"{name!r} is not a namespace name")
+        return value
+
+    @field_validator("shared_credentials_namespaces")
+    @classmethod
+    def _shared_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if "*" in value and len(value) > 1:
+            raise ValueError("'*' must stand alone")
+        for name in value:
+            if name != "*" and not _NAMESPACE.match(name):
+                raise ValueError(f"{name!r} is not a namespace name")
+        return value
+
+    def shared_credentials_allowed(self, namespace: str) -> bool:
+        """Whether refs in `namespace` may fall back to the operator-wide credentials."""
+        return "*" in self.shared_credentials_namespaces or (
+            namespace in self.shared_credentials_namespaces
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> OperatorSettings:
+        raw: dict[str, object] = {}
+        for field_name in cls.model_fields:
+            key = ENV_PREFIX + field_name.upper()
+            value = environ.get(key)
+            if value is None or value.strip() == "":
+                continue
+            value = value.strip()
+            if field_name in ("watch_namespaces", "shared_credentials_namespaces"):
+                raw[field_name] = _split_list(value)
+            elif field_name in ("log_level",):
+                raw[field_name] = value.upper()
+            else:
+                raw[field_name] = value
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        field_name = str(error["loc"][0]) if error["loc"] else "?"
+        problems.append(f"{ENV_PREFIX}{field_name.upper()}: {error['msg']}")
+    return "invalid operator settings: " + "; ".join(problems)

@@ -1,0 +1,328 @@
+"""The polling scheduler, driven by a fake clock and a fake poll function.
+
+The scheduler is pure asyncio (no kopf, no Kubernetes), so these tests run it
+for real and only replace time and the work it schedules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
+from typing import Any
+
+import pytest
+
+from rayref.controller.scheduler import (
+    CRASH_RETRY_DELAY,
+    PerRefStrategy,
+    PollOutcome,
+    RefKey,
+    RefSnapshot,
+    Scheduler,
+)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self.t + seconds, future))
+        try:
+            await future
+        finally:
+            self._sleepers = [(d, f) for d, f in self._sleepers if f is not future]
+
+    async def advance(self, seconds: float) -> None:
+        """Move time forward in small steps, letting the scheduler react at each."""
+        target = self.t + seconds
+        while True:
+            await settle()
+            pending = [d for d, f in self._sleepers if not f.done() and d <= target]
+            if not pending:
+                break
+            self.t = max(self.t, min(pending))
+            for deadline, future in self._sleepers:
+                if deadline <= self.t and not future.done():
+                    future.set_result(None)
+        self.t = target
+        await settle()
+
+
+async def settle() -> None:
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
+class FakePoller:
+    """Records every poll and answers with a configurable outcome."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.calls: list[tuple[float, RefSnapshot]] = []
+        self.delay: float | None = 30.0
+        self.gate: asyncio.Event | None = None
+        self.running = 0
+        self.max_running = 0
+        self.crash_next = False
+        self.written_status: dict[str, Any] | None = None
+        self.written_rv: str | None = None
+        self.gone = False
+
+    async def __call__(self, ref: RefSnapshot) -> PollOutcome:
+        self.calls.append((self.clock.now(), ref))
+        self.running += 1
+        self.max_running = max(self.max_running, self.running)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            if self.crash_next:
+                self.crash_next = False
+                raise RuntimeError("poll exploded")
+            return PollOutcome(
+                next_delay=self.delay,
+                status=self.written_status,
+                resource_version=self.written_rv,
+                gone=self.gone,
+            )
+        finally:
+            self.running -= 1
+
+    def times_for(self, name: str) -> list[float]:
+        return [t for t, ref in self.calls if ref.key.name == name]
+
+
+def key(name: str) -> RefKey:
+    return RefKey("RayJobRef", "team-a", name)
+
+
+def observe(
+    scheduler: Scheduler,
+    name: str,
+    *,
+    generation: int = 1,
+    uid: str | None = None,
+    rv: str = "10",
+    status: Mapping[str, Any] | None = None,
+    spec: Mapping[str, Any] | None = None,
+) -> None:
+    scheduler.observe(
+        key(name),
+        uid=uid or f"uid-{name}",
+        generation=generation,
+        spec=spec or {"workspaceId": "w-0123456789ab", "submissionId": f"rj-{name}"},
+        status=status or {},
+        resource_version=rv,
+    )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def poller(clock: FakeClock) -> FakePoller:
+    return FakePoller(clock)
+
+
+@pytest.fixture
+async def scheduler(clock: FakeClock, poller: FakePoller) -> AsyncIterator[Scheduler]:
+    sched = Scheduler(PerRefStrategy(poller), clock=clock, max_in_flight=4, jitter=lambda d: d)
+    sched.start()
+    yield sched
+    await sched.stop()
+
+
+async def test_a_new_ref_is_polled_at_once_then_at_its_interval(
+    scheduler: Scheduler, clock: FakeClock, poller: FakePoller
+) -> None:
+    start = clock.now()
+    observe(scheduler, "a")
+    await clock.advance(0)
+    assert poller.times_for("a") == [start]
+    await clock.advance(29.9)
+    assert poller.times_for("a") == [start]
+    await clock.advance(0.1)
+    assert poller.times_for("a") == [start, start + 30.0]
+    await clock.advance(60)
+    assert poller.times_for("a") == [start, start + 30, start + 60, start + 90]
+
+
+async def test_concurrency_is_bounded_and_everything_is_polled(
+    scheduler: Scheduler, clock: FakeClock, poller: FakePoller
+) -> None:
+    poller.gate = asyncio.Event()
+    for i in range(20):
+        observe(scheduler, f"r{i}")
+    await clock.advance(0)
+    assert scheduler.in_flight == 4
+    assert len(poller.calls) == 4
+    poller.gate.set()
+    await clock.advance(0)
+    assert poller.max_running == 4
+    assert {ref.key.name for _, ref in poller.calls} == {f"r{i}" for i in range(20)}
+
+
+async def test_a_spec_change_polls_at_once(
+    scheduler: Scheduler, clock: FakeClock, poller: FakePoller
+) -> None:
+    poller.delay = 300.0
+    observe(scheduler, "a")
+    await clock.advance(10)
+    assert len(poller.times_for("a")) == 1
+    observe(scheduler, "a", generation=2, rv="11")
+    await clock.advance(0)
+    assert poller.times_for("a") == [clock.now() - 10, clock.now()]
+    assert poller.calls[-1][1].generation == 2
+
+
+async def test_a_status_only_event_does_not_trigger_a_poll(
+    scheduler: Scheduler, clock: FakeClock, poller: FakePoller
+) -> None:
+    observe(scheduler, "a")
+    await clock.advance(5)
+    observe(scheduler, "a", rv="12", status={"phase": "Running"})
+    await clock.advance(5)
+    assert len(poller.times_for("a")) == 1
+    assert scheduler.status_of(key("a")) == {"phase": "Running"}
+
+
+async def test_a_spec_change_during_a_poll_is_polled_again_right_after(
+    scheduler: Scheduler, clock: FakeClock, poller: FakePoller
+) -> None:
+    poller.gate = asyncio.Event()
+    observe(scheduler, "a")
+    await clock.advance(0)
+    observe(scheduler, "a", generation=2, rv="11")
+    await clock.advance(0)
+    assert len(poller.calls) == 1
+    poller.gate.set()
+    await clock.advance(0)
+    assert [ref.generation for _, ref in poller.calls] == [1, 2]
+
+
+async def test_no_next_delay_stops_polling_until_the_spec_changes(
+    scheduler: Scheduler, clock: FakeClock, poller: FakePoller
+) -> None:
+    poller.delay = None
+    observe(scheduler, "a")
+    await clock.advance(3600)
+    assert len(poller.calls) == 1
+    assert scheduler.due_at(key("a")) is None
+    assert key("a") in scheduler
+    poller.delay = 30.0
+    observe(scheduler, "a", generation=2, rv="11")
+    await clock.advance(0)
+    assert len(poller.calls) == 2
+
+
+async def test_a_forgotten_ref_is_never_polled_again(
+    scheduler: Scheduler, clock: FakeClock, poller: FakePoller
+) -> None:
+    poller.gate = asyncio.Event()
+    observe(scheduler, "a")
+    await clock.advance(0)
+    scheduler.forget(key("a"))
+    poller.gate.set()
+    await clock.advance(600)
+    assert len(poller.calls) == 1
+    assert len(scheduler) == 0
+
+
+async def test_a_gone_outcome_forgets_the_ref(
+    scheduler: Scheduler, clock: FakeClock, poller: FakePoller
+) -> None:
+    poller.gone = True
+    observe(scheduler, "a")
+    await clock.advance(600)
+    assert len(poller.calls) == 1
+    assert key("a") not in scheduler
+
+
+async def test_a_crashing_poll_is_retried_later_and_the_loop_survives(
+    scheduler: Scheduler, clock: FakeClock, poller: FakePoller
+) -> None:
+    poller.crash_next = True
+    observe(scheduler, "a")
+    await clock.advance(0)
+    observe(scheduler, "b")
+    await clock.advance(0)
+    assert len(poller.times_for("b")) == 1
+    await clock.advance(CRASH_RETRY_DELAY - 1)
+    assert len(poller.times_for("a")) == 1
+    await clock.advance(1)
+    assert len(poller.times_for("a")) == 2
+
+
+async def test_an_older_watch_event_does_not_undo_the_status_the_poll_wrote(
+    scheduler: Scheduler, clock: FakeClock, poller: FakePoller
+) -> None:
+    poller.written_status = {"phase": "Succeeded"}
+    poller.written_rv = "20"
+    observe(scheduler, "a", rv="10", status={"phase": "Running"})
+    await clock.advance(0)
+    assert scheduler.status_of(key("a")) == {"phase": "Succeeded"}
+    observe(scheduler, "a", rv="15", status={"phase": "Running"})
+    assert scheduler.status_of(key("a")) == {"phase": "Succeeded"}
+    observe(scheduler, "a", rv="21", status={"phase": "Succeeded", "message": "x"})
+    assert scheduler.status_of(key("a")) == {"phase": "Succeeded", "message": "x"}
+
+
+async def test_a_recreated_object_with_the_same_name_is_polled_as_new(
+    scheduler: Scheduler, clock: FakeClock, poller: FakePoller
+) -> None:
+    poller.delay = 300.0
+    observe(scheduler, "a", uid="first")
+    await clock.advance(10)
+    observe(scheduler, "a", uid="second", rv="50")
+    await clock.advance(0)
+    assert [ref.uid for _, ref in poller.calls] == ["first", "second"]
+
+
+async def test_jitter_spreads_the_next_poll(clock: FakeClock, poller: FakePoller) -> None:
+    sched = Scheduler(PerRefStrategy(poller), clock=clock, jitter=lambda d: d * 1.1)
+    sched.start()
+    try:
+        observe(sched, "a")
+        await clock.advance(0)
+        assert sched.due_at(key("a")) == pytest.approx(clock.now() + 33.0)
+    finally:
+        await sched.stop()
+
+
+class WorkspaceBatches:
+    """A strategy that serves all due refs of one workspace with one call."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def batch_key(self, ref: RefSnapshot) -> Hashable:
+        return ref.spec["workspaceId"]
+
+    async def poll_batch(self, refs: Sequence[RefSnapshot]) -> Mapping[RefKey, PollOutcome]:
+        self.batches.append(sorted(ref.key.name for ref in refs))
+        return {ref.key: PollOutcome(next_delay=30.0) for ref in refs}
+
+
+async def test_a_strategy_can_group_due_refs_into_batches(clock: FakeClock) -> None:
+    strategy = WorkspaceBatches()
+    sched = Scheduler(strategy, clock=clock, max_in_flight=16, jitter=lambda d: d)
+    sched.start()
+    try:
+        for name, workspace in [("a", "w-1"), ("b", "w-1"), ("c", "w-2")]:
+            observe(sched, name, spec={"workspaceId": workspace, "submissionId": "rj-" + name})
+        await clock.advance(0)
+        assert sorted(strategy.batches) == [["a", "b"], ["c"]]
+    finally:
+        await sched.stop()
+
+
+def test_max_in_flight_must_be_positive(poller: FakePoller) -> None:
+    with pytest.raises(ValueError, match="max_in_flight"):
+        Scheduler(PerRefStrategy(poller), max_in_flight=0)
