@@ -1,21 +1,22 @@
 """Build the kstatus helper once and cache it beside the test bed's binaries.
 
-The cache key is a hash of the module's sources and the Go toolchain version,
-so editing main.go or bumping cli-utils in go.mod rebuilds; anything else
-reuses ~/.cache/rayref/kstatus/<key>/kstatus.
-
-    python -m tests.kstatus.build      # prints the binary's path
+`python -m tests.kstatus.build` prints the binary's path. The cache key is a hash
+of the module's sources and the Go version, so editing main.go or bumping
+cli-utils in go.mod rebuilds; anything else reuses
+~/.cache/rayref/kstatus/<key>/kstatus. Go is found the way the test bed finds
+it (`rayref.devcluster_build.find_go`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from rayref.devcluster_build import DevClusterBuildError, find_go
 
 MODULE_DIR = Path(__file__).resolve().parent
 _SOURCES = ("go.mod", "go.sum", "main.go")
@@ -24,13 +25,6 @@ _SOURCES = ("go.mod", "go.sum", "main.go")
 def cache_root() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "rayref" / "kstatus"
-
-
-def _go() -> str:
-    go = shutil.which("go")
-    if go is None:
-        raise RuntimeError("the kstatus helper needs a Go toolchain on PATH (see .ci/run)")
-    return go
 
 
 def _cache_key(go: str) -> str:
@@ -44,26 +38,35 @@ def _cache_key(go: str) -> str:
 
 def build() -> Path:
     """Return the path of the kstatus binary, building it if the cache misses."""
-    go = _go()
+    go = find_go()
     target = cache_root() / _cache_key(go) / "kstatus"
-    if target.is_file():
+    if os.access(target, os.X_OK):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    # Build beside the target and rename, so a concurrent run never sees half a file.
-    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        partial = Path(scratch) / "kstatus"
-        subprocess.run(
-            [go, "build", "-trimpath", "-o", str(partial), "."],
+    # One build at a time; a second session waits, then finds the binary cached.
+    with (target.parent / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.access(target, os.X_OK):
+            return target
+        partial = target.with_name(f".kstatus.{os.getpid()}.tmp")
+        env = dict(os.environ, CGO_ENABLED="0", GOWORK="off", GOFLAGS="-trimpath -buildvcs=false")
+        result = subprocess.run(
+            [go, "build", "-o", str(partial), "."],
             cwd=MODULE_DIR,
-            check=True,
+            env=env,
+            capture_output=True,
+            text=True,
         )
-        os.replace(partial, target)
+        if result.returncode != 0:
+            partial.unlink(missing_ok=True)
+            raise DevClusterBuildError(f"building the kstatus helper failed:\n{result.stderr}")
+        partial.replace(target)
     return target
 
 
 if __name__ == "__main__":
     try:
         print(build())
-    except (RuntimeError, subprocess.CalledProcessError) as exc:
-        print(f"kstatus build failed: {exc}", file=sys.stderr)
+    except DevClusterBuildError as exc:
+        print(f"kstatus: error: {exc}", file=sys.stderr)
         sys.exit(1)
