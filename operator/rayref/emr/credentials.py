@@ -1,9 +1,35 @@
-"""Credentials and where they come from."""
+"""Credentials and where they come from.
+
+Per-namespace credentials are static (a Kubernetes Secret). Operator-wide ones come
+from a small async provider chain of our own (environment, RRSA, credentials file,
+ECS RAM role); docs/credentials.md explains why not the vendor library.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import configparser
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import httpx
+
+from rayref.emr.errors import CredentialsError
+
+log = logging.getLogger(__name__)
+
+# Temporary credentials are renewed this long before they expire (as the SDK does).
+REFRESH_MARGIN = timedelta(minutes=15)
+DEFAULT_STS_ENDPOINT = "sts.aliyuncs.com"
+DEFAULT_ECS_METADATA_URL = "http://100.100.100.200"
+STS_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+ECS_METADATA_TIMEOUT = httpx.Timeout(1.0)
 
 
 @dataclass(frozen=True)
@@ -19,6 +45,10 @@ class Credentials:
         if self.security_token == "":
             object.__setattr__(self, "security_token", None)
 
+    def secret_values(self) -> tuple[str, ...]:
+        """What must never be printed (used to scrub server messages)."""
+        return tuple(v for v in (self.access_key_secret, self.security_token) if v)
+
 
 @runtime_checkable
 class CredentialsProvider(Protocol):
@@ -28,6 +58,8 @@ class CredentialsProvider(Protocol):
 class StaticCredentialsProvider:
     """Fixed credentials, e.g. read from a Kubernetes Secret."""
 
+    name = "static"
+
     def __init__(self, credentials: Credentials) -> None:
         self._credentials = credentials
 
@@ -36,3 +68,391 @@ class StaticCredentialsProvider:
 
     def __repr__(self) -> str:
         return f"StaticCredentialsProvider(access_key_id={self._credentials.access_key_id!r})"
+
+
+class EnvironmentCredentialsProvider:
+    """ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET / _SECURITY_TOKEN, read on every call."""
+
+    name = "env"
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+
+    async def get_credentials(self) -> Credentials:
+        key_id = self._environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID", "")
+        secret = self._environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "")
+        if not key_id or not secret:
+            raise CredentialsError(
+                "ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET are not both set"
+            )
+        token = self._environ.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None
+        return Credentials(key_id, secret, token)
+
+
+class _RefreshingCache:
+    """Caches expiring credentials; concurrent callers share one refresh.
+
+    Stale 15 minutes before expiry. If a refresh fails while the old credentials
+    have not yet expired, those are served (the next call tries again).
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[], Awaitable[tuple[Credentials, datetime]]],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._fetch = fetch
+        self._clock = clock
+        self._cached: tuple[Credentials, datetime] | None = None
+        self._lock = asyncio.Lock()
+        self.refreshes = 0
+
+    def _fresh(self) -> Credentials | None:
+        if self._cached and self._clock() < self._cached[1] - REFRESH_MARGIN:
+            return self._cached[0]
+        return None
+
+    async def get(self) -> Credentials:
+        fresh = self._fresh()
+        if fresh is not None:
+            return fresh
+        async with self._lock:
+            fresh = self._fresh()  # someone else may have refreshed while we waited
+            if fresh is not None:
+                return fresh
+            try:
+                self._cached = await self._fetch()
+                self.refreshes += 1
+            except CredentialsError:
+                if self._cached and self._clock() < self._cached[1]:
+                    log.warning("credentials refresh failed; using the unexpired ones")
+                    return self._cached[0]
+                raise
+            return self._cached[0]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _parse_expiration(value: Any) -> datetime:
+    try:
+        return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise CredentialsError("temporary credentials carry no valid Expiration") from None
+
+
+def _temporary_credentials(data: Any, source: str) -> tuple[Credentials, datetime]:
+    if not isinstance(data, dict):
+        raise CredentialsError(f"{source} answered without credentials")
+    try:
+        creds = Credentials(
+            str(data["AccessKeyId"]), str(data["AccessKeySecret"]), str(data["SecurityToken"])
+        )
+    except KeyError as missing:
+        raise CredentialsError(f"{source} answer lacks {missing.args[0]}") from None
+    return creds, _parse_expiration(data.get("Expiration"))
+
+
+def sts_base_url(environ: Mapping[str, str]) -> str:
+    """SIGNING.md section 9.2, plus ALIBABA_CLOUD_STS_ENDPOINT (a host or a URL) to override."""
+    explicit = environ.get("ALIBABA_CLOUD_STS_ENDPOINT", "").strip()
+    if explicit:
+        return explicit.rstrip("/") if "://" in explicit else f"https://{explicit}"
+    region = environ.get("ALIBABA_CLOUD_STS_REGION", "").strip()
+    if region:
+        vpc = environ.get("ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED", "").lower() == "true"
+        return f"https://sts{'-vpc' if vpc else ''}.{region}.aliyuncs.com"
+    return f"https://{DEFAULT_STS_ENDPOINT}"
+
+
+class RrsaCredentialsProvider:
+    """RRSA: the pod's OIDC token -> STS AssumeRoleWithOIDC -> temporary credentials.
+
+    The call is anonymous (the OIDC token is the proof). The token goes in a form
+    body rather than the URL, so it cannot end up in access or debug logs of URLs.
+    """
+
+    name = "oidc_role_arn"
+
+    def __init__(
+        self,
+        *,
+        role_arn: str,
+        oidc_provider_arn: str,
+        oidc_token_file: str | Path,
+        role_session_name: str | None = None,
+        sts_url: str = f"https://{DEFAULT_STS_ENDPOINT}",
+        duration_seconds: int = 3600,
+        http_client: httpx.AsyncClient | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.role_arn = role_arn
+        self.oidc_provider_arn = oidc_provider_arn
+        self.oidc_token_file = Path(oidc_token_file)
+        self.role_session_name = role_session_name or f"rayref-{int(time.time())}"
+        self.sts_url = sts_url
+        self.duration_seconds = max(900, duration_seconds)
+        self._http = http_client
+        self._cache = _RefreshingCache(self._assume_role, clock)
+
+    @classmethod
+    def from_environment(
+        cls, environ: Mapping[str, str], http_client: httpx.AsyncClient | None = None
+    ) -> RrsaCredentialsProvider | None:
+        """The provider if all three RRSA variables are set, else None."""
+        role_arn = environ.get("ALIBABA_CLOUD_ROLE_ARN", "")
+        provider_arn = environ.get("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", "")
+        token_file = environ.get("ALIBABA_CLOUD_OIDC_TOKEN_FILE", "")
+        if not (role_arn and provider_arn and token_file):
+            return None
+        return cls(
+            role_arn=role_arn,
+            oidc_provider_arn=provider_arn,
+            oidc_token_file=token_file,
+            role_session_name=environ.get("ALIBABA_CLOUD_ROLE_SESSION_NAME") or None,
+            sts_url=sts_base_url(environ),
+            http_client=http_client,
+        )
+
+    @property
+    def refreshes(self) -> int:
+        return self._cache.refreshes
+
+    async def get_credentials(self) -> Credentials:
+        return await self._cache.get()
+
+    async def _assume_role(self) -> tuple[Credentials, datetime]:
+        try:
+            # Re-read on every refresh: the kubelet rotates the projected token.
+            token = (await asyncio.to_thread(self.oidc_token_file.read_text)).strip()
+        except OSError as exc:
+            raise CredentialsError(
+                f"cannot read the OIDC token file {self.oidc_token_file}: {exc.strerror}"
+            ) from None
+        query = {
+            "Action": "AssumeRoleWithOIDC",
+            "Format": "JSON",
+            "Version": "2015-04-01",
+            "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        form = {
+            "DurationSeconds": str(self.duration_seconds),
+            "RoleArn": self.role_arn,
+            "OIDCProviderArn": self.oidc_provider_arn,
+            "OIDCToken": token,
+            "RoleSessionName": self.role_session_name,
+        }
+        http = self._http or httpx.AsyncClient()
+        try:
+            response = await http.post(
+                f"{self.sts_url}/", params=query, data=form, timeout=STS_TIMEOUT
+            )
+        except httpx.HTTPError as exc:
+            raise CredentialsError(
+                f"STS AssumeRoleWithOIDC at {self.sts_url} failed: {type(exc).__name__}"
+            ) from None
+        finally:
+            if self._http is None:
+                await http.aclose()
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code != 200 or not isinstance(body, dict):
+            code = body.get("Code") if isinstance(body, dict) else None
+            request_id = body.get("RequestId") if isinstance(body, dict) else None
+            # Only code and request id: the STS message may echo the token.
+            raise CredentialsError(
+                f"STS AssumeRoleWithOIDC answered HTTP {response.status_code}",
+                code=str(code) if code else None,
+                request_id=str(request_id) if request_id else None,
+                status_code=response.status_code,
+            )
+        return _temporary_credentials(body.get("Credentials"), "STS AssumeRoleWithOIDC")
+
+    def __repr__(self) -> str:
+        return f"RrsaCredentialsProvider(role_arn={self.role_arn!r}, sts_url={self.sts_url!r})"
+
+
+class EcsRamRoleCredentialsProvider:
+    """The ECS instance RAM role, from the metadata service (hardened mode when possible)."""
+
+    name = "ecs_ram_role"
+
+    def __init__(
+        self,
+        *,
+        role_name: str | None = None,
+        metadata_url: str = DEFAULT_ECS_METADATA_URL,
+        imdsv1_disabled: bool = False,
+        http_client: httpx.AsyncClient | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.role_name = role_name
+        self.metadata_url = metadata_url.rstrip("/")
+        self.imdsv1_disabled = imdsv1_disabled
+        self._http = http_client
+        self._cache = _RefreshingCache(self._fetch, clock)
+
+    async def get_credentials(self) -> Credentials:
+        return await self._cache.get()
+
+    async def _metadata_token(self, http: httpx.AsyncClient) -> str | None:
+        try:
+            response = await http.put(
+                f"{self.metadata_url}/latest/api/token",
+                headers={"X-aliyun-ecs-metadata-token-ttl-seconds": "21600"},
+                timeout=ECS_METADATA_TIMEOUT,
+            )
+            if response.status_code == 200:
+                return response.text
+            failure = f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            failure = type(exc).__name__
+        if self.imdsv1_disabled:
+            raise CredentialsError(f"no ECS metadata token ({failure}) and IMDSv1 is disabled")
+        return None
+
+    async def _fetch(self) -> tuple[Credentials, datetime]:
+        # trust_env=False: a proxy must never see metadata-service traffic.
+        http = self._http or httpx.AsyncClient(trust_env=False)
+        base = f"{self.metadata_url}/latest/meta-data/ram/security-credentials/"
+        try:
+            token = await self._metadata_token(http)
+            headers = {"X-aliyun-ecs-metadata-token": token} if token else {}
+            role = self.role_name
+            if not role:
+                listing = await http.get(base, headers=headers, timeout=ECS_METADATA_TIMEOUT)
+                role = listing.text.strip() if listing.status_code == 200 else ""
+                if not role:
+                    raise CredentialsError("the ECS metadata service names no RAM role")
+            response = await http.get(base + role, headers=headers, timeout=ECS_METADATA_TIMEOUT)
+        except httpx.HTTPError as exc:
+            raise CredentialsError(
+                f"ECS metadata service unreachable: {type(exc).__name__}"
+            ) from None
+        finally:
+            if self._http is None:
+                await http.aclose()
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if (
+            response.status_code != 200
+            or not isinstance(body, dict)
+            or body.get("Code") != "Success"
+        ):
+            raise CredentialsError(
+                f"ECS metadata service gave no credentials (HTTP {response.status_code})"
+            )
+        return _temporary_credentials(body, "ECS metadata service")
+
+
+class CredentialsFileProvider:
+    """A profile of `~/.alibabacloud/credentials.ini` (type access_key, ecs_ram_role or
+    oidc_role_arn)."""
+
+    name = "credentials_file"
+
+    def __init__(self, path: str | Path, profile: str = "default") -> None:
+        self.path = Path(path)
+        self.profile = profile
+        self._delegate: CredentialsProvider | None = None
+
+    def _load(self) -> CredentialsProvider:
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            with self.path.open(encoding="utf-8") as fh:
+                parser.read_file(fh)
+        except (OSError, configparser.Error) as exc:
+            raise CredentialsError(f"cannot read credentials file {self.path}: {exc}") from None
+        if not parser.has_section(self.profile):
+            raise CredentialsError(f"credentials file {self.path} has no profile {self.profile!r}")
+        section = parser[self.profile]
+        if section.get("enable", "true").lower() == "false":
+            raise CredentialsError(f"profile {self.profile!r} is disabled")
+        kind = section.get("type", "access_key")
+        if kind == "access_key":
+            key_id = section.get("access_key_id", "")
+            secret = section.get("access_key_secret", "")
+            if not key_id or not secret:
+                raise CredentialsError(f"profile {self.profile!r} lacks access_key_id/secret")
+            return StaticCredentialsProvider(Credentials(key_id, secret))
+        if kind == "ecs_ram_role":
+            return EcsRamRoleCredentialsProvider(role_name=section.get("role_name") or None)
+        if kind == "oidc_role_arn":
+            return RrsaCredentialsProvider(
+                role_arn=section.get("role_arn", ""),
+                oidc_provider_arn=section.get("oidc_provider_arn", ""),
+                oidc_token_file=section.get("oidc_token_file_path", ""),
+                role_session_name=section.get("role_session_name") or None,
+                sts_url=f"https://{section.get('sts_endpoint', DEFAULT_STS_ENDPOINT)}",
+            )
+        raise CredentialsError(f"credentials file type {kind!r} is not supported")
+
+    async def get_credentials(self) -> Credentials:
+        if self._delegate is None:
+            self._delegate = await asyncio.to_thread(self._load)
+        return await self._delegate.get_credentials()
+
+
+class ProviderChain:
+    """Tries providers in order; the first that answers is remembered and used from then on."""
+
+    name = "default"
+
+    def __init__(self, providers: Sequence[CredentialsProvider]) -> None:
+        self.providers = list(providers)
+        self._chosen: CredentialsProvider | None = None
+        self._lock = asyncio.Lock()
+
+    async def get_credentials(self) -> Credentials:
+        if self._chosen is not None:
+            return await self._chosen.get_credentials()
+        async with self._lock:
+            if self._chosen is not None:
+                return await self._chosen.get_credentials()
+            failures = []
+            for provider in self.providers:
+                try:
+                    creds = await provider.get_credentials()
+                except CredentialsError as exc:
+                    failures.append(f"{getattr(provider, 'name', type(provider).__name__)}: {exc}")
+                    continue
+                self._chosen = provider
+                log.debug("using credentials from %s", getattr(provider, "name", provider))
+                return creds
+        raise CredentialsError("no usable credentials; tried " + "; ".join(failures))
+
+
+def default_provider_chain(
+    environ: Mapping[str, str] | None = None,
+    *,
+    http_client: httpx.AsyncClient | None = None,
+    ecs_metadata_url: str = DEFAULT_ECS_METADATA_URL,
+) -> ProviderChain:
+    """Environment, RRSA, credentials file, ECS RAM role, in the SDK's order."""
+    env = os.environ if environ is None else environ
+    providers: list[CredentialsProvider] = [EnvironmentCredentialsProvider(env)]
+    rrsa = RrsaCredentialsProvider.from_environment(env, http_client)
+    if rrsa is not None:
+        providers.append(rrsa)
+    credentials_file = env.get("ALIBABA_CLOUD_CREDENTIALS_FILE") or str(
+        Path.home() / ".alibabacloud" / "credentials.ini"
+    )
+    if env.get("ALIBABA_CLOUD_CREDENTIALS_FILE") or Path(credentials_file).is_file():
+        providers.append(
+            CredentialsFileProvider(credentials_file, env.get("ALIBABA_CLOUD_PROFILE") or "default")
+        )
+    if env.get("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "").lower() != "true":
+        providers.append(
+            EcsRamRoleCredentialsProvider(
+                role_name=env.get("ALIBABA_CLOUD_ECS_METADATA") or None,
+                metadata_url=ecs_metadata_url,
+                imdsv1_disabled=env.get("ALIBABA_CLOUD_IMDSV1_DISABLED", "").lower() == "true",
+                http_client=http_client,
+            )
+        )
+    return ProviderChain(providers)

@@ -1,0 +1,272 @@
+"""EmrClient: the four Ray read operations, signed, budgeted and retried."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from rayref.emr import endpoints
+from rayref.emr.budget import BudgetRegistry, RequestBudget
+from rayref.emr.credentials import Credentials, CredentialsProvider, StaticCredentialsProvider
+from rayref.emr.errors import (
+    EmrConnectionError,
+    EmrError,
+    InvalidResponseError,
+    error_from_response,
+)
+from rayref.emr.models import RayCluster, RayClusterPage, RayJob, RayJobPage
+from rayref.emr.retry import RetryPolicy
+from rayref.emr.signing import API_VERSION, AcsV3Auth, canonical_query, percent_encode
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+# (operation, outcome, seconds): outcome is "success" or the error's `outcome` label.
+RequestObserver = Callable[[str, str, float], None]
+
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 10.0
+USER_AGENT = "rayref"
+
+
+def new_http_client(
+    *,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
+    max_connections: int = 20,
+) -> httpx.AsyncClient:
+    """The shared keep-alive HTTP client; redirects are never followed (signed host+path)."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+        follow_redirects=False,
+    )
+
+
+def _validation_summary(exc: ValidationError) -> str:
+    # Locations and messages only: the offending input may be a secret.
+    parts = [
+        f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
+        for err in exc.errors(include_input=False, include_url=False)[:3]
+    ]
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+class EmrClient:
+    """Reads Ray jobs and clusters of one account (one credentials provider).
+
+    Many clients may share one `httpx.AsyncClient` and one `BudgetRegistry`; a client
+    that created its own HTTP client closes it in `aclose`.
+    """
+
+    def __init__(
+        self,
+        credentials: CredentialsProvider | Credentials,
+        *,
+        region: str | None = None,
+        network: endpoints.Network | str = endpoints.Network.PUBLIC,
+        endpoint: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        retry_policy: RetryPolicy | None = None,
+        budget: RequestBudget | BudgetRegistry | None = None,
+        observer: RequestObserver | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.base_url = endpoints.base_url(region=region, network=network, endpoint=endpoint)
+        self._provider: CredentialsProvider = (
+            StaticCredentialsProvider(credentials)
+            if isinstance(credentials, Credentials)
+            else credentials
+        )
+        self._owns_http = http_client is None
+        self._http = http_client or new_http_client(
+            connect_timeout=connect_timeout, read_timeout=read_timeout
+        )
+        self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        self.retry_policy = retry_policy or RetryPolicy()
+        self._budget = budget
+        self._observer = observer
+        self._sleep = sleep
+
+    async def __aenter__(self) -> EmrClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    # -- operations -------------------------------------------------------------------
+
+    async def get_ray_job(self, workspace_id: str, submission_id: str) -> RayJob:
+        ws = endpoints.validate_workspace_id(workspace_id)
+        sub = endpoints.validate_submission_id(submission_id)
+        path = f"/api/v1/workspaces/{percent_encode(ws)}/rayJob/{percent_encode(sub)}"
+        return await self._call("GetRayJob", path, {}, RayJob)
+
+    async def get_ray_cluster(self, workspace_id: str, cluster_id: str) -> RayCluster:
+        ws = endpoints.validate_workspace_id(workspace_id)
+        cid = endpoints.validate_cluster_id(cluster_id)
+        path = f"/api/v1/workspaces/{percent_encode(ws)}/rayCluster/{percent_encode(cid)}"
+        return await self._call("GetRayCluster", path, {}, RayCluster)
+
+    async def list_ray_jobs(
+        self,
+        workspace_id: str,
+        *,
+        page_num: int = 1,
+        page_size: int = 20,
+        submission_id: str | None = None,
+        name: str | None = None,
+        submit_time: tuple[int, int] | str | None = None,
+        task_biz_id: str | None = None,
+    ) -> RayJobPage:
+        """ListRayJob. `submit_time` is (start ms, end ms) or the API's JSON string."""
+        ws = endpoints.validate_workspace_id(workspace_id)
+        query = {"pageNum": str(page_num), "pageSize": str(page_size)}
+        if submission_id is not None:
+            query["submissionId"] = submission_id
+        if name is not None:
+            query["name"] = name
+        if task_biz_id is not None:
+            query["taskBizId"] = task_biz_id
+        if isinstance(submit_time, tuple):
+            start, end = submit_time
+            query["submitTime"] = f'{{"startTime":{int(start)},"endTime":{int(end)}}}'
+        elif submit_time is not None:
+            query["submitTime"] = submit_time
+        path = f"/api/v1/workspaces/{percent_encode(ws)}/rayJob"
+        return await self._call("ListRayJob", path, query, RayJobPage)
+
+    async def list_ray_clusters(
+        self, workspace_id: str, *, page_num: int = 1, page_size: int = 20
+    ) -> RayClusterPage:
+        ws = endpoints.validate_workspace_id(workspace_id)
+        query = {"pageNum": str(page_num), "pageSize": str(page_size)}
+        path = f"/api/v1/workspaces/{percent_encode(ws)}/rayCluster"
+        return await self._call("ListRayCluster", path, query, RayClusterPage)
+
+    # -- machinery ------------------------------------------------------------------
+
+    async def _acquire_budget(self, credentials: Credentials) -> None:
+        if isinstance(self._budget, BudgetRegistry):
+            await self._budget.get(self.base_url, credentials.access_key_id).acquire()
+        elif self._budget is not None:
+            await self._budget.acquire()
+
+    def _observe(self, operation: str, outcome: str, started: float) -> None:
+        if self._observer is not None:
+            try:
+                self._observer(operation, outcome, time.monotonic() - started)
+            except Exception:  # a metrics bug must not break a poll
+                log.exception("request observer failed")
+
+    async def _call(self, operation: str, path: str, query: Mapping[str, str], model: type[M]) -> M:
+        # The query string is built here, canonical form, so wire bytes == signed bytes.
+        query_string = canonical_query(query)
+        url = self.base_url + path + (f"?{query_string}" if query_string else "")
+        attempt = 0
+        while True:
+            attempt += 1
+            credentials = await self._provider.get_credentials()
+            await self._acquire_budget(credentials)
+            started = time.monotonic()
+            try:
+                result = await self._attempt(operation, url, model, credentials, attempt)
+            except EmrError as error:
+                self._observe(operation, error.outcome, started)
+                delay = self.retry_policy.decide(attempt, error)
+                if delay is None:
+                    raise
+                log.debug(
+                    "%s attempt %d failed (%s); retrying in %.2fs",
+                    operation,
+                    attempt,
+                    error.code or type(error).__name__,
+                    delay,
+                )
+                await self._sleep(delay)
+                continue
+            self._observe(operation, "success", started)
+            return result
+
+    async def _attempt(
+        self,
+        operation: str,
+        url: str,
+        model: type[M],
+        credentials: Credentials,
+        attempt: int,
+    ) -> M:
+        headers = {
+            "x-acs-action": operation,
+            "x-acs-version": API_VERSION,
+            "accept": "application/json",
+            "user-agent": USER_AGENT,
+        }
+        if attempt > 1:
+            headers["x-acs-retry-attempts"] = str(attempt - 1)
+        try:
+            response = await self._http.get(
+                url,
+                headers=headers,
+                auth=AcsV3Auth(credentials),
+                timeout=self._timeout,
+                follow_redirects=False,
+            )
+        except httpx.TimeoutException as exc:
+            raise EmrConnectionError(f"{operation} timed out ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            raise EmrConnectionError(
+                f"{operation} could not reach {self.base_url} ({type(exc).__name__})"
+            ) from None
+        request_id = response.headers.get("x-acs-request-id")
+        log.debug(
+            "%s %s -> %d request id %s",
+            operation,
+            response.request.url.raw_path.decode("ascii", "replace"),
+            response.status_code,
+            request_id,
+        )
+        if response.status_code >= 400:
+            raise error_from_response(
+                response.status_code,
+                response.content,
+                response.headers,
+                secrets=credentials.secret_values(),
+            )
+        if response.status_code != 200:
+            raise InvalidResponseError(
+                f"{operation} answered HTTP {response.status_code}, expected 200 "
+                "(redirects are not followed)",
+                status_code=response.status_code,
+                request_id=request_id,
+            )
+        return self._parse(operation, response, model, request_id)
+
+    @staticmethod
+    def _parse(
+        operation: str, response: httpx.Response, model: type[M], request_id: str | None
+    ) -> M:
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise InvalidResponseError(
+                f"{operation} response does not fit {model.__name__}: {_validation_summary(exc)}",
+                status_code=response.status_code,
+                request_id=request_id,
+            ) from None
