@@ -419,7 +419,9 @@ class ProviderChain:
                 try:
                     creds = await provider.get_credentials()
                 except CredentialsError as exc:
-                    failures.append(f"{getattr(provider, 'name', type(provider).__name__)}: {exc}")
+                    failures.append(
+                        f"{getattr(provider, 'name', type(provider).__name__)}: {exc.message}"
+                    )
                     continue
                 self._chosen = provider
                 log.debug("using credentials from %s", getattr(provider, "name", provider))
