@@ -1,0 +1,108 @@
+"""Injected faults: throttling, 5xx answers, latency, broken JSON, dropped connections.
+
+A rule applies to every operation or to one; an operation's own rule replaces the
+global one. Shares are spread deterministically (share 0.25 = every fourth request),
+so tests and benchmarks see exact counts rather than luck.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+OPERATIONS = ("GetRayJob", "GetRayCluster", "ListRayJob", "ListRayCluster")
+
+
+class FaultRule(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    operation: Literal["GetRayJob", "GetRayCluster", "ListRayJob", "ListRayCluster"] | None = None
+    # token bucket: requests above `rate` per second (after a burst) are throttled
+    rate: float | None = Field(None, gt=0)
+    burst: float | None = Field(None, ge=1)
+    # the x-acs-retry-after value; by default the time until the next token
+    retry_after_ms: int | None = Field(None, ge=1)
+    throttle_status: Literal[400, 429] = 400
+    server_error_share: float = Field(0.0, ge=0, le=1)
+    server_error_code: Literal["InternalError", "ServiceUnavailable"] = "InternalError"
+    latency_seconds: float = Field(0.0, ge=0, le=120)
+    malformed_share: float = Field(0.0, ge=0, le=1)
+    truncated_share: float = Field(0.0, ge=0, le=1)
+    drop_share: float = Field(0.0, ge=0, le=1)
+
+
+class _Share:
+    """Fires for exactly `share` of the calls, evenly spread."""
+
+    def __init__(self, share: float) -> None:
+        self.share = share
+        self._acc = 0.0
+
+    def fire(self) -> bool:
+        if self.share <= 0:
+            return False
+        self._acc += self.share
+        if self._acc >= 1.0 - 1e-9:
+            self._acc -= 1.0
+            return True
+        return False
+
+
+class ActiveFault:
+    def __init__(self, rule: FaultRule, monotonic: Callable[[], float]) -> None:
+        self.rule = rule
+        self._monotonic = monotonic
+        self._capacity = rule.burst if rule.burst is not None else max(1.0, rule.rate or 1.0)
+        self._tokens = self._capacity
+        self._last = monotonic()
+        self.server_error = _Share(rule.server_error_share)
+        self.malformed = _Share(rule.malformed_share)
+        self.truncated = _Share(rule.truncated_share)
+        self.drop = _Share(rule.drop_share)
+
+    def throttle(self) -> int | None:
+        """Milliseconds to wait when this request is over the rate, else None."""
+        rate = self.rule.rate
+        if rate is None:
+            return None
+        now = self._monotonic()
+        self._tokens = min(self._capacity, self._tokens + (now - self._last) * rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return None
+        if self.rule.retry_after_ms is not None:
+            return self.rule.retry_after_ms
+        return max(1, math.ceil((1.0 - self._tokens) / rate * 1000))
+
+
+class FaultBook:
+    def __init__(self, monotonic: Callable[[], float]) -> None:
+        self._monotonic = monotonic
+        self._rules: dict[str | None, ActiveFault] = {}
+
+    def set(self, rule: FaultRule) -> None:
+        self._rules[rule.operation] = ActiveFault(rule, self._monotonic)
+
+    def clear(self, operation: str | None = None) -> None:
+        """Clear one operation's rule, or every rule when no operation is named."""
+        if operation is None:
+            self._rules.clear()
+        else:
+            self._rules.pop(operation, None)
+
+    def for_operation(self, operation: str) -> ActiveFault | None:
+        if not self._rules:
+            return None
+        return self._rules.get(operation) or self._rules.get(None)
+
+    def describe(self) -> list[dict[str, object]]:
+        return [
+            active.rule.model_dump(by_alias=True, exclude_defaults=True)
+            | {"operation": active.rule.operation}
+            for active in self._rules.values()
+        ]
