@@ -228,6 +228,12 @@ class Scheduler:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def counts_by_kind(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for key in self._entries:
+            counts[key.kind] = counts.get(key.kind, 0) + 1
+        return counts
+
     def __contains__(self, key: object) -> bool:
         return key in self._entries
 

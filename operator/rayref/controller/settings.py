@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 # RFC 1123 label, the shape of a namespace name.
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_REGION = re.compile(r"^[a-z]{2,4}-[a-z0-9-]{1,40}$")
 
 ENV_PREFIX = "RAYREF_"
 
@@ -70,9 +69,12 @@ class OperatorSettings(BaseModel):
     @field_validator("default_region")
     @classmethod
     def _region_shape(cls, value: str) -> str:
-        if not _REGION.match(value):
-            raise ValueError("must look like a region ID, e.g. cn-hangzhou")
-        return value
+        from rayref.emr.endpoints import InvalidIdentifierError, validate_region
+
+        try:
+            return validate_region(value)
+        except InvalidIdentifierError:
+            raise ValueError("must look like a region ID, e.g. cn-hangzhou") from None
 
     @field_validator("watch_namespaces")
     @classmethod

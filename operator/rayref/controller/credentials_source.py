@@ -1,0 +1,161 @@
+"""Which credentials a ref's poll uses.
+
+A ref reads credentials only from a Secret in its own namespace. Without
+`spec.credentialsSecretRef` it may use the operator-wide credentials
+(environment, RRSA, ...), but only in namespaces the administrator listed in
+RAYREF_SHARED_CREDENTIALS_NAMESPACES; otherwise the poll fails with
+CredentialsNotFound and a message that says why.
+
+Secret reads are cached for a few seconds per (namespace, name): refs sharing
+a Secret do not read it once each, and a rotated Secret still takes effect at
+the next poll, without a restart.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from rayref.controller.kube import KubeClient, KubeError
+from rayref.emr.credentials import Credentials, CredentialsProvider
+from rayref.emr.errors import CredentialsError
+
+# Accepted key names, in order of preference. The second form is what
+# Alibaba Cloud tools put in environment variables, so a Secret made with
+# `kubectl create secret generic --from-env-file` works too.
+ACCESS_KEY_ID_KEYS = ("accessKeyId", "ALIBABA_CLOUD_ACCESS_KEY_ID")
+ACCESS_KEY_SECRET_KEYS = ("accessKeySecret", "ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+SECURITY_TOKEN_KEYS = ("securityToken", "ALIBABA_CLOUD_SECURITY_TOKEN")
+
+
+class CredentialsNotFound(CredentialsError):
+    """No usable credentials for a ref; the message says why (never a value)."""
+
+    hint = "create the Secret named by spec.credentialsSecretRef in the ref's namespace"
+
+
+def _decode(data: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        raw = data.get(key)
+        if raw is None:
+            continue
+        try:
+            value = base64.b64decode(str(raw), validate=True).decode("utf-8").strip()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        if value:
+            return value
+    return None
+
+
+def credentials_from_secret(namespace: str, name: str, secret: Mapping[str, Any]) -> Credentials:
+    data = secret.get("data") or {}
+    access_key_id = _decode(data, ACCESS_KEY_ID_KEYS)
+    access_key_secret = _decode(data, ACCESS_KEY_SECRET_KEYS)
+    if not access_key_id or not access_key_secret:
+        missing = [
+            keys[0]
+            for keys, value in (
+                (ACCESS_KEY_ID_KEYS, access_key_id),
+                (ACCESS_KEY_SECRET_KEYS, access_key_secret),
+            )
+            if not value
+        ]
+        raise CredentialsNotFound(
+            f"Secret {namespace}/{name} has no usable {' or '.join(missing)} "
+            f"(accepted keys: accessKeyId/accessKeySecret[/securityToken] or "
+            f"ALIBABA_CLOUD_ACCESS_KEY_ID/ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+            f"[/ALIBABA_CLOUD_SECURITY_TOKEN])"
+        )
+    return Credentials(
+        access_key_id=access_key_id,
+        access_key_secret=access_key_secret,
+        security_token=_decode(data, SECURITY_TOKEN_KEYS),
+    )
+
+
+class CredentialsSource:
+    def __init__(
+        self,
+        kube: KubeClient,
+        *,
+        shared_allowed: Callable[[str], bool],
+        shared_provider: CredentialsProvider | None,
+        cache_seconds: float = 3.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._kube = kube
+        self._shared_allowed = shared_allowed
+        self._shared_provider = shared_provider
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._cache: dict[tuple[str, str], tuple[float, Credentials | CredentialsNotFound]] = {}
+        self.secret_reads = 0
+
+    async def credentials_for(self, namespace: str, spec: Mapping[str, Any]) -> Credentials:
+        """Credentials for a ref in `namespace`; raises CredentialsError saying why not."""
+        ref = spec.get("credentialsSecretRef") or {}
+        name = ref.get("name") if isinstance(ref, Mapping) else None
+        if name:
+            return await self._from_secret(namespace, str(name))
+        if not self._shared_allowed(namespace):
+            raise CredentialsNotFound(
+                f"spec.credentialsSecretRef is not set and namespace {namespace} may not use "
+                "the operator-wide credentials (RAYREF_SHARED_CREDENTIALS_NAMESPACES)"
+            )
+        if self._shared_provider is None:
+            raise CredentialsNotFound(
+                "spec.credentialsSecretRef is not set and the operator has no "
+                "operator-wide credentials"
+            )
+        try:
+            return await self._shared_provider.get_credentials()
+        except CredentialsError:
+            raise
+        except Exception as exc:
+            raise CredentialsError(
+                f"the operator-wide credentials failed: {type(exc).__name__}"
+            ) from None
+
+    async def _from_secret(self, namespace: str, name: str) -> Credentials:
+        now = self._clock()
+        cached = self._cache.get((namespace, name))
+        if cached is not None and cached[0] > now:
+            result = cached[1]
+        else:
+            result = await self._read(namespace, name)
+            if self._cache_seconds > 0:
+                self._cache[(namespace, name)] = (now + self._cache_seconds, result)
+                if len(self._cache) > 4096:
+                    self._evict(now)
+        if isinstance(result, CredentialsNotFound):
+            raise CredentialsNotFound(result.message)
+        return result
+
+    async def _read(self, namespace: str, name: str) -> Credentials | CredentialsNotFound:
+        self.secret_reads += 1
+        try:
+            secret = await self._kube.get_secret(namespace, name)
+        except KubeError as exc:
+            if exc.status == 403:
+                return CredentialsNotFound(
+                    f"the operator may not read Secret {namespace}/{name} (forbidden)"
+                )
+            raise CredentialsError(
+                f"reading Secret {namespace}/{name} failed: {exc.status} {exc.reason}"
+            ) from None
+        if secret is None:
+            return CredentialsNotFound(
+                f"Secret {namespace}/{name} (spec.credentialsSecretRef) does not exist"
+            )
+        try:
+            return credentials_from_secret(namespace, name, secret)
+        except CredentialsNotFound as exc:
+            return exc
+
+    def _evict(self, now: float) -> None:
+        for key in [k for k, (expires, _) in self._cache.items() if expires <= now]:
+            del self._cache[key]

@@ -1,0 +1,202 @@
+"""The few Kubernetes API calls the controller makes, over one aiohttp session.
+
+The official client is synchronous (a thread per call) and validates every
+argument with pydantic; the controller only needs a handful of requests, so it
+borrows the client's kubeconfig / in-cluster loading (which knows every auth
+flavour and refreshes tokens) and sends them with aiohttp on the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import ssl
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+logger = logging.getLogger("rayref.kube")
+
+GROUP = "rayref.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+PLURALS = {"RayJobRef": "rayjobrefs", "RayClusterRef": "rayclusterrefs"}
+
+JsonObject = dict[str, Any]
+
+
+class KubeError(Exception):
+    """A failed Kubernetes API call. The message is the server's Status message."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+class KubeNotFound(KubeError):
+    pass
+
+
+class KubeConflict(KubeError):
+    pass
+
+
+def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> JsonObject:
+    """The JSON merge patch (RFC 7386) that turns `old` into `new`.
+
+    Keys gone from `new` become null (deleted); nested objects recurse; lists
+    and scalars are replaced whole. An empty result means no change.
+    """
+    patch: JsonObject = {}
+    for key in old.keys() - new.keys():
+        patch[key] = None
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            nested = merge_patch(before, value)
+            if nested:
+                patch[key] = nested
+        elif key not in old or before != value:
+            patch[key] = value
+    return patch
+
+
+def _load_configuration() -> Any:
+    from kubernetes import config as kube_config
+    from kubernetes.client import Configuration
+
+    config: Any = kube_config  # untyped package
+    configuration = Configuration()
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+        config.load_incluster_config(client_configuration=configuration)
+    else:
+        config.load_kube_config(client_configuration=configuration)
+    return configuration
+
+
+def _ssl_context(configuration: Any) -> ssl.SSLContext | bool:
+    if not configuration.verify_ssl:
+        return False
+    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert or None)
+    if configuration.cert_file:
+        context.load_cert_chain(configuration.cert_file, configuration.key_file)
+    return context
+
+
+class KubeClient:
+    """Async access to status subresources, Secrets and Events."""
+
+    def __init__(self, configuration: Any, *, timeout: float = 30.0) -> None:
+        self._configuration = configuration
+        self._host = str(configuration.host).rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self._ssl = _ssl_context(configuration)
+
+    @classmethod
+    def from_environment(cls) -> KubeClient:
+        return cls(_load_configuration())
+
+    def __repr__(self) -> str:
+        return f"KubeClient(host={self._host!r})"
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _headers(self, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": "rayref-operator"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        # auth_settings() runs the client's refresh hook, so rotated
+        # service-account tokens and exec plugins keep working.
+        for setting in self._configuration.auth_settings().values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[setting["key"]] = setting["value"]
+        return headers
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        content_type: str | None = "application/json",
+    ) -> JsonObject:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        data = None if body is None else json.dumps(body, separators=(",", ":"))
+        async with self._session.request(
+            method,
+            self._host + path,
+            data=data,
+            headers=self._headers(content_type if body is not None else None),
+            ssl=self._ssl,
+        ) as response:
+            text = await response.text()
+            if response.status >= 400:
+                raise _error(response.status, text)
+            result: JsonObject = json.loads(text) if text else {}
+            return result
+
+    # -- custom resources ---------------------------------------------------------
+
+    async def patch_status(
+        self, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> JsonObject:
+        """JSON merge patch of `/status`; returns the object as stored."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURALS[kind]}/{name}/status"
+        return await self.request(
+            "PATCH", path, body={"status": patch}, content_type="application/merge-patch+json"
+        )
+
+    # -- Secrets ------------------------------------------------------------------
+
+    async def get_secret(self, namespace: str, name: str) -> JsonObject | None:
+        try:
+            return await self.request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        except KubeNotFound:
+            return None
+
+    async def create_secret(self, namespace: str, body: Mapping[str, Any]) -> JsonObject:
+        return await self.request("POST", f"/api/v1/namespaces/{namespace}/secrets", body=body)
+
+    async def replace_secret(
+        self, namespace: str, name: str, body: Mapping[str, Any]
+    ) -> JsonObject:
+        return await self.request(
+            "PUT", f"/api/v1/namespaces/{namespace}/secrets/{name}", body=body
+        )
+
+    # -- Events -------------------------------------------------------------------
+
+    async def create_event(self, namespace: str, body: Mapping[str, Any]) -> JsonObject:
+        return await self.request("POST", f"/api/v1/namespaces/{namespace}/events", body=body)
+
+    async def patch_event(self, namespace: str, name: str, patch: Mapping[str, Any]) -> JsonObject:
+        return await self.request(
+            "PATCH",
+            f"/api/v1/namespaces/{namespace}/events/{name}",
+            body=patch,
+            content_type="application/merge-patch+json",
+        )
+
+
+def _error(status: int, text: str) -> KubeError:
+    reason, message = "", text[:500]
+    try:
+        payload = json.loads(text)
+        reason = str(payload.get("reason", ""))
+        message = str(payload.get("message", message))
+    except (ValueError, AttributeError):
+        pass
+    if status == 404:
+        return KubeNotFound(status, reason or "NotFound", message)
+    if status == 409:
+        return KubeConflict(status, reason or "Conflict", message)
+    return KubeError(status, reason, message)

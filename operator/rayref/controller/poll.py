@@ -1,0 +1,242 @@
+"""One poll of one ref: credentials, remote read, pure mapping, write only on change.
+
+Everything stateful arrives through `PollContext`; the decisions (status
+content, conditions, transitions, the next delay) are the pure functions of
+`rayref.controller.mapping`. A poll that finds nothing new writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from rayref.controller import conditions, mapping
+from rayref.controller.connection import ConnectionSecretConflict, ConnectionSecrets
+from rayref.controller.credentials_source import CredentialsSource
+from rayref.controller.events import EventRecorder, InvolvedObject
+from rayref.controller.kube import KubeClient, KubeError, KubeNotFound, merge_patch
+from rayref.controller.metrics import Metrics
+from rayref.controller.scheduler import PollOutcome, RefSnapshot
+from rayref.controller.settings import OperatorSettings
+from rayref.emr import endpoints
+from rayref.emr.budget import RequestBudget
+from rayref.emr.client import EmrClient
+from rayref.emr.errors import EmrError
+from rayref.emr.models import RayCluster, RayJob
+from rayref.emr.retry import RetryPolicy
+
+logger = logging.getLogger("rayref.poll")
+
+JOB = "RayJobRef"
+CLUSTER = "RayClusterRef"
+
+# One quick retry of a blip inside the poll; anything longer is the scheduler's
+# business (a poll must not hold a concurrency slot while it sleeps).
+OPERATOR_RETRY = RetryPolicy(max_attempts=2, max_delay=1.0, max_retry_after=1.0)
+# When the API server refuses a write (or is down), try again after this long.
+KUBE_RETRY_DELAY = 5.0
+
+
+@dataclass
+class PollContext:
+    settings: OperatorSettings
+    kube: KubeClient
+    http: httpx.AsyncClient
+    budget: RequestBudget
+    credentials: CredentialsSource
+    events: EventRecorder
+    connection_secrets: ConnectionSecrets
+    metrics: Metrics
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+def _poll_interval(spec: Mapping[str, Any]) -> float:
+    try:
+        return max(5.0, float(spec.get("pollIntervalSeconds", 30)))
+    except (TypeError, ValueError):
+        return 30.0
+
+
+SUSPENDED_MESSAGE = (
+    "spec.suspend is true: polling is stopped; the status shows the last known remote state."
+)
+
+
+def suspended_update(
+    kind: str, previous: Mapping[str, Any], *, generation: int, now: datetime
+) -> mapping.StatusUpdate:
+    """Suspension is acknowledged once: Synced=Unknown (reason Suspended) and the
+    observedGeneration, so kstatus sees the spec change handled; the rest stays."""
+    new = dict(previous)
+    new.setdefault("phase" if kind == JOB else "state", mapping.UNKNOWN)
+    new["observedGeneration"] = generation
+    new["conditions"] = conditions.set_condition(
+        previous.get("conditions"),
+        conditions.SYNCED,
+        "Unknown",
+        "Suspended",
+        SUSPENDED_MESSAGE,
+        observed_generation=generation,
+        now=now,
+    )
+    changed = new != dict(previous)
+    synced = conditions.get_condition(previous.get("conditions"), conditions.SYNCED) or {}
+    transitions = (
+        [mapping.Transition("Normal", "Suspended", SUSPENDED_MESSAGE)]
+        if changed and synced.get("reason") != "Suspended"
+        else []
+    )
+    return mapping.StatusUpdate(new, changed, transitions)
+
+
+def _involved(ref: RefSnapshot) -> InvolvedObject:
+    return InvolvedObject(ref.key.kind, ref.key.namespace, ref.key.name, ref.uid)
+
+
+class Poller:
+    """The scheduler's poll function (see `scheduler.PerRefStrategy`)."""
+
+    def __init__(self, context: PollContext) -> None:
+        self._ctx = context
+
+    async def __call__(self, ref: RefSnapshot) -> PollOutcome:
+        started = time.monotonic()
+        kind = ref.key.kind
+        try:
+            return await self._poll(ref)
+        finally:
+            self._ctx.metrics.poll_seconds.labels(kind).observe(time.monotonic() - started)
+
+    async def _poll(self, ref: RefSnapshot) -> PollOutcome:
+        ctx = self._ctx
+        now = ctx.now()
+        interval = _poll_interval(ref.spec)
+        if ref.suspended:
+            update = suspended_update(ref.key.kind, ref.status, generation=ref.generation, now=now)
+            return await self._write(ref, update, next_delay=None, result="suspended")
+        remote: RayJob | RayCluster | None = None
+        error: Exception | None = None
+        try:
+            remote = await self._read_remote(ref)
+        except (EmrError, endpoints.InvalidIdentifierError) as exc:
+            error = exc
+        if remote is None:
+            assert error is not None
+            update = mapping.sync_failure(
+                ref.key.kind, ref.status, error, generation=ref.generation, now=now
+            )
+            delay = mapping.next_poll_delay(
+                ref.key.kind, update.status, interval, error=error, now=now
+            )
+            return await self._write(ref, update, next_delay=delay, result="error")
+        if isinstance(remote, RayJob):
+            update = mapping.job_status(remote, ref.status, generation=ref.generation, now=now)
+        else:
+            update = mapping.cluster_status(remote, ref.status, generation=ref.generation, now=now)
+            await self._connection_secret(ref, remote)
+        delay = mapping.next_poll_delay(ref.key.kind, update.status, interval, now=now)
+        return await self._write(ref, update, next_delay=delay, result="ok")
+
+    async def _read_remote(self, ref: RefSnapshot) -> RayJob | RayCluster:
+        ctx = self._ctx
+        spec = ref.spec
+        region = str(spec.get("regionId") or ctx.settings.default_region)
+        endpoints.validate_region(region)
+        workspace = endpoints.validate_workspace_id(str(spec.get("workspaceId", "")))
+        credentials = await ctx.credentials.credentials_for(ref.key.namespace, spec)
+        client = EmrClient(
+            credentials,
+            region=region,
+            network=ctx.settings.network,
+            endpoint=ctx.settings.endpoint,
+            http_client=ctx.http,
+            budget=ctx.budget,
+            retry_policy=OPERATOR_RETRY,
+        )
+        if ref.key.kind == JOB:
+            submission = endpoints.validate_submission_id(str(spec.get("submissionId", "")))
+            return await client.get_ray_job(workspace, submission)
+        cluster = endpoints.validate_cluster_id(str(spec.get("clusterId", "")))
+        return await client.get_ray_cluster(workspace, cluster)
+
+    async def _write(
+        self,
+        ref: RefSnapshot,
+        update: mapping.StatusUpdate,
+        *,
+        next_delay: float | None,
+        result: str,
+    ) -> PollOutcome:
+        ctx = self._ctx
+        ctx.metrics.polls.labels(ref.key.kind, result).inc()
+        patch = merge_patch(ref.status, update.status) if update.changed else {}
+        if not patch:
+            return PollOutcome(next_delay=next_delay)
+        try:
+            stored = await ctx.kube.patch_status(
+                ref.key.kind, ref.key.namespace, ref.key.name, patch
+            )
+        except KubeNotFound:
+            return PollOutcome(next_delay=None, gone=True)
+        except (KubeError, OSError, TimeoutError) as exc:
+            logger.warning("status write for %s failed: %s", ref.key, exc)
+            return PollOutcome(next_delay=KUBE_RETRY_DELAY)
+        except Exception as exc:  # aiohttp client errors
+            logger.warning("status write for %s failed: %s", ref.key, type(exc).__name__)
+            return PollOutcome(next_delay=KUBE_RETRY_DELAY)
+        ctx.metrics.status_writes.labels(ref.key.kind).inc()
+        metadata = stored.get("metadata") or {}
+        logger.info(
+            "%s status written (%s)",
+            ref.key,
+            ", ".join(sorted(patch)),
+        )
+        for transition in update.transitions:
+            await ctx.events.record(
+                _involved(ref), transition.type, transition.reason, transition.message
+            )
+            ctx.metrics.events.labels(transition.type, transition.reason).inc()
+        return PollOutcome(
+            next_delay=next_delay,
+            status=stored.get("status") or {},
+            resource_version=str(metadata.get("resourceVersion", "")),
+        )
+
+    async def _connection_secret(self, ref: RefSnapshot, remote: RayCluster) -> None:
+        target = ref.spec.get("connectionSecretRef") or {}
+        name = target.get("name") if isinstance(target, Mapping) else None
+        if not name:
+            return
+        data = mapping.connection_secret_data(remote)
+        if not data:
+            return
+        ctx = self._ctx
+        try:
+            written = await ctx.connection_secrets.ensure(
+                namespace=ref.key.namespace,
+                secret_name=str(name),
+                owner_kind=ref.key.kind,
+                owner_name=ref.key.name,
+                owner_uid=ref.uid,
+                data=data,
+            )
+        except ConnectionSecretConflict as exc:
+            await ctx.events.record(_involved(ref), "Warning", "ConnectionSecretConflict", str(exc))
+            return
+        except (KubeError, OSError, TimeoutError) as exc:
+            logger.warning("connection Secret of %s not written: %s", ref.key, exc)
+            return
+        if written:
+            ctx.metrics.secret_writes.inc()
+            await ctx.events.record(
+                _involved(ref),
+                "Normal",
+                "ConnectionSecretUpdated",
+                f"Secret {name} holds the connection details of the cluster",
+            )
