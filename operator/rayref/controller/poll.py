@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from rayref.controller import conditions, mapping
+from rayref.controller import mapping
 from rayref.controller.connection import ConnectionSecretConflict, ConnectionSecrets
 from rayref.controller.credentials_source import CredentialsSource
 from rayref.controller.events import EventRecorder, InvolvedObject
@@ -63,38 +63,6 @@ def _poll_interval(spec: Mapping[str, Any]) -> float:
         return 30.0
 
 
-SUSPENDED_MESSAGE = (
-    "spec.suspend is true: polling is stopped; the status shows the last known remote state."
-)
-
-
-def suspended_update(
-    kind: str, previous: Mapping[str, Any], *, generation: int, now: datetime
-) -> mapping.StatusUpdate:
-    """Suspension is acknowledged once: Synced=Unknown (reason Suspended) and the
-    observedGeneration, so kstatus sees the spec change handled; the rest stays."""
-    new = dict(previous)
-    new.setdefault("phase" if kind == JOB else "state", mapping.UNKNOWN)
-    new["observedGeneration"] = generation
-    new["conditions"] = conditions.set_condition(
-        previous.get("conditions"),
-        conditions.SYNCED,
-        "Unknown",
-        "Suspended",
-        SUSPENDED_MESSAGE,
-        observed_generation=generation,
-        now=now,
-    )
-    changed = new != dict(previous)
-    synced = conditions.get_condition(previous.get("conditions"), conditions.SYNCED) or {}
-    transitions = (
-        [mapping.Transition("Normal", "Suspended", SUSPENDED_MESSAGE)]
-        if changed and synced.get("reason") != "Suspended"
-        else []
-    )
-    return mapping.StatusUpdate(new, changed, transitions)
-
-
 def _involved(ref: RefSnapshot) -> InvolvedObject:
     return InvolvedObject(ref.key.kind, ref.key.namespace, ref.key.name, ref.uid)
 
@@ -118,7 +86,7 @@ class Poller:
         now = ctx.now()
         interval = _poll_interval(ref.spec)
         if ref.suspended:
-            update = suspended_update(ref.key.kind, ref.status, generation=ref.generation, now=now)
+            update = mapping.suspended(ref.key.kind, ref.status, generation=ref.generation, now=now)
             return await self._write(ref, update, next_delay=None, result="suspended")
         remote: RayJob | RayCluster | None = None
         error: Exception | None = None
