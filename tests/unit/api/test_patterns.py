@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 import yaml
 from pydantic import ValidationError
 
-from rayref.api import crd, patterns
+from rayref.api import crd
 from rayref.api.models import RayClusterRefSpec, RayJobRefSpec
+from rayref.emr import endpoints
 
 # Every spec field whose value goes into a request path or host name, with its code pattern.
+# The code patterns are the ones the client checks before it builds a URL.
 URL_FIELDS = {
-    ("RayJobRef", "workspaceId"): patterns.WORKSPACE_ID_PATTERN,
-    ("RayJobRef", "submissionId"): patterns.SUBMISSION_ID_PATTERN,
-    ("RayJobRef", "regionId"): patterns.REGION_ID_PATTERN,
-    ("RayClusterRef", "workspaceId"): patterns.WORKSPACE_ID_PATTERN,
-    ("RayClusterRef", "clusterId"): patterns.CLUSTER_ID_PATTERN,
-    ("RayClusterRef", "regionId"): patterns.REGION_ID_PATTERN,
+    ("RayJobRef", "workspaceId"): endpoints.WORKSPACE_ID_PATTERN,
+    ("RayJobRef", "submissionId"): endpoints.SUBMISSION_ID_PATTERN,
+    ("RayJobRef", "regionId"): endpoints.REGION_PATTERN,
+    ("RayClusterRef", "workspaceId"): endpoints.WORKSPACE_ID_PATTERN,
+    ("RayClusterRef", "clusterId"): endpoints.CLUSTER_ID_PATTERN,
+    ("RayClusterRef", "regionId"): endpoints.REGION_PATTERN,
 }
 
 
@@ -51,6 +52,13 @@ def test_every_string_spec_field_of_a_url_is_listed() -> None:
         assert objects <= not_in_urls
 
 
+VALIDATORS = {
+    "workspace_id": endpoints.validate_workspace_id,
+    "submission_id": endpoints.validate_submission_id,
+    "region_id": endpoints.validate_region,
+}
+
+
 @pytest.mark.parametrize(
     ("field", "good", "bad"),
     [
@@ -73,14 +81,10 @@ def test_spec_model_enforces_the_patterns(field: str, good: str, bad: list[str])
     for value in bad:
         with pytest.raises(ValidationError):
             RayJobRefSpec.model_validate({**base, field: value})
-        assert not re.fullmatch(
-            {
-                "workspace_id": patterns.WORKSPACE_ID_PATTERN,
-                "submission_id": patterns.SUBMISSION_ID_PATTERN,
-                "region_id": patterns.REGION_ID_PATTERN,
-            }[field],
-            value,
-        )
+        # ...and the client refuses the very same values before building a URL.
+        with pytest.raises(endpoints.InvalidIdentifierError):
+            VALIDATORS[field](value)
+    VALIDATORS[field](good)
 
 
 def test_secret_refs_cannot_name_another_namespace() -> None:
