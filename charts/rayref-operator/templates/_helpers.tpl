@@ -1,0 +1,75 @@
+{{/* Names: truncated to 63 characters, the limit of a label value and a DNS label. */}}
+{{- define "rayref.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "rayref.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "rayref.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "rayref.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "rayref.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "rayref.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "rayref.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "rayref.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{- define "rayref.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/*
+Rules the operator needs on its own kinds, events and Secrets, wherever it
+serves refs: cluster-wide in a ClusterRole, or per watched namespace in a Role.
+- refs: read and watch; write only the status subresource (never spec, never delete).
+- events: kopf and the operator post core/v1 Events and bump the count of a repeat.
+- secrets: read a ref's credentials Secret; create and update a RayClusterRef's
+  connection Secret. No list/watch: Secrets are read by name, on demand.
+*/}}
+{{- define "rayref.namespacedRules" -}}
+- apiGroups: ["rayref.io"]
+  resources: ["rayjobrefs", "rayclusterrefs"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["rayref.io"]
+  resources: ["rayjobrefs/status", "rayclusterrefs/status"]
+  verbs: ["get", "patch"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "create", "update", "patch"]
+{{- end -}}
+
+{{/* Checks a schema cannot express; called from the Deployment. */}}
+{{- define "rayref.validate" -}}
+{{- if and .Values.credentials.existingSecret.name .Values.credentials.rrsa.enabled -}}
+{{- fail "credentials: set credentials.existingSecret.name or credentials.rrsa.enabled, not both (the AccessKey would silently win over RRSA)" -}}
+{{- end -}}
+{{- if and .Values.metrics.enabled (eq (int .Values.metrics.port) (int .Values.health.port)) -}}
+{{- fail (printf "metrics.port and health.port must differ (both are %d)" (int .Values.health.port)) -}}
+{{- end -}}
+{{- end -}}
