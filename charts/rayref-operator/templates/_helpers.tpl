@@ -42,12 +42,14 @@ app.kubernetes.io/component: operator
 {{- end -}}
 
 {{/*
-Rules the operator needs on its own kinds, events and Secrets, wherever it
-serves refs: cluster-wide in a ClusterRole, or per watched namespace in a Role.
-- refs: read and watch; write only the status subresource (never spec, never delete).
-- events: kopf and the operator post core/v1 Events and bump the count of a repeat.
-- secrets: read a ref's credentials Secret; create and update a RayClusterRef's
-  connection Secret. No list/watch: Secrets are read by name, on demand.
+Rules the operator needs on its own kinds, events and Secrets wherever it serves
+refs: cluster-wide in a ClusterRole, or per watched namespace in a Role. Each verb
+is one the operator sends (operator/rayref/controller/kube.py):
+- refs: kopf lists and watches them; the operator writes only the status
+  subresource (JSON merge patch). Never spec, never delete.
+- events: POST a new Event, PATCH the count of a repeated one.
+- secrets: GET a ref's credentials Secret by name; POST and PUT a RayClusterRef's
+  connection Secret. No list/watch: nothing enumerates Secrets.
 */}}
 {{- define "rayref.namespacedRules" -}}
 - apiGroups: ["rayref.io"]
@@ -55,13 +57,13 @@ serves refs: cluster-wide in a ClusterRole, or per watched namespace in a Role.
   verbs: ["get", "list", "watch"]
 - apiGroups: ["rayref.io"]
   resources: ["rayjobrefs/status", "rayclusterrefs/status"]
-  verbs: ["get", "patch"]
+  verbs: ["patch"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "create", "update", "patch"]
+  verbs: ["get", "create", "update"]
 {{- end -}}
 
 {{/* Checks a schema cannot express; called from the Deployment. */}}

@@ -1,0 +1,386 @@
+"""The chart as `helm lint` and `helm template` see it (the pinned helm binary, no cluster)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from rayref.controller.settings import OperatorSettings
+from rayref.devcluster_build import DevClusterBuildError, ensure_binaries
+from tests.fixtures.paths import CRDS_DIR, REPO_ROOT
+
+CHART = REPO_ROOT / "charts" / "rayref-operator"
+
+NAMESPACED_VALUES: dict[str, Any] = {
+    "watchNamespaces": ["team-a", "team-b"],
+    "sharedCredentialsNamespaces": ["team-a"],
+    "credentials": {
+        "rrsa": {
+            "enabled": True,
+            "roleArn": "acs:ram::1234567890123456:role/rayref-operator",
+            "oidcProviderArn": "acs:ram::1234567890123456:oidc-provider/ack-rrsa-c0ffee",
+        }
+    },
+    "requestBudget": {"rate": 2.5, "burst": 5},
+    "logging": {"level": "DEBUG", "json": True},
+    "metrics": {"serviceMonitor": {"enabled": True}, "podMonitor": {"enabled": True}},
+}
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    try:
+        return ensure_binaries(("helm",)) / "helm"
+    except DevClusterBuildError as error:
+        pytest.fail(f"helm is unavailable: {error}", pytrace=False)
+
+
+def run_helm(
+    helm: Path, *args: str, values: dict[str, Any] | None = None
+) -> subprocess.CompletedProcess[str]:
+    argv = [str(helm), *args]
+    if values is not None:
+        argv += ["--values", "-"]
+    return subprocess.run(
+        argv,
+        input=None if values is None else yaml.safe_dump(values),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def render(helm: Path, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    result = run_helm(
+        helm, "template", "ops", str(CHART), "--namespace", "rayref-system", values=values
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def only(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    (found,) = [d for d in docs if d["kind"] == kind]
+    return found
+
+
+def container_env(deployment: dict[str, Any]) -> dict[str, Any]:
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def rules_of(docs: list[dict[str, Any]], kind: str) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    for doc in docs:
+        if doc["kind"] == kind:
+            for rule in doc["rules"]:
+                yield doc["metadata"].get("namespace"), rule
+
+
+def grants(rule: dict[str, Any], group: str, resource: str, verb: str) -> bool:
+    return (
+        (group in rule["apiGroups"] or "*" in rule["apiGroups"])
+        and (resource in rule["resources"] or "*" in rule["resources"])
+        and (verb in rule["verbs"] or "*" in rule["verbs"])
+    )
+
+
+# ---------------------------------------------------------------------- lint
+
+
+@pytest.mark.parametrize("values", [None, NAMESPACED_VALUES], ids=["defaults", "namespaced-rrsa"])
+def test_helm_lint_strict_passes(helm: Path, values: dict[str, Any] | None) -> None:
+    result = run_helm(helm, "lint", "--strict", str(CHART), values=values)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 chart(s) failed" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["lint", "template"])
+def test_schema_rejects_a_wrong_type_naming_the_value(helm: Path, command: str) -> None:
+    result = run_helm(
+        helm,
+        command,
+        *(["x"] if command == "template" else []),
+        str(CHART),
+        values={"requestBudget": {"rate": "fast", "burst": 40}},
+    )
+    assert result.returncode != 0
+    assert "/requestBudget/rate" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"network": "internet"}, "/network"),
+        ({"watchNamespaces": ["Team_A"]}, "/watchNamespaces/0"),
+        ({"image": {"repository": "r", "tagg": "1"}}, "tagg"),
+        ({"replicas": 3}, "replicas"),
+        ({"sharedCredentialsNamespaces": ["*", "team-a"]}, "/sharedCredentialsNamespaces"),
+        ({"endpoint": "ftp://emr.internal"}, "/endpoint"),
+        ({"credentials": {"rrsa": {"enabled": True}}}, "/credentials/rrsa/roleArn"),
+        (
+            {"credentials": {"rrsa": {"enabled": True, "webhook": True}}},
+            "/credentials/rrsa/roleName",
+        ),
+        ({"health": {"port": 9090}}, "metrics.port and health.port must differ"),
+        (
+            {
+                "credentials": {
+                    "existingSecret": {"name": "ak"},
+                    "rrsa": NAMESPACED_VALUES["credentials"]["rrsa"],
+                }
+            },
+            "not both",
+        ),
+    ],
+)
+def test_invalid_values_fail_with_the_value_named(
+    helm: Path, values: dict[str, Any], named: str
+) -> None:
+    result = run_helm(helm, "template", "x", str(CHART), values=values)
+    assert result.returncode != 0, "rendered despite an invalid value"
+    assert named in result.stderr
+
+
+# ---------------------------------------------------------------------- documentation
+
+
+def _leaf_paths(node: Any, prefix: str = "") -> Iterator[str]:
+    if isinstance(node, dict) and node:
+        for key, child in node.items():
+            yield from _leaf_paths(child, f"{prefix}.{key}" if prefix else str(key))
+    else:
+        yield prefix
+
+
+def test_every_value_is_documented_and_in_the_schema() -> None:
+    text = (CHART / "values.yaml").read_text()
+    documented = {
+        line.split("@param", 1)[1].split()[0] for line in text.splitlines() if "@param" in line
+    }
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    for path in _leaf_paths(yaml.safe_load(text)):
+        parts = path.split(".")
+        ancestors = {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+        assert ancestors & documented, f"{path} has no `## @param` comment"
+        node = schema
+        for part in parts:
+            if "properties" not in node:
+                break  # a free-form object (resources, securityContext, ...)
+            assert part in node["properties"], f"{path} is not in values.schema.json"
+            node = node["properties"][part]
+
+
+def test_chart_crds_are_the_generated_crds() -> None:
+    """Helm installs charts/rayref-operator/crds/; they must be crds/ byte for byte."""
+    chart = {p.name: p.read_bytes() for p in (CHART / "crds").glob("*.yaml")}
+    generated = {p.name: p.read_bytes() for p in CRDS_DIR.glob("*.yaml")}
+    assert generated, "crds/ is empty"
+    assert chart == generated, "run: cp crds/*.yaml charts/rayref-operator/crds/"
+
+
+# ---------------------------------------------------------------------- Deployment
+
+
+def test_deployment_is_one_hardened_recreated_pod(helm: Path) -> None:
+    deployment = only(render(helm), "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+    pod = spec["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is True
+    pod_security = pod["securityContext"]
+    assert pod_security["runAsNonRoot"] is True
+    assert isinstance(pod_security["runAsUser"], int) and pod_security["runAsUser"] > 0
+    assert isinstance(pod_security["runAsGroup"], int) and pod_security["runAsGroup"] > 0
+    assert pod_security["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = pod["containers"]
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["runAsNonRoot"] is True
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+    assert container["image"] == "rayref-operator:0.1.0"  # appVersion by default
+    assert "limits" in container["resources"] and "requests" in container["resources"]
+
+
+def test_probes_hit_kopf_healthz_on_the_configured_health_port(helm: Path) -> None:
+    deployment = only(render(helm, {"health": {"port": 8181}}), "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["health"] == 8181
+    assert container_env(deployment)["RAYREF_HEALTH_PORT"] == "8181"
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+
+
+def test_default_settings_are_valid_operator_settings(helm: Path) -> None:
+    """Every RAYREF_* variable the chart sets is one the operator reads and accepts."""
+    env = container_env(only(render(helm), "Deployment"))
+    settings_env = {k: v for k, v in env.items() if k.startswith("RAYREF_")}
+    known = {"RAYREF_" + name.upper() for name in OperatorSettings.model_fields}
+    assert set(settings_env) <= known, set(settings_env) - known
+    settings = OperatorSettings.from_env(settings_env)
+    assert settings == OperatorSettings()  # the chart's defaults are the operator's
+
+
+def test_values_reach_the_operator_settings(helm: Path) -> None:
+    values = {
+        **NAMESPACED_VALUES,
+        "defaultRegion": "cn-shanghai",
+        "network": "vpc",
+        "endpoint": "https://emr-serverless-spark-vpc.cn-shanghai.aliyuncs.com",
+        "metrics": {"enabled": False},
+        "extraArgs": ["--namespace", "team-a"],
+        "extraEnv": [{"name": "RAYREF_MAX_IN_FLIGHT", "value": "8"}],
+    }
+    deployment = only(render(helm, values), "Deployment")
+    env = container_env(deployment)
+    settings = OperatorSettings.from_env({k: v for k, v in env.items() if k.startswith("RAYREF_")})
+    assert settings.watch_namespaces == ("team-a", "team-b")
+    assert settings.shared_credentials_namespaces == ("team-a",)
+    assert settings.default_region == "cn-shanghai"
+    assert settings.network == "vpc"
+    assert settings.endpoint == "https://emr-serverless-spark-vpc.cn-shanghai.aliyuncs.com"
+    assert (settings.request_rate, settings.request_burst) == (2.5, 5)
+    assert (settings.log_level, settings.log_format) == ("DEBUG", "json")
+    assert settings.metrics_port == 0
+    assert settings.max_in_flight == 8
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["--namespace", "team-a"]
+
+
+# ---------------------------------------------------------------------- credentials
+
+
+def test_access_key_secret_is_referenced_never_inlined(helm: Path) -> None:
+    values = {"credentials": {"existingSecret": {"name": "emr-ak"}}}
+    env = container_env(only(render(helm, values), "Deployment"))
+    assert env["ALIBABA_CLOUD_ACCESS_KEY_ID"] == {
+        "secretKeyRef": {"name": "emr-ak", "key": "accessKeyId"}
+    }
+    assert env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] == {
+        "secretKeyRef": {"name": "emr-ak", "key": "accessKeySecret"}
+    }
+    token = env["ALIBABA_CLOUD_SECURITY_TOKEN"]["secretKeyRef"]
+    assert token["optional"] is True
+    assert not any(k.startswith("ALIBABA_CLOUD_ROLE") for k in env)
+
+
+def test_rrsa_manual_mode_mounts_a_projected_sts_token(helm: Path) -> None:
+    deployment = only(render(helm, NAMESPACED_VALUES), "Deployment")
+    env = container_env(deployment)
+    rrsa = NAMESPACED_VALUES["credentials"]["rrsa"]
+    assert env["ALIBABA_CLOUD_ROLE_ARN"] == rrsa["roleArn"]
+    assert env["ALIBABA_CLOUD_OIDC_PROVIDER_ARN"] == rrsa["oidcProviderArn"]
+    token_file = Path(env["ALIBABA_CLOUD_OIDC_TOKEN_FILE"])
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == str(token_file.parent))
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    (source,) = volume["projected"]["sources"]
+    assert source["serviceAccountToken"]["path"] == token_file.name
+    assert source["serviceAccountToken"]["audience"] == "sts.aliyuncs.com"
+    assert "ALIBABA_CLOUD_ACCESS_KEY_ID" not in env
+
+
+def test_rrsa_webhook_mode_annotates_for_ack_pod_identity(helm: Path) -> None:
+    values = {"credentials": {"rrsa": {"enabled": True, "webhook": True, "roleName": "rayref"}}}
+    docs = render(helm, values)
+    account = only(docs, "ServiceAccount")
+    assert account["metadata"]["annotations"]["pod-identity.alibabacloud.com/role-name"] == "rayref"
+    deployment = only(docs, "Deployment")
+    pod_meta = deployment["spec"]["template"]["metadata"]
+    assert pod_meta["annotations"]["pod-identity.alibabacloud.com/injection"] == "on"
+    # The webhook injects the token and the variables; the chart adds neither.
+    assert not any(k.startswith("ALIBABA_CLOUD_") for k in container_env(deployment))
+
+
+# ---------------------------------------------------------------------- RBAC
+
+
+def test_cluster_mode_rbac_is_exactly_what_the_operator_uses(helm: Path) -> None:
+    docs = render(helm)
+    assert not [d for d in docs if d["kind"] in ("Role", "RoleBinding")]
+    rules = [rule for _, rule in rules_of(docs, "ClusterRole")]
+    granted = {
+        (group, resource, verb)
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    expected = {
+        ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
+        ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
+        *{
+            ("rayref.io", plural, verb)
+            for plural in ("rayjobrefs", "rayclusterrefs")
+            for verb in ("get", "list", "watch")
+        },
+        ("rayref.io", "rayjobrefs/status", "patch"),
+        ("rayref.io", "rayclusterrefs/status", "patch"),
+        ("", "events", "create"),
+        ("", "events", "patch"),
+        ("", "secrets", "get"),
+        ("", "secrets", "create"),
+        ("", "secrets", "update"),
+    }
+    assert granted == expected
+
+
+def test_namespaced_rbac_keeps_secrets_to_the_listed_namespaces(helm: Path) -> None:
+    docs = render(helm, NAMESPACED_VALUES)
+    for _, rule in rules_of(docs, "ClusterRole"):
+        for resource in ("secrets", "rayjobrefs", "rayclusterrefs", "events", "pods"):
+            assert resource not in rule["resources"], f"cluster-wide {resource}: {rule}"
+    role_namespaces = {d["metadata"]["namespace"] for d in docs if d["kind"] == "Role"}
+    binding_namespaces = {d["metadata"]["namespace"] for d in docs if d["kind"] == "RoleBinding"}
+    assert role_namespaces == binding_namespaces == {"team-a", "team-b"}
+    for namespace, rule in rules_of(docs, "Role"):
+        assert namespace in ("team-a", "team-b")
+        assert not grants(rule, "", "secrets", "list")
+        assert not grants(rule, "", "pods", "get")
+        assert not grants(rule, "rayref.io", "rayjobrefs", "delete")
+    account = only(docs, "ServiceAccount")
+    for binding in (d for d in docs if d["kind"] in ("RoleBinding", "ClusterRoleBinding")):
+        assert binding["subjects"] == [
+            {
+                "kind": "ServiceAccount",
+                "name": account["metadata"]["name"],
+                "namespace": "rayref-system",
+            }
+        ]
+
+
+def test_rbac_can_be_left_to_the_administrator(helm: Path) -> None:
+    kinds = {d["kind"] for d in render(helm, {"rbac": {"create": False}})}
+    assert not kinds & {"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
+
+
+def test_monitors_select_the_metrics_endpoint(helm: Path) -> None:
+    docs = render(helm, NAMESPACED_VALUES)
+    service = only(docs, "Service")
+    deployment = only(docs, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+    service_monitor = only(docs, "ServiceMonitor")
+    assert (
+        service_monitor["spec"]["selector"]["matchLabels"].items()
+        <= service["metadata"]["labels"].items()
+    )
+    assert service_monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    pod_monitor = only(docs, "PodMonitor")
+    assert pod_monitor["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert pod_monitor["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    without = {d["kind"] for d in render(helm, {"metrics": {"enabled": False}})}
+    assert not without & {"Service", "ServiceMonitor", "PodMonitor"}
