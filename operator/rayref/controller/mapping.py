@@ -326,7 +326,9 @@ def _job_conditions(
     generation: int,
     now: datetime,
 ) -> list[dict[str, Any]]:
-    detail = f"Remote job status is {phase}." + (f" {remote_message}" if remote_message else "")
+    detail = f"Remote job status is {phase}." + (
+        f" Message: {remote_message}" if remote_message else ""
+    )
     conditions = _set(
         conditions,
         cond.COMPLETE,
@@ -485,11 +487,11 @@ def _cluster_conditions(
 ) -> list[dict[str, Any]]:
     state = new["state"]
     message = new.get("message") or ""
-    detail = f"Remote cluster state is {state}." + (f" {message}" if message else "")
+    detail = f"Remote cluster state is {state}." + (f" Message: {message}" if message else "")
     instances = new.get("instances") or []
     down = [i for i in instances if not instance_running(i)]
     if state == "Running" and not down:
-        ready = (True, "Running", f"{detail} {new['ready']} nodes running.")
+        ready = (True, "Running", f"{new['ready']} nodes running. {detail}")
         reconciling = (False, "Running", ready[2])
         stalled = (False, "Running", ready[2])
     elif state == "Running":

@@ -1,0 +1,232 @@
+"""RayJobRef status from GetRayJob: fields, conditions, transitions, write-only-on-change."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rayref.controller import mapping
+from tests.unit.controller.remotes import DASHBOARD_TOKEN, DASHBOARD_URL, T0, at, condition, job
+
+
+def test_fixture_maps_every_documented_field() -> None:
+    update = mapping.job_status(job(), None, generation=1, now=T0)
+    status = update.status
+    assert update.changed
+    assert status["phase"] == "Running"
+    assert status["clusterState"] == "Running"
+    assert status["message"] == "Job finished successfully."
+    assert status["name"] == "myRayCluster"
+    assert status["displayReleaseVersion"] == "err-1.2.0 (Ray 2.55.1, Python 3.12)"
+    assert status["tags"] == [{"key": "workflowId", "value": "wf-123test"}]
+    assert status["entrypoint"] == "python main.py"
+    assert status["entrypointResources"] == {
+        "numCpus": "1",
+        "numGpus": "0",
+        "memory": "4Gi",
+        "custom": {"fpu": 1},
+    }
+    # epoch milliseconds -> RFC 3339, milliseconds kept when there are any
+    assert status["submitTime"] == "2025-06-19T09:58:02.303Z"
+    assert status["startTime"] == "2025-06-19T09:58:03.303Z"
+    assert status["endTime"] == "2025-11-12T12:09:32Z"
+    assert status["durationSeconds"] == 2459764
+    assert status["networkServiceName"] == "vpc"
+    assert status["workingDir"] == "oss://mybucket/hello.zip"
+    assert status["submissionMode"] == "HTTPMode"
+    assert status["volumeIds"] == ["vol-123456789"]
+    assert status["lifecycle"] == {
+        "shutdownAfterJobFinishes": True,
+        "ttlSecondsAfterFinished": 60,
+        "activeDeadlineSeconds": 3600,
+        "backoffLimit": 2,
+    }
+    assert status["headSpec"] == {
+        "replica": 1,
+        "enableAutoScaling": True,
+        "idleTimeoutSeconds": 60,
+        "queueName": "root_queue",
+        "cpu": "2",
+        "memory": "8Gi",
+        "gpuSpec": "ecs.gn6i-c4g1.xlarge",
+    }
+    assert status["workerSpecs"] == [
+        {
+            "groupName": "WorkerGroup1",
+            "replica": 1,
+            "minReplica": 1,
+            "maxReplica": 10,
+            "queueName": "root_queue",
+            "cpu": "2",
+            "memory": "8Gi",
+            "gpuSpec": "ecs.gn6i-c4g1.xlarge",
+        }
+    ]
+    assert status["logLocation"] == {
+        "bucketName": "ss-ray-cn-hangzhou",
+        "path": "w-xxxxxxx/ray/logs/xxxxxx/",
+    }
+    assert status["usage"] == {"cuHours": 1899, "gpuHours": 2.6, "gpuSpec": "ecs.gn6i-c4g1.xlarge"}
+    assert status["creatorName"] == "Alice"
+    assert status["taskBizId"] == "TSK-682e0112f6f24d9f9305b92174846985"
+    assert status["dashboardUrl"] == (
+        "https://emr-ray-gateway-cn-hangzhou.aliyuncs.com/workspace/w-xxxxxxxx/raycluster/"
+        "ray-xxxxxx/dashboard"
+    )
+    assert status["observedGeneration"] == 1
+    assert status["lastSyncTime"] == "2026-06-01T08:00:00Z"
+
+
+def test_user_data_that_may_hold_secrets_is_not_copied() -> None:
+    remote = job(
+        runtimeEnvJson=json.dumps(
+            {"pip": ["requests"], "env_vars": {"DB_PASSWORD": "hunter2-secret"}}
+        ),
+        metadataJson=json.dumps({"apiKey": "meta-secret-value"}),
+        extraParam=json.dumps({"token": "extra-secret-value"}),
+        dashboardUrl=DASHBOARD_URL,
+        dashboardUrlExtra=[DASHBOARD_URL],
+    )
+    text = json.dumps(mapping.job_status(remote, None, generation=1, now=T0).status)
+    for secret in ("hunter2-secret", "meta-secret-value", "extra-secret-value", DASHBOARD_TOKEN):
+        assert secret not in text
+    assert "token=" not in text
+
+
+def test_first_status_before_any_field_is_known() -> None:
+    status = mapping.job_status(
+        job(status=None, clusterState=None), None, generation=1, now=T0
+    ).status
+    assert status["phase"] == "Unknown"
+    assert "clusterState" not in status
+    assert condition(status, "Reconciling")["status"] == "True"
+
+
+def test_an_unchanged_remote_changes_nothing() -> None:
+    first = mapping.job_status(job(), None, generation=1, now=T0)
+    # As the apiserver gives it back: JSON round trip (1899.0 would come back as 1899).
+    stored = json.loads(json.dumps(first.status))
+    second = mapping.job_status(job(), stored, generation=1, now=at(600))
+    assert not second.changed
+    assert second.transitions == []
+    assert json.dumps(second.status, sort_keys=True) == json.dumps(stored, sort_keys=True)
+
+
+def test_last_sync_time_moves_with_content_only() -> None:
+    first = mapping.job_status(job(status="Running"), None, generation=1, now=T0).status
+    same = mapping.job_status(job(status="Running"), first, generation=1, now=at(60)).status
+    assert same["lastSyncTime"] == "2026-06-01T08:00:00Z"
+    moved = mapping.job_status(job(status="Succeeded"), same, generation=1, now=at(120)).status
+    assert moved["lastSyncTime"] == "2026-06-01T08:02:00Z"
+
+
+def test_a_new_generation_is_acknowledged() -> None:
+    first = mapping.job_status(job(), None, generation=1, now=T0).status
+    update = mapping.job_status(job(), first, generation=2, now=at(60))
+    assert update.changed
+    assert update.status["observedGeneration"] == 2
+    assert {c["observedGeneration"] for c in update.status["conditions"]} == {2}
+    assert update.transitions == []
+
+
+# phase -> Complete, Failed, Ready, Reconciling, Stalled
+PHASES = {
+    "Submitted": ("False", "False", "False", "True", "False"),
+    "Pending": ("False", "False", "False", "True", "False"),
+    "Running": ("False", "False", "False", "True", "False"),
+    "Cancelling": ("False", "False", "False", "True", "False"),
+    "Succeeded": ("True", "False", "True", "False", "False"),
+    "Failed": ("False", "True", "False", "False", "True"),
+    "Cancelled": ("False", "True", "False", "False", "True"),
+    "Timeout": ("False", "True", "False", "False", "True"),
+    "SomethingNew": ("False", "False", "False", "True", "False"),
+}
+
+
+@pytest.mark.parametrize("phase", sorted(PHASES))
+def test_conditions_for_each_phase(phase: str) -> None:
+    status = mapping.job_status(job(status=phase), None, generation=4, now=T0).status
+    got = tuple(
+        condition(status, t)["status"]
+        for t in ("Complete", "Failed", "Ready", "Reconciling", "Stalled")
+    )
+    assert got == PHASES[phase]
+    assert condition(status, "Synced")["status"] == "True"
+    for c in status["conditions"]:
+        assert c["observedGeneration"] == 4
+    if phase in ("Failed", "Cancelled", "Timeout"):
+        assert condition(status, "Failed")["reason"] == phase
+    if phase == "Succeeded":
+        assert condition(status, "Complete")["reason"] == "Succeeded"
+
+
+def test_walk_through_every_phase_gives_one_event_per_change() -> None:
+    previous = None
+    seen = []
+    for i, (phase, cluster_state) in enumerate(
+        [
+            ("Submitted", "Submitted"),
+            ("Pending", "Pending"),
+            ("Pending", "Pending"),
+            ("Running", "Running"),
+            ("Running", "Running"),
+            ("Succeeded", "Running"),
+            ("Succeeded", "Deleted"),
+        ]
+    ):
+        update = mapping.job_status(
+            job(status=phase, clusterState=cluster_state, cuHours=None, guHours=None),
+            previous,
+            generation=1,
+            now=at(i * 30),
+        )
+        seen.extend((t.type, t.reason) for t in update.transitions)
+        previous = update.status
+    assert seen == [
+        ("Normal", "JobSubmitted"),
+        ("Normal", "ClusterSubmitted"),
+        ("Normal", "JobPending"),
+        ("Normal", "ClusterPending"),
+        ("Normal", "JobRunning"),
+        ("Normal", "ClusterRunning"),
+        ("Normal", "JobSucceeded"),
+        ("Normal", "ClusterDeleted"),
+    ]
+    assert previous is not None
+    # Complete flipped once, when the job succeeded (at 150 s).
+    assert condition(previous, "Complete")["lastTransitionTime"] == "2026-06-01T08:02:30Z"
+
+
+@pytest.mark.parametrize("phase", ["Failed", "Timeout"])
+def test_failures_are_warnings_with_the_remote_message(phase: str) -> None:
+    running = mapping.job_status(job(status="Running"), None, generation=1, now=T0).status
+    update = mapping.job_status(
+        job(status=phase, message="ray.exceptions.RayTaskError: boom"),
+        running,
+        generation=1,
+        now=at(60),
+    )
+    (event,) = [t for t in update.transitions if t.reason == f"Job{phase}"]
+    assert event.type == "Warning"
+    assert "boom" in event.message and "was Running" in event.message
+
+
+def test_usage_arriving_is_reported_once() -> None:
+    done = mapping.job_status(
+        job(status="Succeeded", clusterState="Deleted", cuHours=None, guHours=None),
+        None,
+        generation=1,
+        now=T0,
+    ).status
+    assert "usage" not in done
+    update = mapping.job_status(
+        job(status="Succeeded", clusterState="Deleted", cuHours=12.5),
+        done,
+        generation=1,
+        now=at(600),
+    )
+    assert [(t.reason, t.message) for t in update.transitions] == [
+        ("UsageReported", "The job used 12.5 CU-hours.")
+    ]
+    assert update.status["usage"]["cuHours"] == 12.5
