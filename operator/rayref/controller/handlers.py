@@ -117,6 +117,11 @@ def _build_runtime(settings: OperatorSettings) -> Runtime:
 def register(registry: kopf.OperatorRegistry) -> None:
     """Register the operator's handlers on `registry` (not kopf's global one)."""
 
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> Any:
+        # A private registry does not get kopf's default login handlers.
+        return kopf.login_via_client(**kwargs)
+
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         configure_kopf(settings)

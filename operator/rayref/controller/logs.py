@@ -38,8 +38,11 @@ def scrub(text: str) -> str:
 
 class ScrubFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = scrub(message)
+        try:
+            message = record.getMessage()
+            cleaned = scrub(message)
+        except Exception:  # never lose a log line (e.g. at interpreter shutdown)
+            return True
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
