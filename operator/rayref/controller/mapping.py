@@ -627,6 +627,9 @@ def failure_message(error: BaseException) -> str:
         return f"{error}. Check spec.regionId or the operator's RAYREF_DEFAULT_REGION."
     if not isinstance(error, errors.EmrError):
         return f"{type(error).__name__}: reading the remote object failed."
+    if isinstance(error, errors.CredentialsError):
+        # Written by the operator for this ref (which Secret, which namespace rule).
+        return error.message[:1024]
     head = error.code or type(error).__name__
     if error.status_code is not None:
         head += f" (HTTP {error.status_code})"
