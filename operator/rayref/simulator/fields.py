@@ -33,8 +33,13 @@ CLUSTER_KEY_ORDER = (
     "grpcEndpoint", "volumeIds", "jobUrlInner",
 )  # fmt: skip
 
-# GetRayCluster fields that ListRayCluster items do not carry (API.md, section 9.1)
-CLUSTER_DETAIL_ONLY = frozenset({"instances", "submitToken", "jobUrl", "jobUrlInner", "volumeIds"})
+# what a ListRayCluster item carries (API.md, section 9.1): no instances, tokens, job URLs
+CLUSTER_SUMMARY_KEYS = (
+    "clusterId", "name", "description", "state", "message", "displayReleaseVersion",
+    "networkServiceName", "headSpec", "workerSpec", "creator", "creatorName", "modifier",
+    "modifierName", "userId", "dashboardUrl", "grpcEndpoint", "instanceId", "modified",
+    "createTime", "startTime", "modifiedTime",
+)  # fmt: skip
 
 _ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from rayref.simulator.clock import SimClock
 from rayref.simulator.fields import (
-    CLUSTER_DETAIL_ONLY,
     CLUSTER_KEY_ORDER,
+    CLUSTER_SUMMARY_KEYS,
     JOB_KEY_ORDER,
     JOB_SUMMARY_KEYS,
     default_cluster_fields,
@@ -227,7 +227,7 @@ class ClusterRecord(_Record):
         }
 
     def _summarise(self, view: dict[str, Any]) -> dict[str, Any]:
-        return {key: value for key, value in view.items() if key not in CLUSTER_DETAIL_ONLY}
+        return {key: view[key] for key in CLUSTER_SUMMARY_KEYS if key in view}
 
     def state_at(self, now_ms: int) -> str:
         return str(self._timeline.snapshots[self._timeline.index_at(now_ms)]["state"])
