@@ -90,7 +90,7 @@ def _text(value: object) -> str | None:
 def _plain_json(value: Any) -> Any:
     """Integral floats as ints: the apiserver returns 1899.0 as 1899, and a second poll must
     compare equal byte for byte."""
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
     if isinstance(value, dict):
         return {k: _plain_json(v) for k, v in value.items()}
