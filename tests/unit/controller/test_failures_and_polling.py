@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -132,7 +133,9 @@ def test_suspend_keeps_status_and_acknowledges_the_generation() -> None:
     )
 
 
-def _job_status(phase: str, cluster_state: str, cu_hours: float | None, now_s: float = 0) -> dict:
+def _job_status(
+    phase: str, cluster_state: str, cu_hours: float | None, now_s: float = 0
+) -> dict[str, Any]:
     return mapping.job_status(
         job(status=phase, clusterState=cluster_state, cuHours=cu_hours),
         None,
@@ -158,7 +161,7 @@ def test_poll_delay_for_jobs() -> None:
 
 
 def test_poll_delay_for_clusters() -> None:
-    def status(state: str) -> dict:
+    def status(state: str) -> dict[str, Any]:
         return mapping.cluster_status(cluster(state=state), None, generation=1, now=T0).status
 
     assert mapping.next_poll_delay(CLUSTER, status("Running"), 30) == 30

@@ -163,7 +163,7 @@ def test_conditions_for_each_phase(phase: str) -> None:
 
 def test_walk_through_every_phase_gives_one_event_per_change() -> None:
     previous = None
-    seen = []
+    seen: list[tuple[str, str]] = []
     for i, (phase, cluster_state) in enumerate(
         [
             ("Submitted", "Submitted"),
