@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import difflib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -171,3 +173,18 @@ def test_no_secret_field_in_any_status_schema() -> None:
         paths = {path.rsplit(".", 1)[-1].rstrip("[]") for path, _ in _nodes(status)}
         leaked = paths & {"submitToken", "env", "gftConfig", "redisPassword", "runtimeEnvJson"}
         assert not leaked, f"{kind} status has {leaked}"
+
+
+def test_crds_command_writes_the_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    crd.add_arguments(parser)
+    assert crd.run(parser.parse_args(["--output", str(tmp_path / "out")])) == 0
+    written = {p.name: p.read_text(encoding="utf-8") for p in (tmp_path / "out").iterdir()}
+    assert written == crd.render_all()
+    capsys.readouterr()
+    assert crd.run(parser.parse_args(["-o", "-"])) == 0
+    documents = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert [d["metadata"]["name"] for d in documents if d] == [
+        "rayjobrefs.rayref.io",
+        "rayclusterrefs.rayref.io",
+    ]
