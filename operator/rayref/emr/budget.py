@@ -49,7 +49,8 @@ class RequestBudget:
         async with self._lock:
             while True:
                 self._refill()
-                if self._tokens >= 1:
+                # The epsilon stops float rounding from leaving 0.99999... tokens for ever.
+                if self._tokens >= 1 - 1e-9:
                     self._tokens -= 1
                     return
                 await self._sleep((1 - self._tokens) / self.rate)
