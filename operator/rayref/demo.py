@@ -1,0 +1,92 @@
+"""`rayref demo`: the whole of rayref on one machine, with no cloud account and no cluster.
+
+It starts a local control plane (etcd, kube-apiserver, kube-controller-manager), the
+EMR API simulator playing `examples/demo/scenario.yaml`, installs the CRDs, runs the
+operator against both, applies the sample refs of `examples/demo/manifests/` and
+prints each change of the refs as it happens. Ctrl-C (or SIGTERM) stops everything
+it started. The steps are in `rayref.demo_session`; see docs/demo.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TIMEOUT = 300.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="use the cluster of this kubeconfig instead of starting a local control plane "
+        "(the CRDs are installed there; the operator and simulator still run locally)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=REPO_ROOT / ".demo",
+        metavar="DIR",
+        help="kubeconfig, logs and control-plane files (default: .demo in the checkout)",
+    )
+    parser.add_argument(
+        "--scenario",
+        type=Path,
+        default=REPO_ROOT / "examples" / "demo" / "scenario.yaml",
+        help="the simulator's scenario (default: examples/demo/scenario.yaml)",
+    )
+    parser.add_argument(
+        "--samples",
+        type=Path,
+        default=REPO_ROOT / "examples" / "demo" / "manifests",
+        help="manifest file or directory applied once the operator runs "
+        "(default: examples/demo/manifests)",
+    )
+    parser.add_argument(
+        "--crds",
+        type=Path,
+        default=REPO_ROOT / "crds",
+        help="directory of the CustomResourceDefinitions (default: crds)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        help="simulated seconds per wall second (default: the scenario's)",
+    )
+    parser.add_argument(
+        "--until-complete",
+        action="store_true",
+        help="end once every sample ref reached its expected state (non-interactive); "
+        "exit 1 if that takes longer than --timeout",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"with --until-complete: give up after this long (default {DEFAULT_TIMEOUT:.0f})",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from rayref.demo_session import DemoOptions, run_demo
+
+    if args.speed is not None and args.speed <= 0:
+        raise SystemExit("rayref demo: --speed must be positive")
+    if args.timeout <= 0:
+        raise SystemExit("rayref demo: --timeout must be positive")
+    options = DemoOptions(
+        workdir=args.workdir.resolve(),
+        scenario=args.scenario.resolve(),
+        samples=args.samples.resolve(),
+        crds=args.crds.resolve(),
+        kubeconfig=args.kubeconfig.resolve() if args.kubeconfig else None,
+        speed=args.speed,
+        until_complete=args.until_complete,
+        timeout=args.timeout,
+    )
+    return run_demo(options)
