@@ -367,10 +367,12 @@ async def test_missing_credentials_fail_before_any_request(stub: StubEmr) -> Non
         async def get_credentials(self) -> Credentials:
             raise CredentialsError("nothing configured")
 
-    async with _client(stub, Nothing()) as client:
+    outcomes: list[str] = []
+    async with _client(stub, Nothing(), observer=lambda op, o, s: outcomes.append(o)) as client:
         with pytest.raises(CredentialsError):
             await client.get_ray_job(WS, "rj-1")
     assert stub.seen == []
+    assert outcomes == ["credentials"]
 
 
 async def test_shared_http_client_keeps_one_connection_alive(stub: StubEmr) -> None:

@@ -182,7 +182,12 @@ class EmrClient:
         attempt = 0
         while True:
             attempt += 1
-            credentials = await self._provider.get_credentials()
+            started = time.monotonic()
+            try:
+                credentials = await self._provider.get_credentials()
+            except EmrError as error:  # CredentialsError: nothing was sent
+                self._observe(operation, error.outcome, started)
+                raise
             await self._acquire_budget(credentials)
             started = time.monotonic()
             try:
