@@ -94,10 +94,11 @@ def _build_runtime(settings: OperatorSettings) -> Runtime:
         connection_secrets=connection_secrets,
         metrics=metrics,
     )
-    scheduler = Scheduler(PerRefStrategy(Poller(context)), max_in_flight=settings.max_in_flight)
+    poller = Poller(context)
+    scheduler = Scheduler(PerRefStrategy(poller), max_in_flight=settings.max_in_flight)
     runtime = Runtime(scheduler=scheduler)
     runtime.closers += [http.aclose, kube.close]
-    runtime.forget_hooks += [events.forget, connection_secrets.forget_owner]
+    runtime.forget_hooks += [events.forget, connection_secrets.forget_owner, poller.forget]
 
     async def refresh_gauges() -> None:
         while True:

@@ -85,3 +85,8 @@ def configure_logging(level: str, fmt: str) -> None:
     for noisy in ("kubernetes.client.rest", "urllib3", "httpcore", "httpx", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(level)))
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if level != "DEBUG":
+        # kopf reports every handled watch event and every liveness probe at INFO:
+        # one line per status write per ref, and one per kubelet probe.
+        for chatty in ("kopf.objects", "kopf.activities.probe", "aiohttp.access"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -61,3 +61,9 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+if __name__ == "__main__":  # `python -m rayref.controller.main`, without the other subcommands
+    _parser = argparse.ArgumentParser(prog="rayref run")
+    add_arguments(_parser)
+    raise SystemExit(run(_parser.parse_args()))

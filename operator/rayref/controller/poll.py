@@ -7,6 +7,7 @@ content, conditions, transitions, the next delay) are the pure functions of
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -27,7 +28,8 @@ from rayref.controller.settings import OperatorSettings
 from rayref.emr import endpoints
 from rayref.emr.budget import RequestBudget
 from rayref.emr.client import EmrClient
-from rayref.emr.errors import EmrError
+from rayref.emr.credentials import Credentials
+from rayref.emr.errors import AccessDeniedError, AuthenticationError, CredentialsError, EmrError
 from rayref.emr.models import RayCluster, RayJob
 from rayref.emr.retry import RetryPolicy
 
@@ -63,6 +65,28 @@ def _poll_interval(spec: Mapping[str, Any]) -> float:
         return 30.0
 
 
+# Failures a person fixes by editing the credentials Secret.
+CREDENTIALS_ERRORS = (CredentialsError, AuthenticationError, AccessDeniedError)
+
+
+@dataclass(frozen=True)
+class _Denial:
+    fingerprint: str
+    retry_at: float  # time.monotonic()
+
+
+def _fingerprint(credentials: Credentials) -> str:
+    """Identifies a key pair without keeping its secret readable in memory dumps or logs."""
+    material = "\0".join(
+        (
+            credentials.access_key_id,
+            credentials.access_key_secret,
+            credentials.security_token or "",
+        )
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
 def _involved(ref: RefSnapshot) -> InvolvedObject:
     return InvolvedObject(ref.key.kind, ref.key.namespace, ref.key.name, ref.uid)
 
@@ -72,6 +96,8 @@ class Poller:
 
     def __init__(self, context: PollContext) -> None:
         self._ctx = context
+        # uid -> the refused credentials and when to try them on the cloud again
+        self._denials: dict[str, _Denial] = {}
 
     async def __call__(self, ref: RefSnapshot) -> PollOutcome:
         started = time.monotonic()
@@ -81,6 +107,9 @@ class Poller:
         finally:
             self._ctx.metrics.poll_seconds.labels(kind).observe(time.monotonic() - started)
 
+    def forget(self, uid: str) -> None:
+        self._denials.pop(uid, None)
+
     async def _poll(self, ref: RefSnapshot) -> PollOutcome:
         ctx = self._ctx
         now = ctx.now()
@@ -88,10 +117,18 @@ class Poller:
         if ref.suspended:
             update = mapping.suspended(ref.key.kind, ref.status, generation=ref.generation, now=now)
             return await self._write(ref, update, next_delay=None, result="suspended")
+        uses_secret = bool((ref.spec.get("credentialsSecretRef") or {}).get("name"))
         remote: RayJob | RayCluster | None = None
         error: Exception | None = None
+        credentials: Credentials | None = None
         try:
-            remote = await self._read_remote(ref)
+            credentials = await ctx.credentials.credentials_for(ref.key.namespace, ref.spec)
+            if self._still_denied(ref.uid, credentials):
+                # Same refused key as before: wait for the Secret to change (checked
+                # every interval, from the cached Secret read) or for the slow retry.
+                ctx.metrics.polls.labels(ref.key.kind, "awaiting-credentials").inc()
+                return PollOutcome(next_delay=interval)
+            remote = await self._read_remote(ref, credentials)
         except (EmrError, endpoints.InvalidIdentifierError) as exc:
             error = exc
         if remote is None:
@@ -102,7 +139,15 @@ class Poller:
             delay = mapping.next_poll_delay(
                 ref.key.kind, update.status, interval, error=error, now=now
             )
+            if uses_secret and isinstance(error, CREDENTIALS_ERRORS):
+                # A person fixes this by editing the Secret: look again every interval.
+                if credentials is not None and delay is not None:
+                    self._denials[ref.uid] = _Denial(
+                        _fingerprint(credentials), time.monotonic() + delay
+                    )
+                delay = interval
             return await self._write(ref, update, next_delay=delay, result="error")
+        self._denials.pop(ref.uid, None)
         if isinstance(remote, RayJob):
             update = mapping.job_status(remote, ref.status, generation=ref.generation, now=now)
         else:
@@ -111,13 +156,20 @@ class Poller:
         delay = mapping.next_poll_delay(ref.key.kind, update.status, interval, now=now)
         return await self._write(ref, update, next_delay=delay, result="ok")
 
-    async def _read_remote(self, ref: RefSnapshot) -> RayJob | RayCluster:
+    def _still_denied(self, uid: str, credentials: Credentials) -> bool:
+        denial = self._denials.get(uid)
+        return (
+            denial is not None
+            and denial.fingerprint == _fingerprint(credentials)
+            and time.monotonic() < denial.retry_at
+        )
+
+    async def _read_remote(self, ref: RefSnapshot, credentials: Credentials) -> RayJob | RayCluster:
         ctx = self._ctx
         spec = ref.spec
         region = str(spec.get("regionId") or ctx.settings.default_region)
         endpoints.validate_region(region)
         workspace = endpoints.validate_workspace_id(str(spec.get("workspaceId", "")))
-        credentials = await ctx.credentials.credentials_for(ref.key.namespace, spec)
         client = EmrClient(
             credentials,
             region=region,
