@@ -22,6 +22,7 @@ envtest: venv
 
 crds: venv
 	$(BIN)/rayref crds --output crds
+	cp crds/*.yaml charts/rayref-operator/crds/
 
 lint: venv
 	$(BIN)/ruff check operator tests bench
