@@ -365,6 +365,9 @@ def run_demo(options: DemoOptions) -> int:
     expectations = {_key(ref): expectation_for(ref, scenario) for ref in samples.refs}
     session = DemoSession(options, samples, expectations)
     previous_term = signal.signal(signal.SIGTERM, _raise_stopped)
+    # Set explicitly: a shell starting the demo in the background hands it SIGINT
+    # ignored, and Ctrl-C (or `kill -INT`) must still stop it.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
     try:
         with _workdir_lock(options.workdir):
@@ -376,6 +379,7 @@ def run_demo(options: DemoOptions) -> int:
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def _run_steps(session: DemoSession, started: float) -> int:

@@ -67,8 +67,12 @@ def alive(processes: set[Pid]) -> set[Pid]:
     return survivors
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class DemoRun:
-    def __init__(self, workdir: Path, *args: str) -> None:
+    def __init__(self, workdir: Path, *args: str, sigint_ignored: bool = False) -> None:
         self.workdir = workdir
         self.output_path = workdir.parent / f"{workdir.name}-output.log"
         self._output = self.output_path.open("wb")
@@ -80,6 +84,8 @@ class DemoRun:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={k: v for k, v in os.environ.items() if not k.startswith("RAYREF_")},
+            # As a shell hands it to a background job (`make demo &`).
+            preexec_fn=_ignore_sigint if sigint_ignored else None,
         )
         self.children: set[Pid] = set()
 
@@ -217,7 +223,7 @@ def test_demo_plays_the_story_to_the_end_and_leaves_nothing_running(
 def test_ctrl_c_stops_the_control_plane_simulator_and_operator(
     tmp_path: Path, demo_runs: list[DemoRun]
 ) -> None:
-    run = DemoRun(tmp_path / "demo")
+    run = DemoRun(tmp_path / "demo", sigint_ignored=True)
     demo_runs.append(run)
     run.wait_until_output("rayjobref/etl-daily ")
     assert len(run.children) >= 5, run.children
