@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import yaml
 from kubernetes import client
@@ -120,10 +120,10 @@ def replace(kube: KubeTestBed, manifest: Mapping[str, Any]) -> str:
 
 def get_ref(kube: KubeTestBed, kind: str, namespace: str, name: str) -> dict[str, Any]:
     with kube.api_client() as api:
-        obj: dict[str, Any] = client.CustomObjectsApi(api).get_namespaced_custom_object(
+        obj = client.CustomObjectsApi(api).get_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURAL[kind], name
         )
-        return obj
+        return cast(dict[str, Any], obj)
 
 
 def ref_exists(kube: KubeTestBed, kind: str, namespace: str, name: str) -> bool:

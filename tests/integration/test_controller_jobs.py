@@ -4,6 +4,9 @@ subprocess. Every scenario has its own namespace and workspace; one operator ser
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from rayref.emr.credentials import Credentials
@@ -38,7 +41,7 @@ SLOW_SCRIPT = {
 pytestmark = pytest.mark.usefixtures("shared_operator")
 
 
-def phase_is(phase: str) -> object:
+def phase_is(phase: str) -> Callable[[dict[str, Any]], bool]:
     return lambda obj: (obj.get("status") or {}).get("phase") == phase
 
 
