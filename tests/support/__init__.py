@@ -1,0 +1,1 @@
+"""Helpers shared by test tiers that are not pytest fixtures."""

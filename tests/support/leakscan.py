@@ -1,0 +1,104 @@
+"""Scan what a test run produced for secrets that must never appear there.
+
+A `LeakScanner` knows the secret values of a scenario (access key secrets, STS tokens,
+submit tokens, dashboard tokens, Redis passwords) and looks for each of them, and for
+the encodings a careless log line or URL would use (percent-encoded, JSON-escaped,
+base64), in every text it is given: statuses, Events, operator logs, metrics, exception
+texts. A finding names the source, the secret's label and the offset; it never quotes
+the secret itself, so the report of a failing scan is itself safe to print.
+
+Secrets should be distinctive (long, random, with a marker) so that a hit means a leak
+and not a coincidence.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# Shorter values could occur by chance in unrelated text.
+MIN_SECRET_LENGTH = 12
+
+
+def distinctive(label: str, length: int = 24) -> str:
+    """A secret value no other text of the run can contain by chance."""
+    return f"LEAK{label.upper()}{secrets.token_hex(length // 2)}"
+
+
+@dataclass(frozen=True)
+class Finding:
+    source: str
+    label: str
+    encoding: str
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.encoding}) in {self.source} at offset {self.offset}"
+
+
+def _encodings(value: str) -> dict[str, str]:
+    forms = {
+        "plain": value,
+        "percent-encoded": urllib.parse.quote(value, safe=""),
+        "form-encoded": urllib.parse.quote_plus(value),
+        "json-escaped": json.dumps(value)[1:-1],
+        "base64": base64.b64encode(value.encode()).decode().rstrip("="),
+    }
+    # An encoding that leaves the value as it was is the plain form again.
+    return {name: form for name, form in forms.items() if name == "plain" or form != value}
+
+
+@dataclass
+class LeakScanner:
+    secrets: dict[str, str] = field(default_factory=dict)  # label -> value
+    sources: list[str] = field(default_factory=list)
+    scanned_bytes: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    def __repr__(self) -> str:  # never the values
+        return f"LeakScanner(labels={sorted(self.secrets)}, sources={len(self.sources)})"
+
+    def add(self, label: str, value: str | None) -> None:
+        if not value:
+            return
+        if len(value) < MIN_SECRET_LENGTH:
+            raise ValueError(f"secret {label!r} is too short to scan for reliably")
+        self.secrets[label] = value
+
+    def add_all(self, values: Mapping[str, str | None]) -> None:
+        for label, value in values.items():
+            self.add(label, value)
+
+    def scan_text(self, source: str, text: str) -> list[Finding]:
+        self.sources.append(source)
+        self.scanned_bytes += len(text.encode("utf-8", errors="replace"))
+        found: list[Finding] = []
+        for label, value in self.secrets.items():
+            for encoding, form in _encodings(value).items():
+                offset = text.find(form)
+                if offset >= 0:
+                    found.append(Finding(source, label, encoding, offset))
+        self.findings.extend(found)
+        return found
+
+    def scan_json(self, source: str, value: Any) -> list[Finding]:
+        return self.scan_text(source, json.dumps(value, ensure_ascii=False, default=str))
+
+    def scan_many(self, items: Iterable[tuple[str, Any]]) -> None:
+        for source, value in items:
+            if isinstance(value, str):
+                self.scan_text(source, value)
+            else:
+                self.scan_json(source, value)
+
+    def assert_clean(self) -> None:
+        if self.findings:
+            listed = "\n".join(f"  {finding}" for finding in self.findings[:20])
+            raise AssertionError(f"{len(self.findings)} secret(s) leaked:\n{listed}")
+        if not self.secrets:
+            raise AssertionError("the scan had no secrets to look for")

@@ -1,0 +1,49 @@
+"""The leak scanner finds a secret in every encoding a careless line would use, and its
+report never quotes the secret."""
+
+from __future__ import annotations
+
+import base64
+import urllib.parse
+
+import pytest
+
+from tests.support.leakscan import LeakScanner, distinctive
+
+TOKEN = "CAIS+SIMULATOR/sts/token+fake==0123456789+/xyz="
+
+
+@pytest.mark.parametrize(
+    ("encoding", "text"),
+    [
+        ("plain", f"x-acs-security-token: {TOKEN}"),
+        ("percent-encoded", f"url?SecurityToken={urllib.parse.quote(TOKEN, safe='')}"),
+        ("form-encoded", f"body={urllib.parse.quote_plus(TOKEN)}"),
+        ("base64", f"data: {base64.b64encode(TOKEN.encode()).decode()}"),
+    ],
+)
+def test_each_encoding_of_a_secret_is_found(encoding: str, text: str) -> None:
+    scanner = LeakScanner()
+    scanner.add("STS token", TOKEN)
+    found = scanner.scan_text("log", text)
+    assert encoding in {finding.encoding for finding in found}
+    with pytest.raises(AssertionError) as report:
+        scanner.assert_clean()
+    assert TOKEN not in str(report.value)
+    assert "STS token" in str(report.value)
+
+
+def test_clean_text_passes_and_an_empty_scan_does_not() -> None:
+    scanner = LeakScanner()
+    with pytest.raises(AssertionError):
+        scanner.assert_clean()
+    secret = distinctive("aksecret")
+    scanner.add("access key secret", secret)
+    scanner.scan_json("status", {"message": "AccessDenied (HTTP 404)", "key": "LTAI5t..."})
+    scanner.assert_clean()
+    assert secret not in repr(scanner)
+
+
+def test_short_secrets_are_refused() -> None:
+    with pytest.raises(ValueError):
+        LeakScanner().add("pw", "hunter2")
