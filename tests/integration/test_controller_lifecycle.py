@@ -5,6 +5,7 @@ Each test starts its own operator(s), so that stopping one never affects another
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -15,6 +16,7 @@ from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.operator import OperatorFactory, OperatorProcess
 from tests.fixtures.simulator import SimulatorSession
 from tests.integration.controller_support import (
+    POLL,
     apply,
     condition,
     credentials_secret,
@@ -173,3 +175,45 @@ async def test_operator_wide_credentials_serve_only_the_listed_namespaces(
     await wait_polls(control, workspace, "GetRayJob", 2, what="more polls")
     # a namespace the operator does not watch is left alone
     assert "status" not in get_ref(kube, JOB, unwatched, "tenant")
+
+
+async def test_the_operator_rides_out_an_api_server_outage(
+    kube: KubeTestBed,
+    namespace: str,
+    simulator: SimulatorSession,
+    operator_factory: OperatorFactory,
+) -> None:
+    control, workspace = simulator.control, simulator.workspace_id
+    operator = start(operator_factory, kube, simulator)
+    job = await control.create_job(workspace, script=RUNNING_FOREVER)
+    apply(
+        kube,
+        credentials_secret(namespace, simulator.credentials),
+        job_ref(namespace, "outage", workspace, job.id),
+    )
+    await wait_status(
+        kube,
+        JOB,
+        namespace,
+        "outage",
+        lambda o: (o.get("status") or {}).get("phase") == "Running",
+        what="Running",
+    )
+    kube.stop_apiserver()
+    try:
+        await control.update_job(workspace, job.id, action="succeed")
+        await asyncio.sleep(3 * POLL)  # polls fail meanwhile: no Secret, no status write
+    finally:
+        kube.start_apiserver()
+    obj = await wait_status(
+        kube,
+        JOB,
+        namespace,
+        "outage",
+        lambda o: o["status"].get("phase") == "Succeeded",
+        what="the change made during the outage",
+        within=120,
+    )
+    assert synced(obj) == ("True", "Synced")
+    assert operator.running
+    assert reasons(events_of(kube, namespace, "outage")).count("JobSucceeded") == 1

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from rayref.controller.kube import KubeClient, KubeError
+from rayref.controller.kube import KubeClient, KubeError, KubeUnavailable
 from rayref.emr.credentials import Credentials, CredentialsProvider
 from rayref.emr.errors import CredentialsError
 
@@ -139,14 +139,14 @@ class CredentialsSource:
         self.secret_reads += 1
         try:
             secret = await self._kube.get_secret(namespace, name)
+        except KubeUnavailable:
+            raise  # not the ref's fault: the poll is skipped and retried soon
         except KubeError as exc:
             if exc.status == 403:
                 return CredentialsNotFound(
                     f"the operator may not read Secret {namespace}/{name} (forbidden)"
                 )
-            raise CredentialsError(
-                f"reading Secret {namespace}/{name} failed: {exc.status} {exc.reason}"
-            ) from None
+            raise KubeUnavailable(exc.status, exc.reason, exc.message) from None
         if secret is None:
             return CredentialsNotFound(
                 f"Secret {namespace}/{name} (spec.credentialsSecretRef) does not exist"

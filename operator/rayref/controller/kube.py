@@ -45,6 +45,10 @@ class KubeConflict(KubeError):
     pass
 
 
+class KubeUnavailable(KubeError):
+    """No usable answer: transport failure, timeout, 429 or 5xx. Try again later."""
+
+
 def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> JsonObject:
     """The JSON merge patch (RFC 7386) that turns `old` into `new`.
 
@@ -131,18 +135,25 @@ class KubeClient:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         data = None if body is None else json.dumps(body, separators=(",", ":"))
-        async with self._session.request(
-            method,
-            self._host + path,
-            data=data,
-            headers=self._headers(content_type if body is not None else None),
-            ssl=self._ssl,
-        ) as response:
-            text = await response.text()
-            if response.status >= 400:
-                raise _error(response.status, text)
+        try:
+            async with self._session.request(
+                method,
+                self._host + path,
+                data=data,
+                headers=self._headers(content_type if body is not None else None),
+                ssl=self._ssl,
+            ) as response:
+                text = await response.text()
+                status = response.status
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise KubeUnavailable(0, "Unavailable", type(exc).__name__) from None
+        if status >= 400:
+            raise _error(status, text)
+        try:
             result: JsonObject = json.loads(text) if text else {}
-            return result
+        except ValueError:
+            raise KubeUnavailable(status, "InvalidResponse", "the reply is not JSON") from None
+        return result
 
     # -- custom resources ---------------------------------------------------------
 
@@ -199,4 +210,6 @@ def _error(status: int, text: str) -> KubeError:
         return KubeNotFound(status, reason or "NotFound", message)
     if status == 409:
         return KubeConflict(status, reason or "Conflict", message)
+    if status == 429 or status >= 500:
+        return KubeUnavailable(status, reason or "Unavailable", message)
     return KubeError(status, reason, message)

@@ -21,7 +21,13 @@ from rayref.controller import mapping
 from rayref.controller.connection import ConnectionSecretConflict, ConnectionSecrets
 from rayref.controller.credentials_source import CredentialsSource
 from rayref.controller.events import EventRecorder, InvolvedObject
-from rayref.controller.kube import KubeClient, KubeError, KubeNotFound, merge_patch
+from rayref.controller.kube import (
+    KubeClient,
+    KubeError,
+    KubeNotFound,
+    KubeUnavailable,
+    merge_patch,
+)
 from rayref.controller.metrics import Metrics
 from rayref.controller.scheduler import PollOutcome, RefSnapshot
 from rayref.controller.settings import OperatorSettings
@@ -123,14 +129,24 @@ class Poller:
         credentials: Credentials | None = None
         try:
             credentials = await ctx.credentials.credentials_for(ref.key.namespace, ref.spec)
+        except KubeUnavailable as exc:
+            # The API server cannot tell us the credentials; nothing to conclude about
+            # the ref, and nothing could be written anyway.
+            logger.debug("%s: credentials Secret unreadable (%s); retrying", ref.key, exc)
+            ctx.metrics.polls.labels(ref.key.kind, "kube-unavailable").inc()
+            return PollOutcome(next_delay=KUBE_RETRY_DELAY)
+        except CredentialsError as exc:
+            error = exc
+        else:
             if self._still_denied(ref.uid, credentials):
                 # Same refused key as before: wait for the Secret to change (checked
                 # every interval, from the cached Secret read) or for the slow retry.
                 ctx.metrics.polls.labels(ref.key.kind, "awaiting-credentials").inc()
                 return PollOutcome(next_delay=interval)
-            remote = await self._read_remote(ref, credentials)
-        except (EmrError, endpoints.InvalidIdentifierError) as exc:
-            error = exc
+            try:
+                remote = await self._read_remote(ref, credentials)
+            except (EmrError, endpoints.InvalidIdentifierError) as exc:
+                error = exc
         if remote is None:
             assert error is not None
             update = mapping.sync_failure(
