@@ -21,7 +21,8 @@ _SCRUB = [
         r"\1***",
     ),
     # Authorization: ACS3-HMAC-SHA256 ... / Bearer ...
-    (re.compile(r"(authorization['\"]?\s*[:=]\s*['\"]?)[^'\",}\n]+", re.I), r"\1***"),
+    (re.compile(r"(authorization['\"]?\s*[:=]\s*['\"]?)[^'\"\n]+", re.I), r"\1***"),
+    (re.compile(r"(Signature=)[0-9a-fA-F]{16,}"), r"\1***"),
     (re.compile(r"(x-acs-security-token['\"]?\s*[:=]\s*['\"]?)[^'\",}\n]+", re.I), r"\1***"),
     (re.compile(r"(ray-token['\"]?\s*[:=]\s*['\"]?)[^'\",}\n]+", re.I), r"\1***"),
 ]
