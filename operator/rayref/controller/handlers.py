@@ -63,10 +63,11 @@ def _build_runtime(settings: OperatorSettings) -> Runtime:
     from rayref.controller.credentials_source import CredentialsSource
     from rayref.controller.events import EventRecorder
     from rayref.controller.kube import KubeClient
+    from rayref.controller.list_poll import ListPollStrategy
     from rayref.controller.metrics import Metrics
+    from rayref.controller.pacing import AdaptiveBudget
     from rayref.controller.poll import PollContext, Poller
     from rayref.controller.scheduler import PerRefStrategy
-    from rayref.emr.budget import RequestBudget
     from rayref.emr.client import new_http_client
     from rayref.emr.credentials import CredentialsProvider, default_provider_chain
 
@@ -79,11 +80,17 @@ def _build_runtime(settings: OperatorSettings) -> Runtime:
     metrics.serve(settings.metrics_port)
     events = EventRecorder(kube)
     connection_secrets = ConnectionSecrets(kube)
+    budget = AdaptiveBudget(settings.request_rate, settings.request_burst)
+
+    def observe(operation: str, outcome: str, seconds: float) -> None:
+        budget.observe(operation, outcome, seconds)
+        metrics.cloud_requests.labels(operation, outcome).inc()
+
     context = PollContext(
         settings=settings,
         kube=kube,
         http=http,
-        budget=RequestBudget(settings.request_rate, settings.request_burst),
+        budget=budget,
         credentials=CredentialsSource(
             kube,
             shared_allowed=settings.shared_credentials_allowed,
@@ -93,12 +100,23 @@ def _build_runtime(settings: OperatorSettings) -> Runtime:
         events=events,
         connection_secrets=connection_secrets,
         metrics=metrics,
+        observer=observe,
     )
     poller = Poller(context)
-    scheduler = Scheduler(PerRefStrategy(poller), max_in_flight=settings.max_in_flight)
+    forget_hooks = [events.forget, connection_secrets.forget_owner, poller.forget]
+    if settings.poll_strategy == "list":
+        strategy = ListPollStrategy(poller, context)
+        forget_hooks.append(strategy.forget)
+        # The strategy spreads groups itself (a phase per group) and keeps each group's
+        # refs on shared ticks; per-ref jitter would split them into many sweeps.
+        scheduler = Scheduler(
+            strategy, max_in_flight=settings.max_in_flight, jitter=lambda delay: delay
+        )
+    else:
+        scheduler = Scheduler(PerRefStrategy(poller), max_in_flight=settings.max_in_flight)
     runtime = Runtime(scheduler=scheduler)
     runtime.closers += [http.aclose, kube.close]
-    runtime.forget_hooks += [events.forget, connection_secrets.forget_owner, poller.forget]
+    runtime.forget_hooks += forget_hooks
 
     async def refresh_gauges() -> None:
         while True:
@@ -108,6 +126,7 @@ def _build_runtime(settings: OperatorSettings) -> Runtime:
             metrics.refs_scheduled.set(scheduler.scheduled_count())
             metrics.polls_in_flight.set(scheduler.in_flight)
             metrics.budget_tokens.set(context.budget.tokens)
+            metrics.budget_rate.set(context.budget.rate)
             await asyncio.sleep(GAUGE_REFRESH_SECONDS)
 
     if settings.metrics_port:

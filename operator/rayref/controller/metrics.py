@@ -39,6 +39,22 @@ class Metrics:
         self.events = Counter(
             "rayref_events", "Events posted", ["type", "reason"], registry=self.registry
         )
+        self.cloud_requests = Counter(
+            "rayref_cloud_requests",
+            "Cloud API calls (attempts) by operation and outcome",
+            ["operation", "outcome"],
+            registry=self.registry,
+        )
+        self.refs_checked = Gauge(
+            "rayref_refs_checked",
+            "Refs checked (listed or read) at least once since the operator started",
+            registry=self.registry,
+        )
+        self.budget_rate = Gauge(
+            "rayref_request_budget_rate",
+            "Current rate of the cloud request budget (lowered while the cloud throttles)",
+            registry=self.registry,
+        )
         self.budget_tokens = Gauge(
             "rayref_request_budget_tokens",
             "Tokens left in the cloud request budget",

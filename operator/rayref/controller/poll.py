@@ -33,7 +33,7 @@ from rayref.controller.scheduler import PollOutcome, RefSnapshot
 from rayref.controller.settings import OperatorSettings
 from rayref.emr import endpoints
 from rayref.emr.budget import RequestBudget
-from rayref.emr.client import EmrClient
+from rayref.emr.client import EmrClient, RequestObserver
 from rayref.emr.credentials import Credentials
 from rayref.emr.errors import AccessDeniedError, AuthenticationError, CredentialsError, EmrError
 from rayref.emr.models import RayCluster, RayJob
@@ -62,6 +62,8 @@ class PollContext:
     connection_secrets: ConnectionSecrets
     metrics: Metrics
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # Sees every cloud request's outcome (metrics, the budget's slowdown on throttling).
+    observer: RequestObserver | None = None
 
 
 def _poll_interval(spec: Mapping[str, Any]) -> float:
@@ -194,6 +196,7 @@ class Poller:
             http_client=ctx.http,
             budget=ctx.budget,
             retry_policy=OPERATOR_RETRY,
+            observer=ctx.observer,
         )
         if ref.key.kind == JOB:
             submission = endpoints.validate_submission_id(str(spec.get("submissionId", "")))

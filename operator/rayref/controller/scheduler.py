@@ -176,6 +176,7 @@ class Scheduler:
         self._tokens = 0
         self._wakeup = asyncio.Event()
         self._in_flight = 0
+        self._batches_in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self.polls_started = 0
@@ -274,7 +275,7 @@ class Scheduler:
             self._wakeup.clear()
             self._launch_due()
             delay = self._delay_to_next_due()
-            if delay is None or self._in_flight >= self._max_in_flight:
+            if delay is None or self._batches_in_flight >= self._max_in_flight:
                 await self._wakeup.wait()
                 continue
             sleeper = asyncio.ensure_future(self._clock.sleep(delay))
@@ -310,29 +311,33 @@ class Scheduler:
                 return
             heapq.heappop(self._heap)
 
-    def _pop_due(self) -> list[_Entry]:
+    def _pop_due(self) -> dict[Hashable, list[_Entry]]:
+        """Due refs grouped by batch key. `max_in_flight` bounds batches, not refs: a
+        batching strategy serves a whole group with a few calls."""
         now = self._clock.now()
-        due: list[_Entry] = []
-        while len(due) + self._in_flight < self._max_in_flight:
+        batches: dict[Hashable, list[_Entry]] = {}
+        while True:
             self._drop_stale_heap_top()
             if not self._heap or self._heap[0][0] > now:
                 break
-            _, _, key = heapq.heappop(self._heap)
-            due.append(self._entries[key])
-        return due
+            entry = self._entries[self._heap[0][2]]
+            batch_key = self._strategy.batch_key(entry.snapshot())
+            if batch_key not in batches and (
+                self._batches_in_flight + len(batches) >= self._max_in_flight
+            ):
+                break
+            heapq.heappop(self._heap)
+            batches.setdefault(batch_key, []).append(entry)
+        return batches
 
     def _launch_due(self) -> None:
-        due = self._pop_due()
-        if not due:
-            return
-        batches: dict[Hashable, list[_Entry]] = {}
-        for entry in due:
-            entry.in_flight = True
-            entry.heap_token = -1
-            entry.polls += 1
-            snapshot = entry.snapshot()
-            batches.setdefault(self._strategy.batch_key(snapshot), []).append(entry)
+        batches = self._pop_due()
         for entries in batches.values():
+            for entry in entries:
+                entry.in_flight = True
+                entry.heap_token = -1
+                entry.polls += 1
+            self._batches_in_flight += 1
             self._in_flight += len(entries)
             self.polls_started += len(entries)
             task = asyncio.create_task(self._run_batch(entries))
@@ -349,6 +354,7 @@ class Scheduler:
         except Exception:
             logger.exception("poll crashed; retrying in %.0fs", CRASH_RETRY_DELAY)
         finally:
+            self._batches_in_flight -= 1
             self._in_flight -= len(entries)
             for entry in entries:
                 entry.in_flight = False

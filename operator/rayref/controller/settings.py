@@ -49,6 +49,9 @@ class OperatorSettings(BaseModel):
     health_port: Port = 8080
     # Polls in flight at once; the request budget bounds the cloud side anyway.
     max_in_flight: int = Field(default=16, ge=1, le=256)
+    # "list": one ListRayJob/ListRayCluster sweep per workspace and credentials finds the
+    # changed refs, Gets only for those; "get": one Get per ref and interval.
+    poll_strategy: Literal["list", "get"] = "list"
     # How long a credentials Secret read is reused. Short, so that a rotated
     # Secret takes effect at the next poll, yet refs that share one Secret do
     # not read it once each.

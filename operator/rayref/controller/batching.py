@@ -1,0 +1,271 @@
+"""Batched polling, the pure part: which refs a list sweep vouches for, which need a Get.
+
+Refs are grouped by (kind, region, credentials, workspace): one ListRayJob or
+ListRayCluster sweep per group tells which of its refs changed. A ref needs its own
+GetRayJob / GetRayCluster only when
+
+- it was never read for its current generation, or its last read failed (`NEW`);
+- its list item differs from what its status shows (`CHANGED`);
+- it is missing from a list that should have shown it (`MISSING`): the Get then
+  reports RemoteNotFound or finds it;
+- it is a cluster whose nodes are due for a refresh (`INSTANCES`, decided by the
+  strategy with `pacing.instance_refresh_period`): only GetRayCluster shows them.
+
+"Differs from the status" is judged by mapping the list item with the operator's own
+mapping and comparing the fields a list item carries, so an operator restart needs no
+Get for a ref whose status is still right. The verdict for an item already matched
+against the same status (resourceVersion) is remembered as a fingerprint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from rayref.controller import conditions as cond
+from rayref.controller import mapping
+from rayref.controller.scheduler import RefSnapshot
+from rayref.emr.models import (
+    RayCluster,
+    RayClusterSummary,
+    RayJob,
+    RayJobSummary,
+)
+
+JOB_KIND = mapping.JOB_KIND
+CLUSTER_KIND = mapping.CLUSTER_KIND
+# The largest page the API documents (ListRayCluster: 1-100; ListRayJob states none).
+PAGE_SIZE = 100
+# Stop paging a window after this many pages (100,000 jobs), whatever the server says.
+MAX_PAGES = 1000
+# The top of a job window lies this far in the future, so a clock behind the cloud's
+# does not leave a just-submitted job outside it.
+WINDOW_FUTURE_MS = 60_000
+
+# Status fields a list item also carries; only these can be compared without a Get.
+JOB_LIST_FIELDS = (
+    "phase",
+    "clusterState",
+    "name",
+    "creatorName",
+    "submitTime",
+    "startTime",
+    "endTime",
+    "durationSeconds",
+    "dashboardUrl",
+)
+CLUSTER_LIST_FIELDS = (
+    "state",
+    "message",
+    "name",
+    "description",
+    "displayReleaseVersion",
+    "networkServiceName",
+    "creatorName",
+    "modifierName",
+    "modified",
+    "instanceId",
+    "headSpec",
+    "workerSpecs",
+    "dashboardUrl",
+    "grpcEndpoint",
+    "createTime",
+    "startTime",
+    "modifiedTime",
+)
+# Cluster states in which nodes come and go; only GetRayCluster shows them.
+NODE_STATES = frozenset({"Starting", "Running"})
+
+Summary = RayJobSummary | RayClusterSummary
+
+
+class Verdict(StrEnum):
+    UNCHANGED = "unchanged"
+    NEW = "new"
+    CHANGED = "changed"
+    MISSING = "missing"
+    INSTANCES = "instances"
+
+
+@dataclass(frozen=True)
+class GroupKey:
+    """One list sweep's scope. `credentials` is (namespace, Secret name), or None for
+    the operator-wide credentials."""
+
+    kind: str
+    region: str
+    credentials: tuple[str, str] | None
+    workspace_id: str
+
+
+def group_key(ref: RefSnapshot, default_region: str) -> GroupKey:
+    spec = ref.spec
+    secret = spec.get("credentialsSecretRef") or {}
+    name = secret.get("name") if isinstance(secret, Mapping) else None
+    return GroupKey(
+        kind=ref.key.kind,
+        region=str(spec.get("regionId") or default_region),
+        credentials=(ref.key.namespace, str(name)) if name else None,
+        workspace_id=str(spec.get("workspaceId", "")),
+    )
+
+
+def poll_interval(spec: Mapping[str, Any]) -> float:
+    try:
+        return max(5.0, float(spec.get("pollIntervalSeconds", 30)))
+    except (TypeError, ValueError):
+        return 30.0
+
+
+def remote_id(ref: RefSnapshot) -> str:
+    field_name = "submissionId" if ref.key.kind == JOB_KIND else "clusterId"
+    return str(ref.spec.get(field_name, ""))
+
+
+def epoch_ms(text: object) -> int | None:
+    """An RFC 3339 status time as epoch milliseconds."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return round(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return None
+
+
+def needs_read_before_listing(ref: RefSnapshot) -> Verdict | None:
+    """`NEW` when no list can vouch for the ref: its status is not a successful read of
+    the current generation, or (a job) it lacks the submitTime that places it in a window."""
+    status = ref.status
+    if status.get("observedGeneration") != ref.generation:
+        return Verdict.NEW
+    if not cond.is_true(status.get("conditions"), cond.SYNCED):
+        return Verdict.NEW
+    if ref.key.kind == JOB_KIND and epoch_ms(status.get("submitTime")) is None:
+        return Verdict.NEW
+    return None
+
+
+def job_window(submit_times: Iterable[int], now_ms: int) -> tuple[int, int]:
+    """The ListRayJob `submitTime` window (inclusive) that holds every given job."""
+    times = list(submit_times)
+    if not times:
+        raise ValueError("a window needs at least one submit time")
+    return min(times), max(now_ms, max(times)) + WINDOW_FUTURE_MS
+
+
+def fingerprint(summary: Summary) -> int:
+    # model_dump_json gives redacted URLs: a rotated dashboard token is no change.
+    return hash(summary.model_dump_json())
+
+
+def _job_from(summary: RayJobSummary) -> RayJob:
+    values = {name: getattr(summary, name) for name in RayJobSummary.model_fields}
+    return RayJob.model_construct(**values)
+
+
+def _cluster_from(summary: RayClusterSummary) -> RayCluster:
+    values = {name: getattr(summary, name) for name in RayClusterSummary.model_fields}
+    return RayCluster.model_construct(**values)
+
+
+def reads_like_status(
+    summary: Summary, status: Mapping[str, Any], *, generation: int, now: datetime
+) -> bool:
+    """Whether the status already shows everything the list item says."""
+    if isinstance(summary, RayJobSummary):
+        new = mapping.job_status(_job_from(summary), status, generation=generation, now=now).status
+        before_usage = (status.get("usage") or {}).get("cuHours")
+        after_usage = (new.get("usage") or {}).get("cuHours")
+        return before_usage == after_usage and all(
+            new.get(name) == status.get(name) for name in JOB_LIST_FIELDS
+        )
+    new = mapping.cluster_status(
+        _cluster_from(summary), status, generation=generation, now=now
+    ).status
+    return all(new.get(name) == status.get(name) for name in CLUSTER_LIST_FIELDS)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    verdict: Verdict
+    fingerprint: int | None = None
+
+
+def judge(
+    ref: RefSnapshot,
+    summary: Summary | None,
+    *,
+    remembered: tuple[str, int] | None,
+    now: datetime,
+) -> Judgement:
+    """The verdict for a listable ref (see `needs_read_before_listing`) given the item
+    a complete list showed for it (None: absent) and the remembered (resourceVersion,
+    fingerprint) of the last item found to match its status."""
+    if summary is None:
+        return Judgement(Verdict.MISSING)
+    mark = fingerprint(summary)
+    if remembered == (ref.resource_version, mark):
+        return Judgement(Verdict.UNCHANGED, mark)
+    if reads_like_status(summary, ref.status, generation=ref.generation, now=now):
+        return Judgement(Verdict.UNCHANGED, mark)
+    return Judgement(Verdict.CHANGED, mark)
+
+
+def shows_nodes(summary: Summary | None, status: Mapping[str, Any]) -> bool:
+    """A cluster whose nodes may be changing: Starting or Running by the list or status."""
+    state = getattr(summary, "state", None) if summary is not None else None
+    return str(state or status.get("state") or "") in NODE_STATES
+
+
+@dataclass
+class JobListing:
+    """What one ListRayJob sweep of a window showed, and which part of it is complete.
+
+    Pages come newest first; when a sweep stops early only the part down to the last
+    page's oldest item (exclusive, since equal times may continue on the next page)
+    is covered.
+    """
+
+    low: int
+    high: int
+    taken_at: float
+    items: dict[str, RayJobSummary] = field(default_factory=dict)
+    covered_low: int | None = None  # None: nothing covered yet
+
+    def add_page(self, page: list[RayJobSummary], *, last: bool) -> None:
+        oldest: int | None = None
+        for item in page:
+            if item.submission_id:
+                self.items[item.submission_id] = item
+            if item.submit_time is not None:
+                moment = round(item.submit_time.timestamp() * 1000)
+                oldest = moment if oldest is None else min(oldest, moment)
+        if last:
+            self.covered_low = self.low
+        elif oldest is not None:
+            self.covered_low = oldest + 1
+
+    @property
+    def complete(self) -> bool:
+        return self.covered_low == self.low
+
+    def covers(self, submit_ms: int) -> bool:
+        return self.covered_low is not None and self.covered_low <= submit_ms <= self.high
+
+
+@dataclass
+class ClusterListing:
+    """What one ListRayCluster sweep showed; only a complete one vouches for absence."""
+
+    taken_at: float
+    items: dict[str, RayClusterSummary] = field(default_factory=dict)
+    complete: bool = False
+
+    def add_page(self, page: list[RayClusterSummary], *, last: bool) -> None:
+        for item in page:
+            if item.cluster_id:
+                self.items[item.cluster_id] = item
+        self.complete = last

@@ -1,0 +1,444 @@
+"""`ListPollStrategy`: the scheduler's work as list sweeps per group, Gets only where needed.
+
+For each batch of due refs of one group (see `batching.GroupKey`):
+
+1. refs no list can vouch for (never read for this generation, last read failed,
+   suspended, no shared credentials for their namespace) go to the per-ref poll;
+2. the others are looked up in a list sweep: ListRayJob pages of a `submitTime`
+   window that covers them, or every ListRayCluster page. A sweep taken a few seconds
+   ago by an earlier batch of the same group is reused;
+3. refs whose item matches their status are done: no call of their own, no write;
+   changed, missing and node-refresh refs go to the per-ref poll (a Get, a write
+   only on change, events, connection Secret);
+4. every ref's next check snaps to its group's `SweepGrid` tick, so the next sweep
+   serves them together.
+
+A throttled or failing sweep leaves the refs' status as it is (staler, not failed)
+and tries again soon; a sweep refused for a reason a person must fix (credentials,
+bad request, unknown workspace) hands the refs to the per-ref poll, which reports it
+in each status as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from rayref.controller import batching, mapping
+from rayref.controller.batching import (
+    ClusterListing,
+    GroupKey,
+    JobListing,
+    Verdict,
+)
+from rayref.controller.pacing import (
+    SweepGrid,
+    instance_refresh_period,
+    stale_retry_delay,
+)
+from rayref.controller.poll import OPERATOR_RETRY, PollContext
+from rayref.controller.scheduler import PollFunction, PollOutcome, RefKey, RefSnapshot
+from rayref.emr import endpoints
+from rayref.emr.client import EmrClient
+from rayref.emr.credentials import Credentials
+from rayref.emr.errors import (
+    AccessDeniedError,
+    AuthenticationError,
+    BadRequestError,
+    CredentialsError,
+    EmrError,
+    NotFoundError,
+    ThrottledError,
+)
+
+logger = logging.getLogger("rayref.list_poll")
+
+SweepError = EmrError | endpoints.InvalidIdentifierError
+
+# A sweep started this recently serves later batches of its group as if it were theirs
+# (the next check is then timed from the sweep, so refs are not checked less often).
+REUSE_SECONDS = 10.0
+# Per-ref polls (Gets) of one batch run at most this many at a time: each group then
+# holds only a few places in the budget's queue, and busy groups share it evenly.
+GETS_PER_GROUP = 4
+# The list call could not be made for a reason a person must fix: hand the refs to the
+# per-ref poll (which reports it per ref and backs off) and do not list again for this long.
+REFUSED_SWEEP_SECONDS = 120.0
+
+REFUSALS = (
+    CredentialsError,
+    AuthenticationError,
+    AccessDeniedError,
+    BadRequestError,
+    NotFoundError,
+    endpoints.InvalidIdentifierError,
+)
+
+
+@dataclass
+class _NodeReads:
+    """When a cluster's nodes were last read, and how many reads in a row changed nothing."""
+
+    at: float
+    unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    fingerprint: str
+    until: float
+
+
+def _credentials_fingerprint(credentials: Credentials) -> str:
+    material = "\0".join(
+        (credentials.access_key_id, credentials.access_key_secret, credentials.security_token or "")
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+class ListPollStrategy:
+    def __init__(
+        self,
+        poll: PollFunction,
+        context: PollContext,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        page_size: int = batching.PAGE_SIZE,
+        gets_per_group: int = GETS_PER_GROUP,
+        reuse_seconds: float = REUSE_SECONDS,
+    ) -> None:
+        self._poll = poll
+        self._ctx = context
+        self._clock = clock
+        self._page_size = page_size
+        self._gets_per_group = gets_per_group
+        self._reuse_seconds = reuse_seconds
+        self._grids: dict[GroupKey, SweepGrid] = {}
+        self._locks: dict[GroupKey, asyncio.Lock] = {}
+        self._job_listings: dict[GroupKey, list[JobListing]] = {}
+        self._cluster_listings: dict[GroupKey, ClusterListing] = {}
+        self._refusals: dict[GroupKey, _Refusal] = {}
+        # by uid: the last list item found to match the status (resourceVersion, fingerprint)
+        self._remembered: dict[str, tuple[str, int]] = {}
+        self._nodes: dict[str, _NodeReads] = {}
+        self._checked: set[str] = set()
+        self.sweeps = 0
+
+    # -- the PollStrategy protocol ------------------------------------------------
+
+    def batch_key(self, ref: RefSnapshot) -> Hashable:
+        return batching.group_key(ref, self._ctx.settings.default_region)
+
+    async def poll_batch(self, refs: Sequence[RefSnapshot]) -> Mapping[RefKey, PollOutcome]:
+        key = batching.group_key(refs[0], self._ctx.settings.default_region)
+        started = self._clock()
+        direct: list[RefSnapshot] = []
+        listable: list[RefSnapshot] = []
+        for ref in refs:
+            if self._needs_own_poll(key, ref):
+                direct.append(ref)
+            else:
+                listable.append(ref)
+        outcomes: dict[RefKey, PollOutcome] = {}
+        if listable:
+            async with self._locks.setdefault(key, asyncio.Lock()):
+                more, listed = await self._check_listed(key, listable, started)
+            direct += more
+            outcomes.update(listed)
+        if direct:
+            outcomes.update(await self._poll_each(key, direct))
+        self._checked.update(ref.uid for ref in refs if ref.key in outcomes)
+        self._ctx.metrics.refs_checked.set(len(self._checked))
+        return outcomes
+
+    def forget(self, uid: str) -> None:
+        """The ref is gone (a forget hook of the runtime)."""
+        self._checked.discard(uid)
+        self._remembered.pop(uid, None)
+        self._nodes.pop(uid, None)
+
+    @property
+    def checked(self) -> int:
+        """Refs checked at least once since start (the restart re-verification)."""
+        return len(self._checked)
+
+    # -- deciding -----------------------------------------------------------------
+
+    def _needs_own_poll(self, key: GroupKey, ref: RefSnapshot) -> bool:
+        if ref.suspended or batching.needs_read_before_listing(ref) is not None:
+            return True
+        if key.credentials is None and not self._ctx.settings.shared_credentials_allowed(
+            ref.key.namespace
+        ):
+            return True
+        refusal = self._refusals.get(key)
+        return refusal is not None and self._clock() < refusal.until
+
+    async def _check_listed(
+        self, key: GroupKey, refs: list[RefSnapshot], started: float
+    ) -> tuple[list[RefSnapshot], dict[RefKey, PollOutcome]]:
+        """Look refs up in a (possibly reused) sweep. Returns the refs that need their
+        own poll and the outcomes of the others."""
+        lookup, taken_at, error = await self._sweep(key, refs, started)
+        if error is not None:
+            logger.warning(
+                "listing %s refs of workspace %s failed: %s",
+                key.kind,
+                key.workspace_id,
+                type(error).__name__,
+            )
+        if error is not None and isinstance(error, REFUSALS):
+            await self._note_refusal(key, refs[0], error)
+            return list(refs), {}
+        now = self._ctx.now()
+        direct: list[RefSnapshot] = []
+        outcomes: dict[RefKey, PollOutcome] = {}
+        for ref in refs:
+            if ref.key not in lookup:
+                outcomes[ref.key] = self._stale(key, ref, error)
+                continue
+            summary = lookup[ref.key]
+            judgement = batching.judge(
+                ref, summary, remembered=self._remembered.get(ref.uid), now=now
+            )
+            verdict = judgement.verdict
+            if verdict is Verdict.UNCHANGED:
+                assert judgement.fingerprint is not None
+                self._remembered[ref.uid] = (ref.resource_version, judgement.fingerprint)
+                if key.kind == batching.CLUSTER_KIND and self._nodes_due(key, ref, summary):
+                    verdict = Verdict.INSTANCES
+            self._ctx.metrics.polls.labels(ref.key.kind, f"listed-{verdict}").inc()
+            if verdict is Verdict.UNCHANGED:
+                outcomes[ref.key] = self._unchanged(key, ref, now, observed_at=taken_at)
+            else:
+                direct.append(ref)
+        return direct, outcomes
+
+    def _nodes_due(self, key: GroupKey, ref: RefSnapshot, summary: batching.Summary | None) -> bool:
+        if not batching.shows_nodes(summary, ref.status):
+            self._nodes.pop(ref.uid, None)
+            return False
+        reads = self._nodes.get(ref.uid)
+        if reads is None:
+            return True
+        period = instance_refresh_period(batching.poll_interval(ref.spec), reads.unchanged)
+        # Half a tick of slack: a check landing a hair early must not skip a whole period.
+        return self._clock() - reads.at >= period - self._grid(key).tick / 2
+
+    def _unchanged(
+        self, key: GroupKey, ref: RefSnapshot, now: datetime, *, observed_at: float
+    ) -> PollOutcome:
+        interval = batching.poll_interval(ref.spec)
+        delay = mapping.next_poll_delay(ref.key.kind, ref.status, interval, now=now)
+        return PollOutcome(next_delay=self._snap(key, delay, observed_at))
+
+    def _stale(self, key: GroupKey, ref: RefSnapshot, error: Exception | None) -> PollOutcome:
+        retry_after = error.retry_after if isinstance(error, ThrottledError) else None
+        interval = batching.poll_interval(ref.spec)
+        self._ctx.metrics.polls.labels(ref.key.kind, "listed-stale").inc()
+        return PollOutcome(
+            next_delay=self._snap(key, stale_retry_delay(interval, retry_after), self._clock())
+        )
+
+    # -- timing -------------------------------------------------------------------
+
+    def _grid(self, key: GroupKey) -> SweepGrid:
+        grid = self._grids.get(key)
+        if grid is None:
+            grid = self._grids[key] = SweepGrid()
+        return grid
+
+    def _snap(self, key: GroupKey, delay: float | None, observed_at: float) -> float | None:
+        if delay is None:
+            return None
+        now = self._clock()
+        due = self._grid(key).next_due(observed_at, delay, not_before=now)
+        return max(0.0, due - now)
+
+    # -- listing ------------------------------------------------------------------
+
+    async def _sweep(
+        self, key: GroupKey, refs: list[RefSnapshot], started: float
+    ) -> tuple[dict[RefKey, batching.Summary | None], float, SweepError | None]:
+        """The list item (None: absent) of every ref a sweep covers, when the sweep was
+        taken, and the error that cut it short."""
+        found: dict[RefKey, batching.Summary | None] = {}
+        try:
+            if key.kind == batching.JOB_KIND:
+                taken_at = await self._sweep_jobs(key, refs, started, found)
+            else:
+                taken_at = await self._sweep_clusters(key, refs, started, found)
+        except (EmrError, endpoints.InvalidIdentifierError) as exc:
+            return found, self._clock(), exc
+        return found, taken_at, None
+
+    def _fresh_job_listings(self, key: GroupKey, started: float) -> list[JobListing]:
+        listings = [
+            listing
+            for listing in self._job_listings.get(key, [])
+            if listing.taken_at >= started - self._reuse_seconds
+        ]
+        self._job_listings[key] = listings
+        return listings
+
+    async def _sweep_jobs(
+        self,
+        key: GroupKey,
+        refs: list[RefSnapshot],
+        started: float,
+        found: dict[RefKey, batching.Summary | None],
+    ) -> float:
+        uncovered: list[tuple[RefSnapshot, int]] = []
+        taken_at = self._clock()
+        listings = self._fresh_job_listings(key, started)
+        for ref in refs:
+            submit = batching.epoch_ms(ref.status.get("submitTime"))
+            assert submit is not None  # needs_read_before_listing sent the others away
+            listing = next((item for item in listings if item.covers(submit)), None)
+            if listing is None:
+                uncovered.append((ref, submit))
+            else:
+                found[ref.key] = listing.items.get(batching.remote_id(ref))
+                taken_at = min(taken_at, listing.taken_at)
+        if not uncovered:
+            return taken_at
+        low, high = batching.job_window((s for _, s in uncovered), self._wall_ms())
+        listing = JobListing(low=low, high=high, taken_at=self._clock())
+        self._job_listings.setdefault(key, []).append(listing)
+        self.sweeps += 1
+        try:
+            client = await self._client(key, uncovered[0][0])
+            for page_num in range(1, batching.MAX_PAGES + 1):
+                page = await client.list_ray_jobs(
+                    key.workspace_id,
+                    page_num=page_num,
+                    page_size=self._page_size,
+                    submit_time=(low, high),
+                )
+                total = page.total_count
+                last = len(page.ray_jobs) < self._page_size or (
+                    total is not None and page_num * self._page_size >= total
+                )
+                listing.add_page(list(page.ray_jobs), last=last)
+                if last:
+                    break
+        finally:
+            for ref, submit in uncovered:
+                if listing.covers(submit):
+                    found[ref.key] = listing.items.get(batching.remote_id(ref))
+        return min(taken_at, listing.taken_at)
+
+    async def _sweep_clusters(
+        self,
+        key: GroupKey,
+        refs: list[RefSnapshot],
+        started: float,
+        found: dict[RefKey, batching.Summary | None],
+    ) -> float:
+        listing = self._cluster_listings.get(key)
+        if (
+            listing is None
+            or not listing.complete
+            or (listing.taken_at < started - self._reuse_seconds)
+        ):
+            listing = ClusterListing(taken_at=self._clock())
+            self._cluster_listings[key] = listing
+            self.sweeps += 1
+            try:
+                client = await self._client(key, refs[0])
+                for page_num in range(1, batching.MAX_PAGES + 1):
+                    page = await client.list_ray_clusters(
+                        key.workspace_id, page_num=page_num, page_size=self._page_size
+                    )
+                    last = len(page.ray_clusters) < self._page_size
+                    listing.add_page(list(page.ray_clusters), last=last)
+                    if last:
+                        break
+            finally:
+                for ref in refs:
+                    cluster_id = batching.remote_id(ref)
+                    if cluster_id in listing.items or listing.complete:
+                        found[ref.key] = listing.items.get(cluster_id)
+            return listing.taken_at
+        for ref in refs:
+            found[ref.key] = listing.items.get(batching.remote_id(ref))
+        return listing.taken_at
+
+    async def _client(self, key: GroupKey, ref: RefSnapshot) -> EmrClient:
+        ctx = self._ctx
+        credentials = await ctx.credentials.credentials_for(ref.key.namespace, ref.spec)
+        refusal = self._refusals.get(key)
+        if refusal is not None and refusal.fingerprint != _credentials_fingerprint(credentials):
+            del self._refusals[key]  # the Secret changed: list again
+        endpoints.validate_region(key.region)
+        endpoints.validate_workspace_id(key.workspace_id)
+        return EmrClient(
+            credentials,
+            region=key.region,
+            network=ctx.settings.network,
+            endpoint=ctx.settings.endpoint,
+            http_client=ctx.http,
+            budget=ctx.budget,
+            retry_policy=OPERATOR_RETRY,
+            observer=ctx.observer,
+        )
+
+    async def _note_refusal(self, key: GroupKey, ref: RefSnapshot, error: Exception) -> None:
+        logger.info(
+            "listing %s refs of workspace %s refused (%s); reading them one by one",
+            key.kind,
+            key.workspace_id,
+            type(error).__name__,
+        )
+        fingerprint = ""
+        try:
+            credentials = await self._ctx.credentials.credentials_for(ref.key.namespace, ref.spec)
+            fingerprint = _credentials_fingerprint(credentials)
+        except CredentialsError:
+            pass
+        self._refusals[key] = _Refusal(fingerprint, self._clock() + REFUSED_SWEEP_SECONDS)
+
+    def _wall_ms(self) -> int:
+        return math.floor(self._ctx.now().timestamp() * 1000)
+
+    # -- per-ref polls --------------------------------------------------------------
+
+    async def _poll_each(self, key: GroupKey, refs: list[RefSnapshot]) -> dict[RefKey, PollOutcome]:
+        results: dict[RefKey, PollOutcome] = {}
+        pending = iter(refs)
+
+        async def worker() -> None:
+            for ref in pending:  # one shared iterator: each ref is taken once
+                try:
+                    outcome = await self._poll(ref)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("poll of %s crashed", ref.key)
+                    continue
+                results[ref.key] = self._after_poll(key, ref, outcome)
+
+        await asyncio.gather(*(worker() for _ in range(min(self._gets_per_group, len(refs)))))
+        return results
+
+    def _after_poll(self, key: GroupKey, ref: RefSnapshot, outcome: PollOutcome) -> PollOutcome:
+        now = self._clock()
+        if key.kind == batching.CLUSTER_KIND and not ref.suspended:
+            reads = self._nodes.get(ref.uid)
+            wrote = outcome.status is not None
+            unchanged = 0 if wrote or reads is None else reads.unchanged + 1
+            self._nodes[ref.uid] = _NodeReads(at=now, unchanged=unchanged)
+        if outcome.gone or outcome.next_delay is None:
+            return outcome
+        return PollOutcome(
+            next_delay=self._snap(key, outcome.next_delay, now),
+            status=outcome.status,
+            resource_version=outcome.resource_version,
+            gone=outcome.gone,
+        )
