@@ -1,0 +1,209 @@
+"""The list strategy against a real apiserver, the simulator and the operator subprocess.
+
+Many refs in two workspaces: once every ref has been read, the operator finds changes
+with ListRayJob/ListRayCluster sweeps and calls GetRayJob only for the refs that
+changed; statuses stay right and are written once per change; a restarted operator
+re-verifies every ref from the lists, without a Get or a write for unchanged refs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from kubernetes import client
+
+from rayref.simulator.control import SimulatorControl
+from tests.fixtures.envtest import KubeTestBed
+from tests.fixtures.operator import OperatorFactory, OperatorProcess
+from tests.fixtures.simulator import SimulatorSession
+from tests.integration.controller_support import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    apply,
+    cluster_ref,
+    condition,
+    credentials_secret,
+    eventually,
+    job_ref,
+)
+
+JOB, CLUSTER = "RayJobRef", "RayClusterRef"
+RUNNING_PER_WORKSPACE = 12
+FINISHED_PER_WORKSPACE = 18
+# A running job ended by the control API stays Succeeded with its cluster Running for
+# the whole test: exactly one visible change.
+RUNNING_SCRIPT = {
+    "submittedSeconds": 0,
+    "pendingSeconds": 0,
+    "outcome": None,
+    "clusterReleaseSeconds": 100000,
+}
+
+
+async def _jobs(control: SimulatorControl, workspace: str, prefix: str) -> dict[str, str]:
+    """name -> submission id: running jobs and long-finished ones (usage reported)."""
+    specs = [
+        control.job_spec(submission_id=f"rj-{prefix}run{i:04d}", script=RUNNING_SCRIPT)
+        for i in range(RUNNING_PER_WORKSPACE)
+    ] + [
+        control.job_spec(submission_id=f"rj-{prefix}old{i:04d}", age_seconds=7200 + i)
+        for i in range(FINISHED_PER_WORKSPACE)
+    ]
+    views = await control.create_jobs(workspace, specs)
+    return {view.id.removeprefix("rj-"): view.id for view in views}
+
+
+def _refs(kube: KubeTestBed, namespace: str, kind: str) -> dict[str, dict[str, Any]]:
+    with kube.api_client() as api:
+        listing: dict[str, Any] = client.CustomObjectsApi(api).list_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL[kind]
+        )
+    return {item["metadata"]["name"]: item for item in listing["items"]}
+
+
+def _versions(kube: KubeTestBed, namespace: str) -> dict[str, str]:
+    return {
+        f"{kind}/{name}": obj["metadata"]["resourceVersion"]
+        for kind in (JOB, CLUSTER)
+        for name, obj in _refs(kube, namespace, kind).items()
+    }
+
+
+async def _count(control: SimulatorControl, operation: str, *workspaces: str) -> int:
+    total = 0
+    for workspace in workspaces:
+        counts = await control.counters(workspace)
+        total += sum(counts.operations.get(operation, {}).values())
+    return total
+
+
+async def _sweeps(control: SimulatorControl, workspaces: tuple[str, ...], count: int) -> None:
+    """Wait until every workspace has seen `count` more ListRayJob calls."""
+    start = {ws: await _count(control, "ListRayJob", ws) for ws in workspaces}
+    for workspace in workspaces:
+
+        async def probe_ready(ws: str = workspace) -> None:
+            assert await _count(control, "ListRayJob", ws) >= start[ws] + count
+
+        await _eventually_async(probe_ready, what=f"{count} more sweeps of {workspace}")
+
+
+async def _eventually_async(
+    probe: Callable[[], Awaitable[None]], *, what: str, within: float = 90.0
+) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            await probe()
+            return
+        except AssertionError as error:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not within {within:.0f} s: {what}: {error}") from None
+        await asyncio.sleep(0.5)
+
+
+def _phase(obj: Mapping[str, Any]) -> str | None:
+    phase = (obj.get("status") or {}).get("phase")
+    return None if phase is None else str(phase)
+
+
+def _start(
+    operator_factory: OperatorFactory, kube: KubeTestBed, namespace: str, base_url: str
+) -> OperatorProcess:
+    return operator_factory.start(
+        kubeconfig=kube.kubeconfig,
+        endpoint=base_url,
+        namespaces=[namespace],
+        settings={"POLL_STRATEGY": "list", "LOG_LEVEL": "INFO"},
+    )
+
+
+async def test_lists_find_the_changed_refs_and_only_those_are_read(
+    kube: KubeTestBed,
+    namespace: str,
+    simulator: SimulatorSession,
+    operator_factory: OperatorFactory,
+) -> None:
+    kube.apply_crds()
+    control = simulator.control
+    first = simulator.workspace_id
+    second = await control.create_workspace()
+    workspaces = (first, second)
+    jobs = {**await _jobs(control, first, "a"), **await _jobs(control, second, "b")}
+    running = await control.create_cluster(first, age_seconds=3600)
+    stopped = await control.create_cluster(first, age_seconds=3600, script={"stopAtSeconds": 60})
+    manifests: list[Mapping[str, Any]] = [credentials_secret(namespace, simulator.credentials)]
+    for name, submission in jobs.items():
+        workspace = first if name.startswith("a") else second
+        manifests.append(job_ref(namespace, name, workspace, submission))
+    manifests += [
+        cluster_ref(namespace, "running", first, running.id),
+        cluster_ref(namespace, "stopped", first, stopped.id),
+    ]
+    apply(kube, *manifests)
+    operator = _start(operator_factory, kube, namespace, simulator.base_url)
+
+    def all_read() -> None:
+        refs = _refs(kube, namespace, JOB)
+        assert len(refs) == len(jobs)
+        unread = [name for name, obj in refs.items() if _phase(obj) is None]
+        assert not unread, f"{len(unread)} refs without a phase"
+        clusters = _refs(kube, namespace, CLUSTER)
+        assert clusters["running"]["status"].get("state") == "Running"
+        assert clusters["stopped"]["status"].get("state") == "Stopped"
+
+    await eventually(all_read, what="every ref read once", within=120)
+    # Steady: the refs are checked by lists; nothing changed, so no Get and no write.
+    await _sweeps(control, workspaces, 1)
+    versions = _versions(kube, namespace)
+    gets_before = await _count(control, "GetRayJob", *workspaces)
+    writes_before = operator.metric("rayref_status_writes_total")
+    await _sweeps(control, workspaces, 3)
+    assert await _count(control, "GetRayJob", *workspaces) == gets_before
+    assert _versions(kube, namespace) == versions
+    assert operator.metric("rayref_status_writes_total") == writes_before
+
+    changed = ["arun0001", "arun0007", "arun0011", "brun0002", "brun0005"]
+    for name in changed:
+        workspace = first if name.startswith("a") else second
+        await control.update_job(workspace, jobs[name], action="succeed")
+
+    def changes_shown() -> None:
+        refs = _refs(kube, namespace, JOB)
+        for name in changed:
+            assert _phase(refs[name]) == "Succeeded", name
+            assert condition(refs[name], "Complete")["status"] == "True"
+
+    await eventually(changes_shown, what="the changed jobs Succeeded", within=60)
+    await _sweeps(control, workspaces, 2)
+    gets = await _count(control, "GetRayJob", *workspaces) - gets_before
+    # one Get per changed ref (a change seen by two sweeps before its Get ended may
+    # cost one more), far below the number of refs
+    assert len(changed) <= gets <= len(changed) + 2, gets
+    after = _versions(kube, namespace)
+    moved = sorted(key for key, version in after.items() if version != versions[key])
+    assert moved == sorted(f"{JOB}/{name}" for name in changed)
+    assert operator.metric("rayref_status_writes_total") - writes_before == len(changed)
+    for name, obj in _refs(kube, namespace, JOB).items():
+        if name not in changed:
+            assert _phase(obj) == ("Running" if "run" in name else "Succeeded"), name
+
+    # A restart re-verifies every ref from the lists: no job Get, no write.
+    operator.stop()
+    gets_before = await _count(control, "GetRayJob", *workspaces)
+    operator = _start(operator_factory, kube, namespace, simulator.base_url)
+    total = len(jobs) + 2
+
+    def all_checked() -> None:
+        assert operator.metric("rayref_refs_checked") == total
+
+    await eventually(all_checked, what="every ref re-verified", within=60)
+    await _sweeps(control, workspaces, 1)
+    assert await _count(control, "GetRayJob", *workspaces) == gets_before
+    assert _versions(kube, namespace) == after
+    assert operator.metric("rayref_status_writes_total") == 0
+    assert operator.metric("rayref_polls_total", result="listed-unchanged") >= len(jobs)

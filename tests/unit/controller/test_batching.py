@@ -1,0 +1,273 @@
+"""Batching decisions: which refs a list item vouches for, and which need a Get."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from rayref.controller import batching, mapping
+from rayref.controller.batching import ClusterListing, JobListing, Verdict
+from rayref.controller.scheduler import RefKey, RefSnapshot
+from rayref.emr.models import RayClusterSummary, RayJobSummary
+from tests.unit.controller.remotes import DASHBOARD_URL, at, cluster, cluster_body, job, job_body
+
+JOB_SUMMARY_KEYS = (
+    "submissionId",
+    "name",
+    "status",
+    "clusterState",
+    "submitTime",
+    "startTime",
+    "endTime",
+    "duration",
+    "cuHours",
+    "dashboardUrl",
+    "creatorName",
+    "resourceQueue",
+)
+CLUSTER_GET_ONLY_KEYS = ("instances", "submitToken", "jobUrl", "jobUrlInner", "volumeIds")
+
+
+def job_summary(**changes: Any) -> RayJobSummary:
+    body = job_body(**changes)
+    return RayJobSummary.model_validate({k: body[k] for k in JOB_SUMMARY_KEYS if k in body})
+
+
+def cluster_summary(**changes: Any) -> RayClusterSummary:
+    body = cluster_body(**changes)
+    return RayClusterSummary.model_validate(
+        {k: v for k, v in body.items() if k not in CLUSTER_GET_ONLY_KEYS}
+    )
+
+
+def ref(
+    kind: str = batching.JOB_KIND,
+    *,
+    status: dict[str, Any] | None = None,
+    generation: int = 1,
+    namespace: str = "team-a",
+    resource_version: str = "100",
+    **spec: Any,
+) -> RefSnapshot:
+    base = {"workspaceId": "w-d2d82aa09155", "credentialsSecretRef": {"name": "creds"}}
+    base.update(spec)
+    return RefSnapshot(
+        key=RefKey(kind, namespace, "r"),
+        uid="uid-1",
+        generation=generation,
+        spec=base,
+        status=status or {},
+        resource_version=resource_version,
+    )
+
+
+def job_ref_read_from(**changes: Any) -> RefSnapshot:
+    """A RayJobRef whose status is what the operator wrote after a GetRayJob."""
+    status = mapping.job_status(job(**changes), None, generation=1, now=at(0)).status
+    return ref(status=status)
+
+
+def cluster_ref_read_from(**changes: Any) -> RefSnapshot:
+    status = mapping.cluster_status(cluster(**changes), None, generation=1, now=at(0)).status
+    return ref(batching.CLUSTER_KIND, status=status)
+
+
+NOW = at(60)
+
+
+# ---------------------------------------------------------------- groups
+
+
+def test_refs_of_one_workspace_and_secret_share_a_group() -> None:
+    assert batching.group_key(ref(), "cn-hangzhou") == batching.group_key(
+        ref(submissionId="rj-other"), "cn-hangzhou"
+    )
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        ref(workspaceId="w-000000000001"),
+        ref(regionId="cn-shanghai"),
+        ref(credentialsSecretRef={"name": "other"}),
+        ref(namespace="team-b"),  # same Secret name, another namespace: other keys
+        ref(batching.CLUSTER_KIND),
+    ],
+)
+def test_another_workspace_region_secret_or_kind_is_another_group(other: RefSnapshot) -> None:
+    assert batching.group_key(ref(), "cn-hangzhou") != batching.group_key(other, "cn-hangzhou")
+
+
+def test_operator_wide_credentials_group_across_namespaces() -> None:
+    first = ref(namespace="team-a", credentialsSecretRef=None)
+    second = ref(namespace="team-b", credentialsSecretRef=None)
+    key = batching.group_key(first, "cn-hangzhou")
+    assert key == batching.group_key(second, "cn-hangzhou")
+    assert key.credentials is None
+    assert key.region == "cn-hangzhou"
+
+
+# ---------------------------------------------------------------- before listing
+
+
+def test_a_ref_never_read_needs_a_get() -> None:
+    assert batching.needs_read_before_listing(ref()) is Verdict.NEW
+
+
+def test_a_ref_read_for_its_generation_can_be_listed() -> None:
+    assert batching.needs_read_before_listing(job_ref_read_from()) is None
+    assert batching.needs_read_before_listing(cluster_ref_read_from()) is None
+
+
+def test_a_changed_spec_needs_a_get() -> None:
+    read = job_ref_read_from()
+    changed = RefSnapshot(read.key, read.uid, 2, read.spec, read.status, read.resource_version)
+    assert batching.needs_read_before_listing(changed) is Verdict.NEW
+
+
+def test_a_ref_whose_last_read_failed_needs_a_get() -> None:
+    read = job_ref_read_from()
+    failed = mapping.sync_failure(
+        batching.JOB_KIND, read.status, TimeoutError("boom"), generation=1, now=at(30)
+    ).status
+    assert batching.needs_read_before_listing(ref(status=failed)) is Verdict.NEW
+
+
+def test_a_job_without_a_submit_time_cannot_be_placed_in_a_window() -> None:
+    read = job_ref_read_from(submitTime=None)
+    assert "submitTime" not in read.status
+    assert batching.needs_read_before_listing(read) is Verdict.NEW
+
+
+# ---------------------------------------------------------------- judging list items
+
+
+def test_a_job_item_matching_the_status_needs_nothing() -> None:
+    judgement = batching.judge(job_ref_read_from(), job_summary(), remembered=None, now=NOW)
+    assert judgement.verdict is Verdict.UNCHANGED
+    assert judgement.fingerprint is not None
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"status": "Succeeded"},
+        {"clusterState": "Deleted"},
+        {"endTime": 1749000000000},
+        {"duration": 999},
+        {"cuHours": 12.5},
+        {"name": "renamed"},
+    ],
+)
+def test_a_job_item_that_differs_needs_a_get(change: dict[str, Any]) -> None:
+    judgement = batching.judge(job_ref_read_from(), job_summary(**change), remembered=None, now=NOW)
+    assert judgement.verdict is Verdict.CHANGED
+
+
+def test_a_new_dashboard_token_is_no_change() -> None:
+    read = job_ref_read_from(dashboardUrl=DASHBOARD_URL)
+    rotated = DASHBOARD_URL.replace("dash-7f3e9c1a-secret", "another-token")
+    judgement = batching.judge(read, job_summary(dashboardUrl=rotated), remembered=None, now=NOW)
+    assert judgement.verdict is Verdict.UNCHANGED
+
+
+def test_a_job_absent_from_a_list_that_covers_it_needs_a_get() -> None:
+    assert batching.judge(job_ref_read_from(), None, remembered=None, now=NOW).verdict is (
+        Verdict.MISSING
+    )
+
+
+def test_a_remembered_match_for_the_same_status_version_is_trusted() -> None:
+    # An item the list shows differently from the Get (a field the status maps
+    # otherwise) was matched before: the same item against the same status version is
+    # not judged again, a new status version is.
+    read = job_ref_read_from()
+    item = job_summary(name="list-spelling")
+    first = batching.judge(read, item, remembered=None, now=NOW)
+    assert first.verdict is Verdict.CHANGED
+    assert first.fingerprint is not None
+    memo = (read.resource_version, first.fingerprint)
+    assert batching.judge(read, item, remembered=memo, now=NOW).verdict is Verdict.UNCHANGED
+    newer = RefSnapshot(read.key, read.uid, 1, read.spec, read.status, "101")
+    assert batching.judge(newer, item, remembered=memo, now=NOW).verdict is Verdict.CHANGED
+
+
+def test_a_cluster_item_without_nodes_matches_a_status_with_nodes() -> None:
+    read = cluster_ref_read_from()
+    assert read.status.get("instances")
+    judgement = batching.judge(read, cluster_summary(), remembered=None, now=NOW)
+    assert judgement.verdict is Verdict.UNCHANGED
+
+
+@pytest.mark.parametrize("change", [{"state": "Stopping"}, {"message": "quota"}, {"name": "x"}])
+def test_a_cluster_item_that_differs_needs_a_get(change: dict[str, Any]) -> None:
+    judgement = batching.judge(
+        cluster_ref_read_from(), cluster_summary(**change), remembered=None, now=NOW
+    )
+    assert judgement.verdict is Verdict.CHANGED
+
+
+@pytest.mark.parametrize(
+    ("state", "nodes"), [("Starting", True), ("Running", True), ("Stopped", False)]
+)
+def test_nodes_matter_while_a_cluster_starts_or_runs(state: str, nodes: bool) -> None:
+    read = cluster_ref_read_from(state=state)
+    assert batching.shows_nodes(cluster_summary(state=state), read.status) is nodes
+
+
+# ---------------------------------------------------------------- windows and listings
+
+
+def test_a_window_spans_the_oldest_job_to_now_and_a_minute_beyond() -> None:
+    assert batching.job_window([5_000, 1_000, 3_000], now_ms=10_000) == (1_000, 70_000)
+    # a submit time ahead of our clock still falls inside
+    assert batching.job_window([20_000], now_ms=10_000) == (20_000, 80_000)
+    with pytest.raises(ValueError):
+        batching.job_window([], now_ms=0)
+
+
+def _item(submission_id: str, submit_ms: int) -> RayJobSummary:
+    return RayJobSummary.model_validate({"submissionId": submission_id, "submitTime": submit_ms})
+
+
+def test_a_complete_listing_covers_its_whole_window() -> None:
+    listing = JobListing(low=1_000, high=9_000, taken_at=0.0)
+    listing.add_page([_item("rj-b", 8_000), _item("rj-a", 5_000)], last=False)
+    listing.add_page([_item("rj-c", 4_000)], last=True)
+    assert listing.complete
+    assert listing.covers(1_000) and listing.covers(9_000)
+    assert not listing.covers(999) and not listing.covers(9_001)
+    assert set(listing.items) == {"rj-a", "rj-b", "rj-c"}
+
+
+def test_an_unfinished_listing_covers_only_what_its_pages_passed() -> None:
+    listing = JobListing(low=1_000, high=9_000, taken_at=0.0)
+    assert not listing.covers(8_000)
+    listing.add_page([_item("rj-b", 8_000), _item("rj-a", 5_000)], last=False)
+    assert not listing.complete
+    # a job submitted in the same millisecond as the page's oldest may be on the next page
+    assert not listing.covers(5_000)
+    assert listing.covers(5_001) and listing.covers(9_000)
+
+
+def test_a_cluster_listing_vouches_for_absence_only_when_complete() -> None:
+    listing = ClusterListing(taken_at=0.0)
+    listing.add_page([cluster_summary(clusterId="ray-a")], last=False)
+    assert not listing.complete and "ray-a" in listing.items
+    listing.add_page([], last=True)
+    assert listing.complete
+
+
+def test_status_times_read_back_as_epoch_milliseconds() -> None:
+    moment = datetime(2026, 6, 1, 8, 0, 0, 123000, tzinfo=UTC)
+    assert batching.epoch_ms("2026-06-01T08:00:00.123Z") == int(moment.timestamp() * 1000)
+    assert batching.epoch_ms("not a time") is None
+    assert batching.epoch_ms(None) is None
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(None, 30.0), (60, 60.0), (1, 5.0), ("x", 30.0)])
+def test_poll_interval_from_the_spec(value: object, seconds: float) -> None:
+    spec = {} if value is None else {"pollIntervalSeconds": value}
+    assert batching.poll_interval(spec) == seconds
