@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client
 
@@ -59,8 +59,11 @@ async def _jobs(control: SimulatorControl, workspace: str, prefix: str) -> dict[
 
 def _refs(kube: KubeTestBed, namespace: str, kind: str) -> dict[str, dict[str, Any]]:
     with kube.api_client() as api:
-        listing: dict[str, Any] = client.CustomObjectsApi(api).list_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL[kind]
+        listing = cast(
+            dict[str, Any],
+            client.CustomObjectsApi(api).list_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL[kind]
+            ),
         )
     return {item["metadata"]["name"]: item for item in listing["items"]}
 
