@@ -12,6 +12,7 @@ Every test ends with a leak scan of what it produced.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -48,11 +49,15 @@ from tests.support.reliability import (
 )
 
 POLL = 5  # pollIntervalSeconds of every ref: the CRD's minimum
-RATE, BURST = 4.0, 4  # the operator's request budget, below what the refs would use
+# The operator's request budget: the refs alone need about this much, so with retries
+# during a fault they would need more than the budget gives.
+RATE, BURST = size(2.0, 8.0), size(2, 8)
 SLOW_CYCLE = 120  # docs/status.md: after a permanent failure
 JOBS, CLUSTERS = size(8, 40), size(2, 10)
-WINDOW = size(12.0, 30.0)  # seconds each fault lasts
+WINDOW = size(15.0, 30.0)  # seconds each fault lasts
 MARGIN = 30.0  # for a loaded machine; measured figures are in docs/reliability.md
+# The operator's default polling strategy, unless RAYREF_RELIABILITY_STRATEGY names one.
+STRATEGY = os.environ.get("RAYREF_RELIABILITY_STRATEGY", "")
 FOREVER = {"submittedSeconds": 0, "pendingSeconds": 0, "runningSeconds": 0, "outcome": None}
 
 
@@ -63,10 +68,11 @@ def fault_operator(
     module_operator_factory: OperatorFactory,
 ) -> OperatorProcess:
     kube.apply_crds()
+    settings = {"REQUEST_RATE": str(RATE), "REQUEST_BURST": str(BURST)}
+    if STRATEGY:
+        settings["POLL_STRATEGY"] = STRATEGY
     return module_operator_factory.start(
-        kubeconfig=kube.kubeconfig,
-        endpoint=simulator_process.base_url,
-        settings={"REQUEST_RATE": str(RATE), "REQUEST_BURST": str(BURST)},
+        kubeconfig=kube.kubeconfig, endpoint=simulator_process.base_url, settings=settings
     )
 
 
@@ -409,5 +415,51 @@ async def test_a_rotated_secret_is_used_from_the_next_poll_without_a_restart(
         )
         scanner = scanner_for(secrets, extra={"rotated key secret": new.access_key_secret})
         await scan_everything(scanner, kube, [namespace], [fault_operator])
+    finally:
+        await control.set_speed(1)
+
+
+async def test_an_answer_too_large_to_mirror_is_reported_and_not_retried_in_a_loop(
+    kube: KubeTestBed, namespace: str, simulator: SimulatorSession, fault_operator: OperatorProcess
+) -> None:
+    """GetRayJob answers 200 with a 2 MB message: no status can hold it (etcd refuses the
+    write). The ref must say so (InvalidResponse, last state kept) or mirror a clipped
+    message, and the operator must keep to the ref's poll interval instead of rereading
+    the remote every few seconds."""
+    control, workspace = simulator.control, simulator.workspace_id
+    secrets = ScenarioSecrets.new()
+    await control.add_key(secrets.key.access_key_id, secrets.key.access_key_secret)
+    put_secret(kube, namespace, secrets.key)
+    interval = 30
+    await control.set_speed(0)
+    try:
+        job = await control.create_job(workspace, script=FOREVER, **secrets.job_fields("huge"))
+        create_refs(kube, [ref_body(JOB, namespace, "huge", workspace, job.id, poll=interval)])
+        remotes = [Remote(JOB, "huge", job.id)]
+        await converge(
+            kube, namespace, control, workspace, remotes, within=MARGIN, what="first sync"
+        )
+        before = list_refs(kube, JOB, namespace)["huge"]
+        sent = await requests_in(control, workspace)
+        await control.update_job(
+            workspace, job.id, fields={"status": "Failed", "message": "m" * 2_000_000}
+        )
+        # Two cycles of the ref's interval: one read is due, a second may be.
+        await asyncio.sleep(2 * interval + 2)
+        reads = await requests_in(control, workspace) - sent
+        obj = list_refs(kube, JOB, namespace)["huge"]
+        status = obj.get("status") or {}
+        report(
+            f"2 MB answer: {reads} reads in {2 * interval + 2} s (interval {interval} s); "
+            f"Synced {synced(obj)}, phase {status.get('phase')}"
+        )
+        assert reads <= 3, f"{reads} reads of one ref in two {interval} s cycles"
+        if synced(obj)[0] == "False":
+            assert synced(obj)[1] == "InvalidResponse"
+            assert kept_fields(obj) == kept_fields(before)
+        else:
+            assert status.get("phase") == "Failed", "the ref shows neither the answer nor why not"
+            assert len(str(status.get("message"))) < 100_000
+        assert fault_operator.running
     finally:
         await control.set_speed(1)

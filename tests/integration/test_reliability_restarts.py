@@ -14,6 +14,8 @@ import random
 import time
 from typing import Any
 
+import pytest
+
 from rayref.simulator.control import SimulatorControl
 from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.operator import OperatorFactory, OperatorProcess
@@ -134,11 +136,13 @@ async def _quiet_cycle(
     assert occurrences(list_events(kube, namespace)) == events, "events posted with nothing new"
 
 
+@pytest.mark.parametrize("strategy", ["list", "get"])
 async def test_sigkill_at_random_moments_loses_nothing_and_posts_no_event_storm(
     kube: KubeTestBed,
     namespace: str,
     simulator: SimulatorSession,
     operator_factory: OperatorFactory,
+    strategy: str,
 ) -> None:
     rng = random.Random(SEED)
     control, workspace = simulator.control, simulator.workspace_id
@@ -152,7 +156,11 @@ async def test_sigkill_at_random_moments_loses_nothing_and_posts_no_event_storm(
             kubeconfig=kube.kubeconfig,
             endpoint=simulator.base_url,
             namespaces=[namespace],
-            settings={"REQUEST_RATE": str(RATE), "REQUEST_BURST": str(BURST)},
+            settings={
+                "REQUEST_RATE": str(RATE),
+                "REQUEST_BURST": str(BURST),
+                "POLL_STRATEGY": strategy,
+            },
         )
 
     within = _cycle(REFS) + MARGIN
@@ -163,7 +171,10 @@ async def test_sigkill_at_random_moments_loses_nothing_and_posts_no_event_storm(
         _, took = await converge(
             kube, namespace, control, workspace, remotes, within=within, what="first sync"
         )
-        report(f"restarts: {len(remotes)} refs (seed {SEED}) in sync {took:.1f} s after the start")
+        report(
+            f"restarts ({strategy} polling): {len(remotes)} refs (seed {SEED}) in sync "
+            f"{took:.1f} s after the start"
+        )
         operators = [operator]
         for kill in range(KILLS):
             await control.set_speed(1)
