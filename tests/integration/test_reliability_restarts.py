@@ -37,6 +37,7 @@ from tests.support.reliability import (
     ref_body,
     remote_truth,
     report,
+    requests_in,
     resource_versions,
     scan_everything,
     scanner_for,
@@ -258,6 +259,7 @@ async def test_apiserver_outage_is_survived_without_a_restart_and_nothing_is_los
         )
 
         await control.set_speed(1)
+        sent = await requests_in(control, workspace)
         kube.stop_apiserver()
         down = time.monotonic()
         try:
@@ -268,6 +270,8 @@ async def test_apiserver_outage_is_survived_without_a_restart_and_nothing_is_los
         finally:
             kube.start_apiserver()
         outage = time.monotonic() - down
+        during = await requests_in(control, workspace) - sent
+        assert during <= RATE * outage + BURST, f"{during} requests during the outage"
         await control.set_speed(0)
         back = time.monotonic()
         stale = mismatches(
@@ -300,7 +304,8 @@ async def test_apiserver_outage_is_survived_without_a_restart_and_nothing_is_los
         )
         assert operator.pid == pid
         report(
-            f"apiserver outage: {len(remotes)} refs, down {outage:.1f} s, {len(stale)} stale when "
+            f"apiserver outage: {len(remotes)} refs, down {outage:.1f} s, {during} requests "
+            f"meanwhile, {len(stale)} stale when "
             f"it came back; all in sync {took:.1f} s "
             f"after it came back ({time.monotonic() - back:.1f} s incl. checks), same pid; "
             f"a spec change and a new ref seen {took_watch:.1f} s after being made"
