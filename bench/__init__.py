@@ -1,0 +1,1 @@
+"""Benchmarks of rayref (run with `python -m bench.<module>`)."""

@@ -1,0 +1,166 @@
+"""What the benchmark measures: writes and freshness from watches, CPU and memory from /proc."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import time
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.kubeapi import Kube
+from bench.world import GROUP, PLURALS, VERSION
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Expectation:
+    """A remote change the benchmark made: the ref should show `phase` soon."""
+
+    changed_at: float  # wall seconds (the simulator's changedAt)
+    phase: str
+    seen_at: float | None = None
+
+
+class Watcher:
+    """Watches both ref kinds: counts every write (MODIFIED event) per ref and records
+    when an expected change shows in a status."""
+
+    def __init__(self, kube: Kube) -> None:
+        self._kube = kube
+        self.writes: dict[str, int] = {}
+        self.expected: dict[str, Expectation] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        for plural in PLURALS.values():
+            path = f"/apis/{GROUP}/{VERSION}/{plural}"
+            listing = await self._kube.request("GET", path + "?limit=1")
+            version = str(listing["metadata"]["resourceVersion"])
+            self._tasks.append(asyncio.create_task(self._kube.watch(path, version, self._on_event)))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _on_event(self, kind: str, obj: dict[str, Any]) -> None:
+        if kind != "MODIFIED":
+            return
+        metadata = obj.get("metadata") or {}
+        name = f"{metadata.get('namespace')}/{metadata.get('name')}"
+        self.writes[name] = self.writes.get(name, 0) + 1
+        expectation = self.expected.get(name)
+        if (
+            expectation is not None
+            and expectation.seen_at is None
+            and (obj.get("status") or {}).get("phase") == expectation.phase
+        ):
+            expectation.seen_at = time.time()
+
+    def total_writes(self) -> int:
+        return sum(self.writes.values())
+
+    def reset(self) -> None:
+        self.writes.clear()
+        self.expected.clear()
+
+    def unseen(self) -> int:
+        return sum(1 for item in self.expected.values() if item.seen_at is None)
+
+    def delays(self) -> list[float]:
+        """Seconds from each remote change to its status; inf when never seen."""
+        return [
+            (item.seen_at - item.changed_at) if item.seen_at is not None else math.inf
+            for item in self.expected.values()
+        ]
+
+
+def percentile(values: Iterable[float], share: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    index = min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))
+    return ordered[index]
+
+
+@dataclass
+class ProcSample:
+    at: float
+    cpu_seconds: float
+    rss_bytes: int
+
+
+def sample(pid: int) -> ProcSample:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    # fields after the command: state is [0]; utime and stime are fields 14 and 15 (1-based)
+    cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    rss = 0
+    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) * 1024
+    return ProcSample(time.monotonic(), cpu, rss)
+
+
+@dataclass
+class ProcWatch:
+    """CPU share and peak RSS of one process over a phase (sampled every second)."""
+
+    pid: int
+    first: ProcSample | None = None
+    last: ProcSample | None = None
+    peak_rss: int = 0
+    _task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self.first = self.last = sample(self.pid)
+        self.peak_rss = self.first.rss_bytes
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            with contextlib.suppress(OSError):
+                self.last = sample(self.pid)
+                self.peak_rss = max(self.peak_rss, self.last.rss_bytes)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(OSError):
+            self.last = sample(self.pid)
+            self.peak_rss = max(self.peak_rss, self.last.rss_bytes)
+
+    @property
+    def cpu_share(self) -> float:
+        """Average CPU use over the phase, in percent of one core."""
+        assert self.first is not None and self.last is not None
+        wall = self.last.at - self.first.at
+        return 100.0 * (self.last.cpu_seconds - self.first.cpu_seconds) / wall if wall else 0.0
+
+
+def scrape(port: int, name: str) -> float:
+    """Sum of a Prometheus metric's samples (0 when absent or unreachable)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return 0.0
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            head, _, value = line.rpartition(" ")
+            if head.split("{", 1)[0] == name:
+                total += float(value)
+    return total

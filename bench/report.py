@@ -1,0 +1,163 @@
+"""The benchmark's results: one record per (size, operator), the table, docs/performance.md."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import re
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+OPERATIONS = ("GetRayJob", "GetRayCluster", "ListRayJob", "ListRayCluster")
+
+
+@dataclass
+class Result:
+    operator: str
+    size: int
+    refs: int
+    requests_per_minute: dict[str, float] = field(default_factory=dict)
+    throttled: int = 0
+    writes_per_minute: float = math.nan
+    changes: int = 0
+    changes_seen: int = 0
+    writes_per_change: float = math.nan
+    unchanged_ref_writes: int = 0
+    freshness_p50: float = math.nan
+    freshness_p95: float = math.nan
+    freshness_p99: float = math.nan
+    reverify_seconds: float | None = None
+    reverified: int = 0
+    restart_writes: int = 0
+    rss_mib: float = math.nan
+    cpu_idle_percent: float = math.nan
+    cpu_busy_percent: float = math.nan
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def requests_total(self) -> float:
+        return sum(self.requests_per_minute.values())
+
+    def figures(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["requests_total_per_minute"] = self.requests_total
+        return data
+
+
+def _num(value: float, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if math.isinf(value):
+        return "not seen"
+    return f"{value:,.{digits}f}"
+
+
+def _freshness(result: Result) -> str:
+    parts = "/".join(
+        _num(v, 1) for v in (result.freshness_p50, result.freshness_p95, result.freshness_p99)
+    )
+    unseen = result.changes - result.changes_seen
+    return parts + (f" ({unseen}/{result.changes} not seen)" if unseen else "")
+
+
+def _reverify(result: Result, cap: float) -> str:
+    if result.reverify_seconds is not None:
+        return _num(result.reverify_seconds, 1)
+    return f"> {cap:.0f} ({result.reverified:,}/{result.refs:,})"
+
+
+HEADER = (
+    "| refs | operator | cloud req/min: GetJob / GetCluster / ListJob / ListCluster = total "
+    "| writes/min | writes per change | writes to unchanged refs | freshness p50/p95/p99 s "
+    "| re-verify after restart s (writes) | RSS MiB | CPU % idle / busy |"
+)
+RULE = "|" + "---|" * 10
+
+
+def row(result: Result, cap: float) -> str:
+    per_op = " / ".join(_num(result.requests_per_minute.get(op, 0.0)) for op in OPERATIONS)
+    return (
+        f"| {result.size:,} + {result.refs - result.size:,} | {result.operator} "
+        f"| {per_op} = {_num(result.requests_total)} "
+        f"| {_num(result.writes_per_minute, 1)} | {_num(result.writes_per_change, 2)} "
+        f"| {result.unchanged_ref_writes:,} | {_freshness(result)} "
+        f"| {_reverify(result, cap)} ({result.restart_writes:,}) "
+        f"| {_num(result.rss_mib)} | {_num(result.cpu_idle_percent, 1)} / "
+        f"{_num(result.cpu_busy_percent, 1)} |"
+    )
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or math.isnan(a) or math.isnan(b):
+        return "-"
+    if math.isinf(b) and not math.isinf(a):
+        return "< 0.01"
+    if b == 0:
+        return "-"
+    return f"{a / b:.2f}"
+
+
+def ratio_row(ours: Result, base: Result, cap: float) -> str:
+    base_verify = base.reverify_seconds
+    if base_verify is None and base.reverified:
+        # not done within the cap: the time it would take at the rate it went
+        base_verify = cap * base.refs / base.reverified
+    return (
+        f"| {ours.size:,} | rayref / baseline "
+        f"| {_ratio(ours.requests_total, base.requests_total)} "
+        f"| {_ratio(ours.writes_per_minute, base.writes_per_minute)} | | "
+        f"| p99 {_ratio(ours.freshness_p99, base.freshness_p99)} "
+        f"| {_ratio(ours.reverify_seconds, base_verify)} "
+        f"| {_ratio(ours.rss_mib, base.rss_mib)} "
+        f"| {_ratio(ours.cpu_idle_percent, base.cpu_idle_percent)} |"
+    )
+
+
+def table(results: list[Result], cap: float) -> str:
+    lines = [HEADER, RULE]
+    for size in sorted({r.size for r in results}):
+        group = [r for r in results if r.size == size]
+        lines += [row(r, cap) for r in group]
+        ours = next((r for r in group if r.operator == "rayref"), None)
+        base = next((r for r in group if r.operator == "baseline"), None)
+        if ours and base:
+            lines.append(ratio_row(ours, base, cap))
+    return "\n".join(lines)
+
+
+def _first_line(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+    except OSError:
+        return "?"
+    text = (out.stdout or out.stderr).strip()
+    return text.splitlines()[0] if text else "?"
+
+
+def machine(bin_dir: Path) -> dict[str, str]:
+    cpu_model = "?"
+    try:
+        match = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+        cpu_model = match.group(1).strip() if match else "?"
+    except OSError:
+        pass
+    memory = "?"
+    try:
+        match = re.search(r"MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text())
+        memory = f"{int(match.group(1)) / 1024 / 1024:.1f} GiB" if match else "?"
+    except OSError:
+        pass
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    return {
+        "nproc": str(os.cpu_count()),
+        "memory": memory,
+        "cpu": cpu_model,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "kube-apiserver": _first_line([str(bin_dir / "kube-apiserver"), "--version"]),
+        "etcd": _first_line([str(bin_dir / "etcd"), "--version"]),
+        "load average at start": load,
+    }

@@ -1,0 +1,425 @@
+"""rayref at scale against the simulator and a real apiserver, next to a per-ref baseline.
+
+    python -m bench.run [--sizes 1000,5000,10000] [--smoke] [--output docs/performance.md]
+                        [--json results.json] [--operators rayref,baseline]
+
+For each size N: a fresh control plane (`rayref.devcluster`) and simulator, N RayJobRefs
+(20% running, 80% finished) and N/10 RayClusterRefs with `pollIntervalSeconds: 30`,
+statuses already written (see `bench.world`). Then, for rayref and for the baseline
+(`bench.baseline_operator`, one kopf timer per ref), each with a budget of 20 requests/s:
+
+1. restart: start the operator; time until it has checked every ref (its
+   `*_refs_checked` gauge), and the writes meanwhile (none are due);
+2. changes: end one running job a second (the simulator records `changedAt`); cloud
+   requests per operation from the simulator's counters, writes from a watch of both
+   kinds, and the delay from each change to its status;
+3. drain: wait (bounded) for the last changes to show;
+4. idle: nothing changes; CPU share and writes.
+
+Peak RSS is sampled from /proc every second. The table is printed and, unless
+`--smoke`, written to docs/performance.md with the machine's description.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import report
+from bench.kubeapi import Kube
+from bench.measure import Expectation, ProcWatch, Watcher, percentile, scrape
+from bench.world import POLL_INTERVAL, Ref, World, create, plan, presync, write_scenario
+
+REPO = Path(__file__).resolve().parent.parent
+LISTENING = "rayref-simulator listening on "
+BUDGET_RATE, BUDGET_BURST = 20, 40
+
+
+@dataclass(frozen=True)
+class Phases:
+    poll_interval: int
+    verify_cap: float
+    change_seconds: float
+    changes_per_second: float
+    drain_cap: float
+    idle_seconds: float
+
+
+FULL = Phases(
+    poll_interval=POLL_INTERVAL,
+    verify_cap=90,
+    change_seconds=75,
+    changes_per_second=1.0,
+    drain_cap=40,
+    idle_seconds=40,
+)
+SMOKE = Phases(
+    poll_interval=10,
+    verify_cap=40,
+    change_seconds=15,
+    changes_per_second=1.0,
+    drain_cap=15,
+    idle_seconds=8,
+)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Process:
+    """A child process stopped by its pid (SIGTERM, then SIGKILL)."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=REPO,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        self._log.close()
+
+
+def _child_env(kubeconfig: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RAYREF_", "ALIBABA_CLOUD_", "KUBERNETES_", "BASELINE_"))
+    }
+    env.update(
+        {
+            "KUBECONFIG": str(kubeconfig),
+            "PYTHONUNBUFFERED": "1",
+            "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+        }
+    )
+    return env
+
+
+def start_simulator(scenario: Path, workdir: Path) -> tuple[Process, str]:
+    stdout = workdir / "simulator.stdout"
+    process = Process(
+        [
+            sys.executable,
+            "-m",
+            "rayref.simulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--scenario",
+            str(scenario),
+        ],
+        {**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        text = stdout.read_text(errors="replace")
+        if LISTENING in text:
+            return process, text.split(LISTENING, 1)[1].splitlines()[0].strip()
+        if process.proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    process.stop()
+    raise RuntimeError("the simulator did not start:\n" + stdout.read_text(errors="replace"))
+
+
+def start_operator(
+    name: str, kubeconfig: Path, endpoint: str, workdir: Path, interval: int
+) -> tuple[Process, int, str]:
+    """(process, metrics port, name of its refs-checked gauge)."""
+    port = _free_port()
+    env = _child_env(kubeconfig)
+    if name == "rayref":
+        env.update(
+            {
+                "RAYREF_ENDPOINT": endpoint,
+                "RAYREF_REQUEST_RATE": str(BUDGET_RATE),
+                "RAYREF_REQUEST_BURST": str(BUDGET_BURST),
+                "RAYREF_METRICS_PORT": str(port),
+                "RAYREF_HEALTH_PORT": str(_free_port()),
+                "RAYREF_LOG_LEVEL": "WARNING",
+                "RAYREF_POLL_STRATEGY": "list",
+            }
+        )
+        argv = [sys.executable, "-m", "rayref", "run", "--all-namespaces"]
+        gauge = "rayref_refs_checked"
+    else:
+        env.update(
+            {
+                "BASELINE_ENDPOINT": endpoint,
+                "BASELINE_RATE": str(BUDGET_RATE),
+                "BASELINE_BURST": str(BUDGET_BURST),
+                "BASELINE_METRICS_PORT": str(port),
+                "BASELINE_INTERVAL": str(interval),
+            }
+        )
+        argv = [sys.executable, "-m", "bench.baseline_operator"]
+        gauge = "baseline_refs_checked"
+    return Process(argv, env, workdir / f"{name}.log"), port, gauge
+
+
+async def measure_operator(
+    name: str,
+    world: World,
+    changes: list[Ref],
+    kube: Kube,
+    control: object,
+    kubeconfig: Path,
+    endpoint: str,
+    phases: Phases,
+    workdir: Path,
+) -> report.Result:
+    from rayref.simulator.control import SimulatorControl
+
+    assert isinstance(control, SimulatorControl)
+    refs = world.refs
+    result = report.Result(operator=name, size=world.size, refs=len(refs))
+    watcher = Watcher(kube)
+    await watcher.start()
+    await control.reset_counters()
+    process, port, gauge = start_operator(name, kubeconfig, endpoint, workdir, phases.poll_interval)
+    whole = ProcWatch(process.pid)
+    whole.start()
+    try:
+        # 1. restart: every ref checked, nothing written
+        started = time.monotonic()
+        while time.monotonic() - started < phases.verify_cap:
+            if process.proc.poll() is not None:
+                raise RuntimeError(f"{name} exited; see {process.log_path}")
+            result.reverified = int(scrape(port, gauge))
+            if result.reverified >= len(refs):
+                result.reverify_seconds = time.monotonic() - started
+                break
+            await asyncio.sleep(0.25)
+        result.restart_writes = watcher.total_writes()
+        result.phase_seconds["restart"] = time.monotonic() - started
+        log(
+            f"{name} N={world.size}: checked {result.reverified}/{len(refs)} in "
+            f"{result.phase_seconds['restart']:.1f} s, {result.restart_writes} writes"
+        )
+        # 2. changes
+        watcher.reset()
+        await control.reset_counters()
+        busy = ProcWatch(process.pid)
+        busy.start()
+        begin = time.monotonic()
+        for index, ref in enumerate(changes):
+            await asyncio.sleep(
+                max(0.0, begin + index / phases.changes_per_second - time.monotonic())
+            )
+            view = await control.update_job(ref.workspace_id, ref.remote_id, action="succeed")
+            watcher.expected[f"{ref.namespace}/{ref.name}"] = Expectation(
+                view.changed_at / 1000.0, "Succeeded"
+            )
+        await asyncio.sleep(max(0.0, begin + phases.change_seconds - time.monotonic()))
+        minutes = (time.monotonic() - begin) / 60.0
+        counts = await control.counters()
+        await busy.stop()
+        result.cpu_busy_percent = busy.cpu_share
+        result.requests_per_minute = {
+            op: sum(counts.operations.get(op, {}).values()) / minutes for op in report.OPERATIONS
+        }
+        result.throttled = counts.outcome_total("throttled")
+        result.phase_seconds["changes"] = minutes * 60
+        writes_while_changing = watcher.total_writes()
+        # 3. drain
+        drain = time.monotonic()
+        while watcher.unseen() and time.monotonic() - drain < phases.drain_cap:  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+        result.phase_seconds["drain"] = time.monotonic() - drain
+        # 4. idle (a late change may still show; it counts, the CPU share too)
+        idle = ProcWatch(process.pid)
+        idle.start()
+        await asyncio.sleep(phases.idle_seconds)
+        await idle.stop()
+        result.cpu_idle_percent = idle.cpu_share
+        result.phase_seconds["idle"] = phases.idle_seconds
+        result.writes_per_minute = writes_while_changing / minutes
+        changed = set(watcher.expected)
+        delays = watcher.delays()
+        result.changes = len(delays)
+        result.changes_seen = sum(1 for d in delays if not math.isinf(d))
+        writes_to_changed = sum(n for ref, n in watcher.writes.items() if ref in changed)
+        result.unchanged_ref_writes = sum(
+            n for ref, n in watcher.writes.items() if ref not in changed
+        )
+        result.writes_per_change = (
+            writes_to_changed / result.changes_seen if result.changes_seen else math.nan
+        )
+        result.freshness_p50 = percentile(delays, 0.50)
+        result.freshness_p95 = percentile(delays, 0.95)
+        result.freshness_p99 = percentile(delays, 0.99)
+        await whole.stop()
+        result.rss_mib = whole.peak_rss / 1024 / 1024
+    finally:
+        process.stop()
+        await watcher.stop()
+    log(f"{name} N={world.size}: {json.dumps(result.figures(), default=str)}")
+    return result
+
+
+async def run_size(
+    size: int, phases: Phases, operators: list[str], bin_dir: Path, workdir: Path
+) -> list[report.Result]:
+    from rayref.devcluster import DevCluster
+    from rayref.simulator.control import SimulatorControl
+
+    world = plan(size)
+    sizedir = workdir / f"n{size}"
+    sizedir.mkdir(parents=True, exist_ok=True)
+    scenario = write_scenario(world, sizedir / "scenario.json")
+    results: list[report.Result] = []
+    with DevCluster(bin_dir, work_dir=sizedir / "devcluster", log=log) as cluster:
+        cluster.apply_crds(REPO / "crds")
+        simulator, endpoint = start_simulator(scenario, sizedir)
+        kube = Kube(cluster.kubeconfig)
+        control = SimulatorControl(endpoint)
+        try:
+            await create(kube, world, log, interval=phases.poll_interval)
+            await presync(kube, control, world, log)
+            active = world.active_jobs()
+            random.Random(size).shuffle(active)
+            per_operator = min(
+                int(phases.change_seconds * phases.changes_per_second),
+                len(active) // max(1, len(operators)),
+            )
+            for index, name in enumerate(operators):
+                changes = active[index * per_operator : (index + 1) * per_operator]
+                results.append(
+                    await measure_operator(
+                        name,
+                        world,
+                        changes,
+                        kube,
+                        control,
+                        cluster.kubeconfig,
+                        endpoint,
+                        phases,
+                        sizedir,
+                    )
+                )
+        finally:
+            await control.aclose()
+            await kube.close()
+            simulator.stop()
+    return results
+
+
+def write_markdown(
+    path: Path,
+    results: list[report.Result],
+    machine: dict[str, str],
+    phases: Phases,
+    elapsed: float,
+    command: str,
+) -> None:
+    template = (Path(__file__).parent / "performance_template.md").read_text()
+    largest = max(r.size for r in results)
+    closing = [r for r in results if r.size == largest]
+    text = template.format(
+        command=command,
+        machine="\n".join(f"| {k} | {v} |" for k, v in machine.items()),
+        table=report.table(results, phases.verify_cap),
+        closing=report.table(closing, phases.verify_cap),
+        largest=f"{largest:,}",
+        elapsed=f"{elapsed / 60:.0f}",
+        verify_cap=f"{phases.verify_cap:.0f}",
+        change_seconds=f"{phases.change_seconds:.0f}",
+        drain_cap=f"{phases.drain_cap:.0f}",
+        idle_seconds=f"{phases.idle_seconds:.0f}",
+        rate=BUDGET_RATE,
+        interval=phases.poll_interval,
+    )
+    path.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1000,5000,10000", help="comma list of RayJobRef counts")
+    parser.add_argument("--smoke", action="store_true", help="short phases; for CI")
+    parser.add_argument("--operators", default="rayref,baseline")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="markdown report (default: docs/performance.md, none with --smoke)",
+    )
+    parser.add_argument("--json", type=Path, help="write every figure as JSON here")
+    parser.add_argument(
+        "--workdir", type=Path, help="logs and control-plane files (default: a temp dir)"
+    )
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    operators = [s.strip() for s in args.operators.split(",") if s.strip()]
+    phases = SMOKE if args.smoke else FULL
+    output = args.output or (None if args.smoke else REPO / "docs" / "performance.md")
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rayref-bench-"))
+    from rayref.devcluster_build import ensure_binaries
+
+    bin_dir = ensure_binaries(log=log)
+    machine = report.machine(bin_dir)
+    log(f"bench: sizes {sizes}, operators {operators}, logs in {workdir}")
+    started = time.monotonic()
+    results: list[report.Result] = []
+    for size in sizes:
+        results += asyncio.run(run_size(size, phases, operators, bin_dir, workdir))
+    elapsed = time.monotonic() - started
+    print(report.table(results, phases.verify_cap))
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {"machine": machine, "results": [r.figures() for r in results]},
+                indent=2,
+                default=str,
+            )
+        )
+    if output:
+        command = "python -m bench.run" + (
+            "" if args.sizes == "1000,5000,10000" else f" --sizes {args.sizes}"
+        )
+        write_markdown(output, results, machine, phases, elapsed, command)
+        log(f"wrote {output}")
+    log(f"bench: done in {elapsed / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
