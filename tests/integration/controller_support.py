@@ -23,7 +23,7 @@ POLL = 5  # pollIntervalSeconds of every test ref: the CRD's minimum
 T = TypeVar("T")
 
 
-async def eventually(probe: Callable[[], T], *, what: str, within: float = 60.0) -> T:
+async def eventually(probe: Callable[[], T], *, what: str, within: float = 90.0) -> T:
     """Retry `probe` until it returns without an AssertionError; the operator is asynchronous."""
     deadline = time.monotonic() + within
     while True:
@@ -182,7 +182,7 @@ async def wait_status(
     check: Callable[[dict[str, Any]], bool],
     *,
     what: str,
-    within: float = 60.0,
+    within: float = 90.0,
 ) -> dict[str, Any]:
     """Wait until `check(object)` holds; returns the object."""
 
@@ -202,7 +202,7 @@ async def wait_polls(
     The simulator's request counter is the clock of these tests: "three polls later"
     instead of "fifteen seconds later"."""
     start = await _answered(control, workspace_id, operation)
-    deadline = time.monotonic() + POLL * count * 4 + 30
+    deadline = time.monotonic() + POLL * count * 6 + 60
     while await _answered(control, workspace_id, operation) < start + count:
         if time.monotonic() > deadline:
             raise AssertionError(f"fewer than {count} {operation} calls: {what}")
