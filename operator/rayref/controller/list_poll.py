@@ -37,6 +37,7 @@ from rayref.controller.batching import (
     JobListing,
     Verdict,
 )
+from rayref.controller.kube import KubeError
 from rayref.controller.pacing import (
     SweepGrid,
     instance_refresh_period,
@@ -59,7 +60,8 @@ from rayref.emr.errors import (
 
 logger = logging.getLogger("rayref.list_poll")
 
-SweepError = EmrError | endpoints.InvalidIdentifierError
+# KubeError: the credentials Secret could not be read (API server unavailable).
+SweepError = EmrError | endpoints.InvalidIdentifierError | KubeError
 
 # A sweep started this recently serves later batches of its group as if it were theirs
 # (the next check is then timed from the sweep, so refs are not checked less often).
@@ -274,7 +276,7 @@ class ListPollStrategy:
                 taken_at = await self._sweep_jobs(key, refs, started, found)
             else:
                 taken_at = await self._sweep_clusters(key, refs, started, found)
-        except (EmrError, endpoints.InvalidIdentifierError) as exc:
+        except (EmrError, endpoints.InvalidIdentifierError, KubeError) as exc:
             return found, self._clock(), exc
         return found, taken_at, None
 
@@ -400,7 +402,7 @@ class ListPollStrategy:
         try:
             credentials = await self._ctx.credentials.credentials_for(ref.key.namespace, ref.spec)
             fingerprint = _credentials_fingerprint(credentials)
-        except CredentialsError:
+        except (CredentialsError, KubeError):
             pass
         self._refusals[key] = _Refusal(fingerprint, self._clock() + REFUSED_SWEEP_SECONDS)
 
