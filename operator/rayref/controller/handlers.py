@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +66,7 @@ def _build_runtime(settings: OperatorSettings) -> Runtime:
     from rayref.controller.kube import KubeClient
     from rayref.controller.list_poll import ListPollStrategy
     from rayref.controller.metrics import Metrics
+    from rayref.controller.metrics_collect import TrackedStrategy, refresh
     from rayref.controller.pacing import AdaptiveBudget
     from rayref.controller.poll import PollContext, Poller
     from rayref.controller.scheduler import PerRefStrategy
@@ -83,8 +85,11 @@ def _build_runtime(settings: OperatorSettings) -> Runtime:
     budget = AdaptiveBudget(settings.request_rate, settings.request_burst)
 
     def observe(operation: str, outcome: str, seconds: float) -> None:
+        rate = budget.rate
         budget.observe(operation, outcome, seconds)
-        metrics.cloud_requests.labels(operation, outcome).inc()
+        metrics.cloud_request(operation, outcome, seconds)
+        if budget.rate < rate:
+            metrics.budget_slowdowns.inc()
 
     context = PollContext(
         settings=settings,
@@ -104,29 +109,33 @@ def _build_runtime(settings: OperatorSettings) -> Runtime:
     )
     poller = Poller(context)
     forget_hooks = [events.forget, connection_secrets.forget_owner, poller.forget]
+
+    # The scheduler is assigned below, before it ever polls.
+    def due_at(key: RefKey) -> float | None:
+        return scheduler.due_at(key)
+
     if settings.poll_strategy == "list":
         strategy = ListPollStrategy(poller, context)
         forget_hooks.append(strategy.forget)
         # The strategy spreads groups itself (a phase per group) and keeps each group's
         # refs on shared ticks; per-ref jitter would split them into many sweeps.
         scheduler = Scheduler(
-            strategy, max_in_flight=settings.max_in_flight, jitter=lambda delay: delay
+            TrackedStrategy(strategy, metrics, due_at),
+            max_in_flight=settings.max_in_flight,
+            jitter=lambda delay: delay,
         )
     else:
-        scheduler = Scheduler(PerRefStrategy(poller), max_in_flight=settings.max_in_flight)
+        scheduler = Scheduler(
+            TrackedStrategy(PerRefStrategy(poller), metrics, due_at),
+            max_in_flight=settings.max_in_flight,
+        )
     runtime = Runtime(scheduler=scheduler)
     runtime.closers += [http.aclose, kube.close]
     runtime.forget_hooks += forget_hooks
 
     async def refresh_gauges() -> None:
         while True:
-            counts = scheduler.counts_by_kind()
-            for kind in PLURALS:
-                metrics.refs.labels(kind).set(counts.get(kind, 0))
-            metrics.refs_scheduled.set(scheduler.scheduled_count())
-            metrics.polls_in_flight.set(scheduler.in_flight)
-            metrics.budget_tokens.set(context.budget.tokens)
-            metrics.budget_rate.set(context.budget.rate)
+            refresh(metrics, scheduler, budget, list(PLURALS), time.monotonic)
             await asyncio.sleep(GAUGE_REFRESH_SECONDS)
 
     if settings.metrics_port:

@@ -217,6 +217,7 @@ class ListPollStrategy:
                     verdict = Verdict.INSTANCES
             self._ctx.metrics.polls.labels(ref.key.kind, f"listed-{verdict}").inc()
             if verdict is Verdict.UNCHANGED:
+                self._ctx.metrics.synced(ref.key)
                 outcomes[ref.key] = self._unchanged(key, ref, now, observed_at=taken_at)
             else:
                 direct.append(ref)

@@ -1,19 +1,95 @@
-"""Prometheus metrics of the operator (no label ever carries a secret or a remote ID)."""
+"""Prometheus metrics of the operator.
+
+Labels are only ever a kind, a phase/state, an operation, an outcome, a poll result or
+an event type/reason: never a ref name, a remote ID or anything secret, so the series
+count does not grow with the number of refs. docs/metrics.md lists every metric.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Hashable, Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+# Cloud calls take tens of milliseconds when healthy; the read timeout is 10 s.
+CLOUD_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class SyncTracker:
+    """Which active refs are unsynced, and since when.
+
+    A ref becomes *unsynced* when a check of it falls due (its scheduled due time;
+    for a new ref, the moment the operator saw it) and stays so until a check succeeds:
+    the remote was read (or found unchanged in a list) and the status, if it changed,
+    was written. Failed reads, throttled or skipped sweeps and polls waiting for a free
+    slot all leave it unsynced, and the time counts from the first missed due time, not
+    from the latest retry. Times are on the scheduler's clock (monotonic).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._unsynced_since: dict[Hashable, float] = {}
+        self._synced_at: dict[Hashable, float] = {}
+
+    def synced(self, key: Hashable) -> None:
+        """A check of the ref succeeded (called by the polls)."""
+        self._unsynced_since.pop(key, None)
+        self._synced_at[key] = self._clock()
+
+    def due(self, key: Hashable, due_at: float | None) -> None:
+        """A check of the ref fell due at `due_at` (None: now) and is starting or waiting."""
+        since = self._clock() if due_at is None else due_at
+        if self._synced_at.get(key, -float("inf")) >= since:
+            return  # already succeeded; the scheduler has not rescheduled it yet
+        self._unsynced_since.setdefault(key, since)
+
+    def retain(self, active: Iterable[Hashable]) -> None:
+        """Forget refs that are gone, suspended or no longer polled."""
+        keep = set(active)
+        for table in (self._unsynced_since, self._synced_at):
+            for key in [k for k in table if k not in keep]:
+                del table[key]
+
+    def unsynced(self) -> dict[Hashable, float]:
+        """Seconds each unsynced ref has been unsynced."""
+        now = self._clock()
+        return {key: max(0.0, now - since) for key, since in self._unsynced_since.items()}
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.registry = registry or CollectorRegistry()
+        self.sync = SyncTracker(clock)
         self.refs = Gauge(
             "rayref_refs", "Refs known to the scheduler", ["kind"], registry=self.registry
+        )
+        self.refs_by_phase = Gauge(
+            "rayref_refs_by_phase",
+            "Refs by kind and mirrored phase (RayJobRef) or state (RayClusterRef); "
+            "Unknown before the first read",
+            ["kind", "phase"],
+            registry=self.registry,
         )
         self.refs_scheduled = Gauge(
             "rayref_refs_scheduled",
             "Refs with a next poll scheduled (not stopped or suspended)",
+            registry=self.registry,
+        )
+        self.refs_unsynced = Gauge(
+            "rayref_refs_unsynced",
+            "Active refs whose check fell due and has not succeeded since",
+            registry=self.registry,
+        )
+        self.sync_oldest_unsynced = Gauge(
+            "rayref_sync_oldest_unsynced_seconds",
+            "Seconds since the oldest missed due time of an active ref that has not "
+            "synced since (0 when every active ref is synced)",
             registry=self.registry,
         )
         self.polls_in_flight = Gauge(
@@ -45,6 +121,24 @@ class Metrics:
             ["operation", "outcome"],
             registry=self.registry,
         )
+        self.cloud_request_seconds = Histogram(
+            "rayref_cloud_request_duration_seconds",
+            "Duration of one cloud API call (attempt), budget wait excluded",
+            ["operation"],
+            buckets=CLOUD_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.cloud_throttled = Counter(
+            "rayref_cloud_throttled",
+            "Cloud API calls the cloud refused as throttled",
+            ["operation"],
+            registry=self.registry,
+        )
+        self.budget_slowdowns = Counter(
+            "rayref_request_budget_slowdowns",
+            "Times the request budget lowered its rate because the cloud throttled",
+            registry=self.registry,
+        )
         self.refs_checked = Gauge(
             "rayref_refs_checked",
             "Refs checked (listed or read) at least once since the operator started",
@@ -60,6 +154,17 @@ class Metrics:
             "Tokens left in the cloud request budget",
             registry=self.registry,
         )
+
+    def cloud_request(self, operation: str, outcome: str, seconds: float) -> None:
+        """One cloud call's result (the EMR client's observer)."""
+        self.cloud_requests.labels(operation, outcome).inc()
+        self.cloud_request_seconds.labels(operation).observe(seconds)
+        if outcome == "throttled":
+            self.cloud_throttled.labels(operation).inc()
+
+    def synced(self, key: Hashable) -> None:
+        """A check of the ref succeeded (see `SyncTracker`)."""
+        self.sync.synced(key)
 
     def serve(self, port: int) -> None:
         if port:

@@ -216,6 +216,8 @@ class Poller:
         ctx.metrics.polls.labels(ref.key.kind, result).inc()
         patch = merge_patch(ref.status, update.status) if update.changed else {}
         if not patch:
+            if result == "ok":
+                ctx.metrics.synced(ref.key)
             return PollOutcome(next_delay=next_delay)
         try:
             stored = await ctx.kube.patch_status(
@@ -230,6 +232,8 @@ class Poller:
             logger.warning("status write for %s failed: %s", ref.key, type(exc).__name__)
             return PollOutcome(next_delay=KUBE_RETRY_DELAY)
         ctx.metrics.status_writes.labels(ref.key.kind).inc()
+        if result == "ok":
+            ctx.metrics.synced(ref.key)
         metadata = stored.get("metadata") or {}
         logger.info(
             "%s status written (%s)",

@@ -253,6 +253,10 @@ class Scheduler:
         entry = self._entries.get(key)
         return None if entry is None else entry.status
 
+    def snapshots(self) -> list[RefSnapshot]:
+        """Every registered ref as last seen (for gauges computed from the registry)."""
+        return [entry.snapshot() for entry in self._entries.values()]
+
     # -- the loop -----------------------------------------------------------------
 
     def start(self) -> None:

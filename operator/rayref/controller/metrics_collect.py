@@ -1,0 +1,122 @@
+"""Gauges computed from the scheduler's registry, and the hook that marks checks due.
+
+The registry already holds every ref's spec and last status, so refs by phase and
+sync freshness are read from it periodically instead of being counted along the way
+(a count kept by increments drifts when a watch event is missed or a ref is deleted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any
+
+from rayref.controller.metrics import Metrics
+from rayref.controller.scheduler import (
+    PollOutcome,
+    PollStrategy,
+    RefKey,
+    RefSnapshot,
+    Scheduler,
+)
+from rayref.emr.budget import RequestBudget
+
+JOB = "RayJobRef"
+UNKNOWN = "Unknown"
+
+
+def phase_of(ref: RefSnapshot) -> str:
+    """The mirrored phase (RayJobRef) or state (RayClusterRef); Unknown before a read."""
+    field = "phase" if ref.key.kind == JOB else "state"
+    value = ref.status.get(field)
+    return str(value) if value else UNKNOWN
+
+
+def count_by_phase(refs: Sequence[RefSnapshot]) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for ref in refs:
+        labels = (ref.key.kind, phase_of(ref))
+        counts[labels] = counts.get(labels, 0) + 1
+    return counts
+
+
+class TrackedStrategy:
+    """Wraps the scheduler's strategy: every ref of a batch has a check due now.
+
+    The poll itself reports success (`Metrics.synced`); a ref that does not succeed
+    stays unsynced from this due time on.
+    """
+
+    def __init__(
+        self,
+        inner: PollStrategy,
+        metrics: Metrics,
+        due_at: Callable[[RefKey], float | None],
+    ) -> None:
+        self._inner = inner
+        self._metrics = metrics
+        self._due_at = due_at
+
+    def batch_key(self, ref: RefSnapshot) -> Hashable:
+        return self._inner.batch_key(ref)
+
+    async def poll_batch(self, refs: Sequence[RefSnapshot]) -> Mapping[RefKey, PollOutcome]:
+        for ref in refs:
+            if not ref.suspended:
+                self._metrics.sync.due(ref.key, self._due_at(ref.key))
+        return await self._inner.poll_batch(refs)
+
+
+def refresh(
+    metrics: Metrics,
+    scheduler: Scheduler,
+    budget: RequestBudget,
+    kinds: Sequence[str],
+    now: Callable[[], float],
+) -> None:
+    """Set every registry-derived gauge once."""
+    refs = scheduler.snapshots()
+    by_kind = {kind: 0 for kind in kinds}
+    for ref in refs:
+        by_kind[ref.key.kind] = by_kind.get(ref.key.kind, 0) + 1
+    for kind, count in by_kind.items():
+        metrics.refs.labels(kind).set(count)
+    _set_phases(metrics, count_by_phase(refs))
+
+    active: list[RefKey] = []
+    moment = now()
+    for ref in refs:
+        due = scheduler.due_at(ref.key)
+        if ref.suspended or due is None:
+            continue  # suspended or stopped: not expected to sync
+        active.append(ref.key)
+        if due <= moment:
+            # Waiting for a free slot (or polling right now): overdue since `due`.
+            metrics.sync.due(ref.key, due)
+    metrics.sync.retain(active)
+    ages = metrics.sync.unsynced()
+    metrics.refs_unsynced.set(len(ages))
+    metrics.sync_oldest_unsynced.set(max(ages.values(), default=0.0))
+
+    metrics.refs_scheduled.set(scheduler.scheduled_count())
+    metrics.polls_in_flight.set(scheduler.in_flight)
+    metrics.budget_tokens.set(budget.tokens)
+    metrics.budget_rate.set(budget.rate)
+
+
+def _set_phases(metrics: Metrics, counts: Mapping[tuple[str, str], int]) -> None:
+    # Set the new values before removing vanished phases, so that a scrape in between
+    # never sees the refs missing.
+    for (kind, phase), count in counts.items():
+        metrics.refs_by_phase.labels(kind, phase).set(count)
+    for sample in _label_sets(metrics):
+        if sample not in counts:
+            metrics.refs_by_phase.remove(*sample)
+
+
+def _label_sets(metrics: Metrics) -> list[tuple[str, str]]:
+    labels: list[tuple[str, str]] = []
+    for family in metrics.refs_by_phase.collect():
+        for sample in family.samples:
+            values: dict[str, Any] = dict(sample.labels)
+            labels.append((str(values["kind"]), str(values["phase"])))
+    return labels
