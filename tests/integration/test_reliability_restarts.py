@@ -185,6 +185,8 @@ async def test_sigkill_at_random_moments_loses_nothing_and_posts_no_event_storm(
             operator.kill()
             await control.advance_clock(rng.uniform(10, 90))  # changes while it is down
             await control.set_speed(0)
+            # Requests the operator sent just before it died may still be landing.
+            await asyncio.sleep(1.0)
 
             before = _all_refs(kube, namespace)
             events_before = list_events(kube, namespace)
