@@ -344,6 +344,22 @@ async def run_size(
     return results
 
 
+async def run_all(
+    sizes: list[int], phases: Phases, operators: list[str], bin_dir: Path, workdir: Path
+) -> list[report.Result]:
+    # SIGTERM (and SIGINT, even when a shell started us in the background) cancels the
+    # run, so every child process is stopped by the `finally` blocks on the way out.
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, task.cancel)
+    results: list[report.Result] = []
+    for size in sizes:
+        results += await run_size(size, phases, operators, bin_dir, workdir)
+    return results
+
+
 def write_markdown(
     path: Path,
     results: list[report.Result],
@@ -398,9 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = report.machine(bin_dir)
     log(f"bench: sizes {sizes}, operators {operators}, logs in {workdir}")
     started = time.monotonic()
-    results: list[report.Result] = []
-    for size in sizes:
-        results += asyncio.run(run_size(size, phases, operators, bin_dir, workdir))
+    results = asyncio.run(run_all(sizes, phases, operators, bin_dir, workdir))
     elapsed = time.monotonic() - started
     print(report.table(results, phases.verify_cap))
     if args.json:

@@ -41,9 +41,6 @@ CLUSTER_KIND = mapping.CLUSTER_KIND
 PAGE_SIZE = 100
 # Stop paging a window after this many pages (100,000 jobs), whatever the server says.
 MAX_PAGES = 1000
-# The top of a job window lies this far in the future, so a clock behind the cloud's
-# does not leave a just-submitted job outside it.
-WINDOW_FUTURE_MS = 60_000
 
 # Status fields a list item also carries; only these can be compared without a Get.
 JOB_LIST_FIELDS = (
@@ -148,12 +145,16 @@ def needs_read_before_listing(ref: RefSnapshot) -> Verdict | None:
     return None
 
 
-def job_window(submit_times: Iterable[int], now_ms: int) -> tuple[int, int]:
-    """The ListRayJob `submitTime` window (inclusive) that holds every given job."""
+def job_window(submit_times: Iterable[int]) -> tuple[int, int]:
+    """The ListRayJob `submitTime` window (both ends inclusive) that holds every given job.
+
+    No wider: jobs submitted later are outside it, so they cannot shift its pages while
+    they are read, and refs already covered by a fresh sweep are not paged again.
+    """
     times = list(submit_times)
     if not times:
         raise ValueError("a window needs at least one submit time")
-    return min(times), max(now_ms, max(times)) + WINDOW_FUTURE_MS
+    return min(times), max(times)
 
 
 def fingerprint(summary: Summary) -> int:

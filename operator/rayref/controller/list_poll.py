@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import math
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -91,6 +90,18 @@ class _NodeReads:
     unchanged: int = 0
 
 
+_Found = tuple[dict[RefKey, "batching.Summary | None"], float, "SweepError | None"]
+
+
+@dataclass
+class _Waiting:
+    """A batch waiting for its group's sweep; `result` is set by whoever sweeps."""
+
+    refs: list[RefSnapshot]
+    started: float
+    result: _Found | None = None
+
+
 @dataclass(frozen=True)
 class _Refusal:
     fingerprint: str
@@ -123,6 +134,7 @@ class ListPollStrategy:
         self._reuse_seconds = reuse_seconds
         self._grids: dict[GroupKey, SweepGrid] = {}
         self._locks: dict[GroupKey, asyncio.Lock] = {}
+        self._queues: dict[GroupKey, list[_Waiting]] = {}
         self._job_listings: dict[GroupKey, list[JobListing]] = {}
         self._cluster_listings: dict[GroupKey, ClusterListing] = {}
         self._refusals: dict[GroupKey, _Refusal] = {}
@@ -149,8 +161,7 @@ class ListPollStrategy:
                 listable.append(ref)
         outcomes: dict[RefKey, PollOutcome] = {}
         if listable:
-            async with self._locks.setdefault(key, asyncio.Lock()):
-                more, listed = await self._check_listed(key, listable, started)
+            more, listed = await self._check_listed(key, listable, started)
             direct += more
             outcomes.update(listed)
         if direct:
@@ -187,7 +198,7 @@ class ListPollStrategy:
     ) -> tuple[list[RefSnapshot], dict[RefKey, PollOutcome]]:
         """Look refs up in a (possibly reused) sweep. Returns the refs that need their
         own poll and the outcomes of the others."""
-        lookup, taken_at, error = await self._sweep(key, refs, started)
+        lookup, taken_at, error = await self._lookup(key, refs, started)
         if error is not None:
             logger.warning(
                 "listing %s refs of workspace %s failed: %s",
@@ -266,9 +277,41 @@ class ListPollStrategy:
 
     # -- listing ------------------------------------------------------------------
 
-    async def _sweep(
-        self, key: GroupKey, refs: list[RefSnapshot], started: float
-    ) -> tuple[dict[RefKey, batching.Summary | None], float, SweepError | None]:
+    async def _lookup(self, key: GroupKey, refs: list[RefSnapshot], started: float) -> _Found:
+        """The sweep result for `refs`, coalesced with other batches of the group.
+
+        Batches of a group queue up; whoever holds the group's lock sweeps for every
+        batch queued so far (one window for all of them) and hands each its part.
+        While one sweep runs, the batches arriving meanwhile (an operator start
+        feeds thousands of refs in a trickle) wait and are served by the next one.
+        """
+        waiting = _Waiting(refs, started)
+        queue = self._queues.setdefault(key, [])
+        queue.append(waiting)
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            if waiting.result is None:
+                served = self._queues.pop(key, [])
+                try:
+                    found, taken_at, error = await self._sweep(
+                        key,
+                        [ref for item in served for ref in item.refs],
+                        min(item.started for item in served),
+                    )
+                except BaseException:
+                    # cancelled or crashed mid-sweep: the next lock holder serves the others
+                    others = [item for item in served if item is not waiting]
+                    self._queues.setdefault(key, []).extend(others)
+                    raise
+                for item in served:
+                    item.result = (
+                        {ref.key: found[ref.key] for ref in item.refs if ref.key in found},
+                        taken_at,
+                        error,
+                    )
+        assert waiting.result is not None
+        return waiting.result
+
+    async def _sweep(self, key: GroupKey, refs: list[RefSnapshot], started: float) -> _Found:
         """The list item (None: absent) of every ref a sweep covers, when the sweep was
         taken, and the error that cut it short."""
         found: dict[RefKey, batching.Summary | None] = {}
@@ -311,7 +354,7 @@ class ListPollStrategy:
                 taken_at = min(taken_at, listing.taken_at)
         if not uncovered:
             return taken_at
-        low, high = batching.job_window((s for _, s in uncovered), self._wall_ms())
+        low, high = batching.job_window(s for _, s in uncovered)
         listing = JobListing(low=low, high=high, taken_at=self._clock())
         self._job_listings.setdefault(key, []).append(listing)
         self.sweeps += 1
@@ -406,9 +449,6 @@ class ListPollStrategy:
         except (CredentialsError, KubeError):
             pass
         self._refusals[key] = _Refusal(fingerprint, self._clock() + REFUSED_SWEEP_SECONDS)
-
-    def _wall_ms(self) -> int:
-        return math.floor(self._ctx.now().timestamp() * 1000)
 
     # -- per-ref polls --------------------------------------------------------------
 
