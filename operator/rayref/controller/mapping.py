@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from rayref.api import models as api
+from rayref.controller import bounds
 from rayref.controller import conditions as cond
 from rayref.emr import endpoints, errors
 from rayref.emr.models import RayCluster, RayJob
@@ -390,6 +391,33 @@ def _job_transitions(
     return transitions
 
 
+def _bounded_update(
+    kind: str,
+    new: dict[str, Any],
+    prev: dict[str, Any],
+    generation: int,
+    now: datetime,
+    transitions_of: Callable[[dict[str, Any]], list[Transition]],
+) -> StatusUpdate:
+    """Finish a status from a good read, kept within what the API server stores."""
+    new = bounds.bounded(new)
+    size = bounds.encoded_size(new)
+    if size > bounds.MAX_STATUS_BYTES:
+        message = (
+            f"the remote answer is too large for a status ({size} bytes after clipping "
+            f"long texts, limit {bounds.MAX_STATUS_BYTES}); the last good status is kept"
+        )
+        return sync_failure_reason(
+            kind, prev, INVALID_RESPONSE, message, generation=generation, now=now
+        )
+    new, changed = _finish(new, prev, now, moved=True)
+    transitions = [
+        Transition(t.type, t.reason, bounds.clip_text(t.message))
+        for t in (transitions_of(new) if changed else [])
+    ]
+    return StatusUpdate(new, changed, transitions)
+
+
 def job_status(
     remote: RayJob,
     previous: Mapping[str, Any] | None,
@@ -406,9 +434,9 @@ def job_status(
     new = _dump(status)
     new["observedGeneration"] = generation
     new["conditions"] = conditions
-    new, changed = _finish(new, prev, now, moved=True)
-    transitions = _job_transitions(remote, prev, new) if changed else []
-    return StatusUpdate(new, changed, transitions)
+    return _bounded_update(
+        JOB_KIND, new, prev, generation, now, lambda n: _job_transitions(remote, prev, n)
+    )
 
 
 # ---------------------------------------------------------------- RayClusterRef
@@ -583,9 +611,9 @@ def cluster_status(
     conditions = _synced_ok(list(prev.get("conditions") or []), "cluster", generation, now)
     new["observedGeneration"] = generation
     new["conditions"] = _cluster_conditions(conditions, new, generation, now)
-    new, changed = _finish(new, prev, now, moved=True)
-    transitions = _cluster_transitions(remote, prev, new) if changed else []
-    return StatusUpdate(new, changed, transitions)
+    return _bounded_update(
+        CLUSTER_KIND, new, prev, generation, now, lambda n: _cluster_transitions(remote, prev, n)
+    )
 
 
 def connection_secret_data(remote: RayCluster) -> dict[str, str]:
