@@ -10,6 +10,7 @@ it started. The steps are in `rayref.demo_session`; see docs/demo.md.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="use the cluster of this kubeconfig instead of starting a local control plane "
         "(the CRDs are installed there; the operator and simulator still run locally)",
+    )
+    parser.add_argument(
+        "--current-context",
+        action="store_true",
+        help="use the current context of $KUBECONFIG (or ~/.kube/config) instead of a local "
+        "control plane; the demo stops with an error when that cluster is not reachable",
     )
     parser.add_argument(
         "--workdir",
@@ -84,9 +91,33 @@ def run(args: argparse.Namespace) -> int:
         scenario=args.scenario.resolve(),
         samples=args.samples.resolve(),
         crds=args.crds.resolve(),
-        kubeconfig=args.kubeconfig.resolve() if args.kubeconfig else None,
+        kubeconfig=_chosen_kubeconfig(args),
         speed=args.speed,
         until_complete=args.until_complete,
         timeout=args.timeout,
     )
     return run_demo(options)
+
+
+def _chosen_kubeconfig(args: argparse.Namespace) -> Path | None:
+    """The kubeconfig of an existing cluster, or None for the local control plane.
+
+    The current context is used only when asked for: a demo must never apply its
+    samples to whatever cluster a person happens to be logged into.
+    """
+    if args.kubeconfig is not None:
+        if args.current_context:
+            raise SystemExit("rayref demo: give either --kubeconfig or --current-context")
+        resolved: Path = args.kubeconfig.resolve()
+        return resolved
+    if not args.current_context:
+        return None
+    env = os.environ.get("KUBECONFIG", "")
+    candidates = [Path(p) for p in env.split(os.pathsep) if p] or [Path.home() / ".kube" / "config"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    raise SystemExit(
+        "rayref demo: --current-context: no kubeconfig found "
+        f"(looked at {', '.join(str(c) for c in candidates)})"
+    )
