@@ -27,6 +27,7 @@ from tests.support.reliability import (
     ScenarioSecrets,
     converge,
     create_refs,
+    excess_events,
     expected_events,
     list_events,
     list_refs,
@@ -219,7 +220,17 @@ async def test_sigkill_at_random_moments_loses_nothing_and_posts_no_event_storm(
             )
             events = list_events(kube, namespace)
             posted = occurrences(events) - occurrences(events_before)
-            assert posted <= transitions, f"{posted} events for {transitions} transitions"
+            excess = excess_events(before, after, events_before, events)
+            assert not excess, (
+                f"{posted} events for {transitions} transitions; refs with more events than "
+                "transitions (expected, posted): "
+                + "; ".join(
+                    f"{name} {expected} {reasons}: {(before.get(name) or {}).get('status')} -> "
+                    f"{after[name].get('status')}"
+                    for name, (expected, reasons) in list(excess.items())[:3]
+                )[:6000]
+            )
+            assert posted <= transitions
             await _quiet_cycle(kube, namespace, after, occurrences(events))
             report(
                 f"kill {kill + 1}/{KILLS}: {len(stale)} of {len(remotes)} refs stale at the "

@@ -343,12 +343,20 @@ async def converge(
 # ---------------------------------------------------------------- transitions and events
 
 
+def _oom(instance: Mapping[str, Any]) -> bool:
+    return any(
+        "OOMKilled" in str(instance.get(key) or "")
+        for key in ("reason", "containerStateReason", "containerStateMessage")
+    )
+
+
 def expected_events(kind: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> int:
-    """The most Events a correct operator posts going from one status to the other."""
+    """The most Events a correct operator posts going from one status to the other, by
+    the rules of docs/status.md (Events)."""
     old, new = before.get("status") or {}, after.get("status") or {}
     count = 0
     if kind == JOB:
-        count += old.get("phase") != new.get("phase")
+        count += (old.get("phase") or "Unknown") != (new.get("phase") or "Unknown")
         count += bool(new.get("clusterState")) and old.get("clusterState") != new.get(
             "clusterState"
         )
@@ -356,16 +364,50 @@ def expected_events(kind: str, before: Mapping[str, Any], after: Mapping[str, An
             "cuHours"
         ) is not None
     else:
-        count += old.get("state") != new.get("state")
+        count += (old.get("state") or "Unknown") != (new.get("state") or "Unknown")
         old_instances = {i.get("instanceId"): i for i in old.get("instances") or []}
         for instance in new.get("instances") or []:
             previous = old_instances.get(instance.get("instanceId"), {})
-            count += instance.get("reason") != previous.get("reason")
-            count += instance.get("phase") == "Failed" and previous.get("phase") != "Failed"
+            if _oom(instance):
+                count += not _oom(previous)
+            else:
+                count += instance.get("phase") == "Failed" and previous.get("phase") != "Failed"
     synced_before = synced(before)
     count += synced_before[0] == "False"  # SyncRecovered
     count += synced(after)[0] == "False" and synced(after) != synced_before
     return count
+
+
+def excess_events(
+    before: Mapping[str, Mapping[str, Any]],
+    after: Mapping[str, Mapping[str, Any]],
+    events_before: Sequence[Mapping[str, Any]],
+    events_after: Sequence[Mapping[str, Any]],
+) -> dict[str, tuple[int, list[str]]]:
+    """Refs with more Events posted than transitions: name -> (expected, reasons posted)."""
+
+    def per_ref(events: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+        table: dict[str, dict[str, int]] = {}
+        for event in events:
+            name = str((event.get("involvedObject") or {}).get("name"))
+            reasons = table.setdefault(name, {})
+            reasons[str(event.get("reason"))] = reasons.get(str(event.get("reason")), 0) + int(
+                event.get("count") or 1
+            )
+        return table
+
+    old, new = per_ref(events_before), per_ref(events_after)
+    excess: dict[str, tuple[int, list[str]]] = {}
+    for name, obj in after.items():
+        posted = {
+            reason: count - old.get(name, {}).get(reason, 0)
+            for reason, count in new.get(name, {}).items()
+        }
+        posted_reasons = [r for r, n in posted.items() for _ in range(n) if n > 0]
+        expected = expected_events(str(obj.get("kind", "")), before.get(name, {}), obj)
+        if len(posted_reasons) > expected:
+            excess[name] = (expected, posted_reasons)
+    return excess
 
 
 # ---------------------------------------------------------------- the leak scan
