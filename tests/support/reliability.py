@@ -319,9 +319,12 @@ async def converge(
     *,
     within: float,
     what: str,
+    truth: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], float]:
-    """Wait until every ref shows the remote truth (clock frozen by the caller)."""
-    truth = await remote_truth(control, workspace_id, remotes)
+    """Wait until every ref shows the remote truth (clock frozen by the caller; pass the
+    truth read beforehand so the wait starts at once)."""
+    if truth is None:
+        truth = await remote_truth(control, workspace_id, remotes)
     kinds = {remote.kind for remote in remotes}
     latest: dict[str, Any] = {}
 
