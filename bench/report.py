@@ -7,6 +7,7 @@ import os
 import platform
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,3 +162,49 @@ def machine(bin_dir: Path) -> dict[str, str]:
         "etcd": _first_line([str(bin_dir / "etcd"), "--version"]),
         "load average at start": load,
     }
+
+
+def from_figures(data: dict[str, Any]) -> Result:
+    """A Result back from `Result.figures()` (JSON turns inf and nan into floats again)."""
+    names = set(Result.__dataclass_fields__)
+    return Result(**{k: v for k, v in data.items() if k in names})
+
+
+def _fresh(r: Result) -> bool:
+    return r.freshness_p99 <= 35.0
+
+
+def _reverified(r: Result) -> bool:
+    return r.reverify_seconds is not None and r.reverify_seconds <= 60.0
+
+
+def _quiet_restart(r: Result) -> bool:
+    return r.restart_writes == 0
+
+
+def _one_write(r: Result) -> bool:
+    return r.writes_per_change == 1.0 and r.unchanged_ref_writes == 0
+
+
+def _small(r: Result) -> bool:
+    return r.rss_mib <= 256.0
+
+
+def _idle(r: Result) -> bool:
+    return r.cpu_idle_percent <= 25.0
+
+
+TARGETS: tuple[tuple[str, Callable[[Result], bool]], ...] = (
+    ("freshness p99 <= 35 s", _fresh),
+    ("re-verification after a restart <= 60 s", _reverified),
+    ("no writes during the re-verification", _quiet_restart),
+    ("writes per change exactly 1.0, none to unchanged refs", _one_write),
+    ("RSS <= 256 MiB", _small),
+    ("CPU <= 25% of one core while nothing changes", _idle),
+)
+
+
+def targets(result: Result) -> str:
+    return "\n".join(
+        f"- {'met' if check(result) else '**missed**'}: {name}" for name, check in TARGETS
+    )

@@ -371,11 +371,13 @@ def write_markdown(
     template = (Path(__file__).parent / "performance_template.md").read_text()
     largest = max(r.size for r in results)
     closing = [r for r in results if r.size == largest]
+    ours = next((r for r in closing if r.operator == "rayref"), None)
     text = template.format(
         command=command,
         machine="\n".join(f"| {k} | {v} |" for k, v in machine.items()),
         table=report.table(results, phases.verify_cap),
         closing=report.table(closing, phases.verify_cap),
+        targets=report.targets(ours) if ours else "",
         largest=f"{largest:,}",
         elapsed=f"{elapsed / 60:.0f}",
         verify_cap=f"{phases.verify_cap:.0f}",
@@ -402,7 +404,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workdir", type=Path, help="logs and control-plane files (default: a temp dir)"
     )
+    parser.add_argument(
+        "--render", type=Path, help="only write --output from a --json file of an earlier run"
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        data = json.loads(args.render.read_text())
+        rendered = [report.from_figures(item) for item in data["results"]]
+        write_markdown(
+            args.output or REPO / "docs" / "performance.md",
+            rendered,
+            data["machine"],
+            SMOKE if data.get("smoke") else FULL,
+            float(data.get("elapsed", 0.0)),
+            str(data.get("command", "python -m bench.run")),
+        )
+        return 0
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     operators = [s.strip() for s in args.operators.split(",") if s.strip()]
     phases = SMOKE if args.smoke else FULL
@@ -416,19 +433,27 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     results = asyncio.run(run_all(sizes, phases, operators, bin_dir, workdir))
     elapsed = time.monotonic() - started
+    command = (
+        "python -m bench.run"
+        + ("" if args.sizes == "1000,5000,10000" else f" --sizes {args.sizes}")
+        + (" --smoke" if args.smoke else "")
+    )
     print(report.table(results, phases.verify_cap))
     if args.json:
         args.json.write_text(
             json.dumps(
-                {"machine": machine, "results": [r.figures() for r in results]},
+                {
+                    "machine": machine,
+                    "smoke": args.smoke,
+                    "elapsed": elapsed,
+                    "command": command,
+                    "results": [r.figures() for r in results],
+                },
                 indent=2,
                 default=str,
             )
         )
     if output:
-        command = "python -m bench.run" + (
-            "" if args.sizes == "1000,5000,10000" else f" --sizes {args.sizes}"
-        )
         write_markdown(output, results, machine, phases, elapsed, command)
         log(f"wrote {output}")
     log(f"bench: done in {elapsed / 60:.1f} min")
