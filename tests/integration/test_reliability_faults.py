@@ -430,7 +430,7 @@ async def test_an_answer_no_status_can_hold_is_reported_and_not_retried_in_a_loo
     secrets = ScenarioSecrets.new()
     await control.add_key(secrets.key.access_key_id, secrets.key.access_key_secret)
     put_secret(kube, namespace, secrets.key)
-    interval = 30
+    interval = 15
     await control.set_speed(0)
     try:
         job = await control.create_job(workspace, script=FOREVER, **secrets.job_fields("huge"))
