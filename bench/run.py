@@ -272,6 +272,8 @@ async def measure_operator(
         await asyncio.sleep(phases.idle_seconds)
         await idle.stop()
         result.cpu_idle_percent = idle.cpu_share
+        assert idle.last is not None
+        result.rss_idle_mib = idle.last.rss_bytes / 1024 / 1024
         result.phase_seconds["idle"] = phases.idle_seconds
         result.writes_per_minute = writes_while_changing / minutes
         changed = set(watcher.expected)
