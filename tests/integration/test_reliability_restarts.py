@@ -52,6 +52,8 @@ RATE, BURST = size(40.0, 50.0), size(40, 50)
 REFS, KILLS = size(100, 1000), size(3, 10)
 OUTAGE_REFS, OUTAGE_SECONDS = size(30, 200), size(10.0, 30.0)
 MARGIN = 30.0
+# Remote lifecycles stretched so that they keep changing through every kill of the run.
+SPREAD = size(1.0, 6.0)
 SEED = int(time.time())
 
 
@@ -63,8 +65,8 @@ def _cycle(refs: int) -> float:
 def _job_script(rng: random.Random) -> dict[str, Any]:
     return {
         "submittedSeconds": rng.uniform(0, 20),
-        "pendingSeconds": rng.uniform(5, 40),
-        "runningSeconds": rng.uniform(10, 200),
+        "pendingSeconds": rng.uniform(5, 40) * SPREAD,
+        "runningSeconds": rng.uniform(10, 200) * SPREAD,
         "outcome": rng.choice(["Succeeded", "Succeeded", "Failed", "Timeout", "Cancelled", None]),
         "clusterReleaseSeconds": rng.uniform(2, 20),
         "cuHoursDelaySeconds": rng.uniform(30, 120),
@@ -73,15 +75,15 @@ def _job_script(rng: random.Random) -> dict[str, Any]:
 
 def _cluster_script(rng: random.Random) -> dict[str, Any]:
     script: dict[str, Any] = {
-        "startingSeconds": rng.uniform(5, 60),
+        "startingSeconds": rng.uniform(5, 60) * SPREAD,
         "headReadySeconds": rng.uniform(2, 10),
         "workersAppearSeconds": rng.uniform(2, 10),
         "workersReadySeconds": rng.uniform(5, 30),
     }
     if rng.random() < 0.3:
-        script["oomKills"] = [{"instance": "worker-0", "atSeconds": rng.uniform(30, 200)}]
+        script["oomKills"] = [{"instance": "worker-0", "atSeconds": rng.uniform(30, 200) * SPREAD}]
     if rng.random() < 0.2:
-        script["errorAtSeconds"] = rng.uniform(60, 300)
+        script["errorAtSeconds"] = rng.uniform(60, 300) * SPREAD
     return script
 
 
