@@ -282,6 +282,7 @@ async def test_apiserver_outage_is_survived_without_a_restart_and_nothing_is_los
             kube, namespace, control, workspace, remotes, within=within, what="first sync"
         )
 
+        before = _all_refs(kube, namespace)
         await control.set_speed(1)
         sent = await requests_in(control, workspace)
         kube.stop_apiserver()
@@ -291,16 +292,16 @@ async def test_apiserver_outage_is_survived_without_a_restart_and_nothing_is_los
             await control.advance_clock(120)  # many changes while the apiserver is away
             await asyncio.sleep(OUTAGE_SECONDS / 2)
             assert operator.running, "the operator exited while the apiserver was down"
+            await control.set_speed(0)
+            truth = await remote_truth(control, workspace, remotes)
         finally:
             kube.start_apiserver()
         outage = time.monotonic() - down
         during = await requests_in(control, workspace) - sent
         assert during <= RATE * outage + BURST, f"{during} requests during the outage"
-        await control.set_speed(0)
+        # Refs whose last written status no longer matched the remote when it came back.
+        stale = mismatches(before, truth)
         back = time.monotonic()
-        stale = mismatches(
-            _all_refs(kube, namespace), await remote_truth(control, workspace, remotes)
-        )
         _, took = await converge(
             kube,
             namespace,
@@ -309,6 +310,7 @@ async def test_apiserver_outage_is_survived_without_a_restart_and_nothing_is_los
             remotes,
             within=within,
             what="sync after the outage",
+            truth=truth,
         )
         assert operator.running and operator.pid == pid
 
