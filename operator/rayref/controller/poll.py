@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from rayref.controller import mapping
+from rayref.controller import bounds, mapping
 from rayref.controller.connection import ConnectionSecretConflict, ConnectionSecrets
 from rayref.controller.credentials_source import CredentialsSource
 from rayref.controller.events import EventRecorder, InvolvedObject
@@ -49,6 +49,9 @@ CLUSTER = "RayClusterRef"
 OPERATOR_RETRY = RetryPolicy(max_attempts=2, max_delay=1.0, max_retry_after=1.0)
 # When the API server refuses a write (or is down), try again after this long.
 KUBE_RETRY_DELAY = 5.0
+# Answers to a status patch that say the status itself is unacceptable (invalid,
+# too large): the same patch would fail again.
+STATUS_REFUSED = frozenset({400, 413, 422})
 
 
 @dataclass
@@ -225,7 +228,19 @@ class Poller:
             )
         except KubeNotFound:
             return PollOutcome(next_delay=None, gone=True)
-        except (KubeError, OSError, TimeoutError) as exc:
+        except KubeError as exc:
+            if exc.status not in STATUS_REFUSED:
+                logger.warning("status write for %s failed: %s", ref.key, exc)
+                return PollOutcome(next_delay=KUBE_RETRY_DELAY)
+            # The apiserver will refuse this very status again: retrying every few
+            # seconds would re-read the cloud for nothing. Say so, and wait a cycle.
+            logger.warning("status for %s refused by the API server: %s", ref.key, exc)
+            await ctx.events.record(
+                _involved(ref), "Warning", "StatusRefused", bounds.clip_text(str(exc), 1024)
+            )
+            ctx.metrics.events.labels("Warning", "StatusRefused").inc()
+            return PollOutcome(next_delay=next_delay)
+        except (OSError, TimeoutError) as exc:
             logger.warning("status write for %s failed: %s", ref.key, exc)
             return PollOutcome(next_delay=KUBE_RETRY_DELAY)
         except Exception as exc:  # aiohttp client errors
