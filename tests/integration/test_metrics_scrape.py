@@ -4,7 +4,7 @@ One operator (the default list strategy) watching only this test's namespace, a 
 kube-apiserver and the simulator. The scrape must show what a person looks at: the
 refs' real phases, cloud calls and their latency, status writes, throttling, and a
 freshness gauge that stays low while reads succeed and grows while the cloud throttles
-the sweeps (which leave every status Synced=True, so only the metric shows it).
+the sweeps (the status says Throttled once that has lasted the ref's interval).
 """
 
 from __future__ import annotations
@@ -130,8 +130,8 @@ async def test_the_scrape_shows_phases_cloud_calls_writes_and_freshness(
         assert samples(text, "rayref_cloud_throttled_total") == {}
         assert_nothing_private(text, simulator, ["train", "dev", namespace], [job.id, cluster.id])
 
-        # Every sweep and Get of clusters throttled: the cluster ref keeps Synced=True
-        # (a throttled sweep leaves the status as it is) but goes unsynced.
+        # Every sweep and Get of clusters throttled: the cluster ref goes unsynced, and
+        # once that has lasted its interval its status says Throttled.
         for operation in ("ListRayCluster", "GetRayCluster"):
             await control.set_faults(operation=operation, rate=0.001, burst=1)
 
@@ -145,13 +145,18 @@ async def test_the_scrape_shows_phases_cloud_calls_writes_and_freshness(
             return text
 
         text = await eventually(stale, what="a stale cluster in the scrape", within=120)
-        assert synced(get_ref(kube, CLUSTER, namespace, "dev"))[0] == "True"
+        def reported() -> None:
+            assert synced(get_ref(kube, CLUSTER, namespace, "dev")) == ("False", "Throttled")
+            assert synced(get_ref(kube, JOB, namespace, "train"))[0] == "True"
+
+        await eventually(reported, what="the cluster ref says Throttled", within=60)
         slowdowns = value(text, "rayref_request_budget_slowdowns_total")
         assert slowdowns is not None and slowdowns >= 1
 
         await control.clear_faults()
 
         def recovered() -> None:
+            assert synced(get_ref(kube, CLUSTER, namespace, "dev"))[0] == "True"
             text = operator.metrics()
             assert value(text, "rayref_refs_unsynced") == 0
             assert value(text, "rayref_sync_oldest_unsynced_seconds") == 0

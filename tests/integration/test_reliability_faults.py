@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from rayref.controller.poll import OPERATOR_RETRY
 from rayref.emr.credentials import Credentials
 from rayref.simulator.control import SimulatorControl
 from tests.fixtures.envtest import KubeTestBed
@@ -56,8 +57,9 @@ SLOW_CYCLE = 120  # docs/status.md: after a permanent failure
 JOBS, CLUSTERS = size(8, 40), size(2, 10)
 WINDOW = size(15.0, 30.0)  # seconds each fault lasts
 MARGIN = 30.0  # for a loaded machine; measured figures are in docs/reliability.md
-# The operator's default polling strategy, unless RAYREF_RELIABILITY_STRATEGY names one.
-STRATEGY = os.environ.get("RAYREF_RELIABILITY_STRATEGY", "")
+# The operator's default polling strategy (list), unless RAYREF_RELIABILITY_STRATEGY
+# names another; the operator fixture's own default (get) is not what users run.
+STRATEGY = os.environ.get("RAYREF_RELIABILITY_STRATEGY", "list")
 FOREVER = {"submittedSeconds": 0, "pendingSeconds": 0, "runningSeconds": 0, "outcome": None}
 
 
@@ -68,9 +70,11 @@ def fault_operator(
     module_operator_factory: OperatorFactory,
 ) -> OperatorProcess:
     kube.apply_crds()
-    settings = {"REQUEST_RATE": str(RATE), "REQUEST_BURST": str(BURST)}
-    if STRATEGY:
-        settings["POLL_STRATEGY"] = STRATEGY
+    settings = {
+        "REQUEST_RATE": str(RATE),
+        "REQUEST_BURST": str(BURST),
+        "POLL_STRATEGY": STRATEGY,
+    }
     return module_operator_factory.start(
         kubeconfig=kube.kubeconfig, endpoint=simulator_process.base_url, settings=settings
     )
@@ -231,17 +235,40 @@ class WindowRecord:
     failing_refs: int = 0
 
 
+def report_bound(refs: int) -> float:
+    """How long a fault that fails every read may take to show on all `refs`.
+
+    Every failing poll costs up to OPERATOR_RETRY.max_attempts requests, and with a
+    binding budget its retry waits behind a whole cycle of other polls in the budget's
+    queue: the last ref reports after about twice its share of the budget, plus a
+    cycle. The wait allows MARGIN on top, for a loaded machine."""
+    return POLL + 2 * OPERATOR_RETRY.max_attempts * refs / RATE + MARGIN
+
+
 async def _watch_window(
     world: World, fault: Fault, before: dict[str, dict[str, Any]]
 ) -> WindowRecord:
-    """Run the fault's window, checking the operator and the refs about once a second."""
+    """Run the fault's window, checking the operator and the refs about once a second.
+
+    The window lasts `fault.window`; a fault that must show on every ref lasts until it
+    does, up to `report_bound` (the budget decides how soon the last ref gets a read)."""
     record = WindowRecord()
     seen: set[str] = set()
     sent_before = await world.requests()
     started = time.monotonic()
     await fault.start(world)
     refs: dict[str, dict[str, Any]] = {}
-    while time.monotonic() - started < fault.window:
+    deadline = max(fault.window, report_bound(len(world.remotes)))
+
+    def over() -> bool:
+        elapsed = time.monotonic() - started
+        if elapsed < fault.window:
+            return False
+        if not fault.every_ref or elapsed >= deadline:
+            return True
+        return all(synced(obj)[0] == "False" for obj in refs.values())
+
+    while not over():
         await asyncio.sleep(1.0)
         assert world.operator.running, "the operator exited during the fault"
         refs = world.refs()

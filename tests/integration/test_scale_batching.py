@@ -210,3 +210,69 @@ async def test_lists_find_the_changed_refs_and_only_those_are_read(
     assert _versions(kube, namespace) == after
     assert operator.metric("rayref_status_writes_total") == 0
     assert operator.metric("rayref_polls_total", result="listed-unchanged") >= len(jobs)
+
+
+async def test_a_list_that_keeps_failing_shows_on_every_ref_without_a_get_each(
+    kube: KubeTestBed,
+    namespace: str,
+    simulator: SimulatorSession,
+    operator_factory: OperatorFactory,
+) -> None:
+    """ListRayJob answers garbage for longer than the refs' interval: every ref says
+    so (Synced=False, InvalidResponse, last state kept), the operator keeps trying the
+    list rather than a Get per ref, and once the list works, one Get per ref puts
+    Synced back."""
+    kube.apply_crds()
+    control = simulator.control
+    workspace = await control.create_workspace()
+    views = await control.create_jobs(
+        workspace,
+        [
+            control.job_spec(submission_id=f"rj-fail{i:04d}", script=RUNNING_SCRIPT)
+            for i in range(6)
+        ],
+    )
+    names = {view.id.removeprefix("rj-"): view.id for view in views}
+    apply(
+        kube,
+        credentials_secret(namespace, simulator.credentials),
+        *(
+            job_ref(namespace, name, workspace, submission, pollIntervalSeconds=5)
+            for name, submission in names.items()
+        ),
+    )
+    _start(operator_factory, kube, namespace, simulator.base_url)
+
+    def synced_as(status: str, reason: str | None = None) -> Callable[[], None]:
+        def probe() -> None:
+            refs = _refs(kube, namespace, JOB)
+            assert len(refs) == len(names)
+            for name, obj in refs.items():
+                assert _phase(obj) == "Running", name
+                synced = condition(obj, "Synced")
+                assert synced["status"] == status, (name, synced)
+                if reason is not None:
+                    assert synced["reason"] == reason, (name, synced)
+
+        return probe
+
+    await eventually(synced_as("True"), what="every ref read", within=60)
+    await _sweeps(control, (workspace,), 1)
+    gets_before = await _count(control, "GetRayJob", workspace)
+    try:
+        await control.set_faults(operation="ListRayJob", malformed_share=1.0)
+        await eventually(
+            synced_as("False", "InvalidResponse"), what="the failing list shown", within=60
+        )
+        message = condition(_refs(kube, namespace, JOB)[next(iter(names))], "Synced")["message"]
+        assert "ListRayJob" in message or "response" in message.lower(), message
+        versions = _versions(kube, namespace)
+        await _sweeps(control, (workspace,), 2)
+        # Reported once; meanwhile only the list is tried, not a Get per ref.
+        assert await _count(control, "GetRayJob", workspace) == gets_before
+        assert _versions(kube, namespace) == versions
+    finally:
+        await control.clear_faults()
+    await eventually(synced_as("True"), what="Synced again after the list recovered", within=60)
+    gets = await _count(control, "GetRayJob", workspace) - gets_before
+    assert len(names) <= gets <= len(names) + 2, gets

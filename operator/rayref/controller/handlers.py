@@ -115,7 +115,7 @@ def _build_runtime(settings: OperatorSettings) -> Runtime:
         return scheduler.due_at(key)
 
     if settings.poll_strategy == "list":
-        strategy = ListPollStrategy(poller, context)
+        strategy = ListPollStrategy(poller, context, report=poller.report_failure)
         forget_hooks.append(strategy.forget)
         # The strategy spreads groups itself (a phase per group) and keeps each group's
         # refs on shared ticks; per-ref jitter would split them into many sweeps.

@@ -13,10 +13,14 @@ For each batch of due refs of one group (see `batching.GroupKey`):
 4. every ref's next check snaps to its group's `SweepGrid` tick, so the next sweep
    serves them together.
 
-A throttled or failing sweep leaves the refs' status as it is (staler, not failed)
-and tries again soon; a sweep refused for a reason a person must fix (credentials,
-bad request, unknown workspace) hands the refs to the per-ref poll, which reports it
-in each status as before.
+A throttled or failing sweep leaves the refs' status as it is (staler first) and
+tries again soon. When the sweeps have failed for a whole poll interval of a ref,
+its status says so (`Synced=False` with the sweep's reason, last state kept; the
+`report` function) and the ref stays with the sweeps: the first sweep that works
+again sends it to a Get, which restores `Synced=True`. A sweep refused for a reason a
+person must fix (credentials, bad request, unknown workspace) hands the refs to the
+per-ref poll, which reports it in each status as before. A ref a finished sweep did
+not cover (the window ran past the page limit) is read with a Get.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,6 +42,7 @@ from rayref.controller.batching import (
 )
 from rayref.controller.kube import KubeError
 from rayref.controller.pacing import (
+    TICK_SECONDS,
     SweepGrid,
     instance_refresh_period,
     stale_retry_delay,
@@ -71,6 +76,9 @@ GETS_PER_GROUP = 4
 # The list call could not be made for a reason a person must fix: hand the refs to the
 # per-ref poll (which reports it per ref and backs off) and do not list again for this long.
 REFUSED_SWEEP_SECONDS = 120.0
+
+# Records a failed read on a ref without reading it (see `Poller.report_failure`).
+FailureReport = Callable[[RefSnapshot, Exception], Awaitable[PollOutcome]]
 
 REFUSALS = (
     CredentialsError,
@@ -121,12 +129,14 @@ class ListPollStrategy:
         poll: PollFunction,
         context: PollContext,
         *,
+        report: FailureReport | None = None,
         clock: Callable[[], float] = time.monotonic,
         page_size: int = batching.PAGE_SIZE,
         gets_per_group: int = GETS_PER_GROUP,
         reuse_seconds: float = REUSE_SECONDS,
     ) -> None:
         self._poll = poll
+        self._report = report
         self._ctx = context
         self._clock = clock
         self._page_size = page_size
@@ -142,6 +152,10 @@ class ListPollStrategy:
         self._remembered: dict[str, tuple[str, int]] = {}
         self._nodes: dict[str, _NodeReads] = {}
         self._checked: set[str] = set()
+        # by uid: since when the sweeps meant to vouch for the ref have failed
+        self._unverified_since: dict[str, float] = {}
+        # by uid: the generation whose status now shows a failed sweep (not a failed Get)
+        self._sweep_failed: dict[str, int] = {}
         self.sweeps = 0
 
     # -- the PollStrategy protocol ------------------------------------------------
@@ -175,6 +189,8 @@ class ListPollStrategy:
         self._checked.discard(uid)
         self._remembered.pop(uid, None)
         self._nodes.pop(uid, None)
+        self._unverified_since.pop(uid, None)
+        self._sweep_failed.pop(uid, None)
 
     @property
     def checked(self) -> int:
@@ -184,7 +200,11 @@ class ListPollStrategy:
     # -- deciding -----------------------------------------------------------------
 
     def _needs_own_poll(self, key: GroupKey, ref: RefSnapshot) -> bool:
-        if ref.suspended or batching.needs_read_before_listing(ref) is not None:
+        if ref.suspended:
+            return True
+        if batching.needs_read_before_listing(ref) is not None and not self._shows_failed_sweep(
+            ref
+        ):
             return True
         if key.credentials is None and not self._ctx.settings.shared_credentials_allowed(
             ref.key.namespace
@@ -192,6 +212,23 @@ class ListPollStrategy:
             return True
         refusal = self._refusals.get(key)
         return refusal is not None and self._clock() < refusal.until
+
+    def _shows_failed_sweep(self, ref: RefSnapshot) -> bool:
+        """The ref is Synced=False only because sweeps failed: the sweeps keep it (a Get
+        each would cost the budget what the sweep saves, for an answer no better)."""
+        if self._sweep_failed.get(ref.uid) != ref.generation:
+            return False
+        if ref.status.get("observedGeneration") != ref.generation:
+            return False
+        return ref.key.kind != batching.JOB_KIND or (
+            batching.epoch_ms(ref.status.get("submitTime")) is not None
+        )
+
+    def _failing_for_an_interval(self, ref: RefSnapshot) -> bool:
+        now = self._clock()
+        since = self._unverified_since.setdefault(ref.uid, now)
+        # Half a tick of slack, as for node reads: retries land on ticks.
+        return now - since >= batching.poll_interval(ref.spec) - TICK_SECONDS / 2
 
     async def _check_listed(
         self, key: GroupKey, refs: list[RefSnapshot], started: float
@@ -211,10 +248,20 @@ class ListPollStrategy:
             return list(refs), {}
         now = self._ctx.now()
         direct: list[RefSnapshot] = []
+        failed: list[RefSnapshot] = []
         outcomes: dict[RefKey, PollOutcome] = {}
         for ref in refs:
             if ref.key not in lookup:
-                outcomes[ref.key] = self._stale(key, ref, error)
+                if error is None:
+                    direct.append(ref)  # no sweep vouches for it: read it
+                elif self._report is not None and self._failing_for_an_interval(ref):
+                    failed.append(ref)
+                else:
+                    outcomes[ref.key] = self._stale(key, ref, error)
+                continue
+            self._unverified_since.pop(ref.uid, None)
+            if self._sweep_failed.pop(ref.uid, None) is not None:
+                direct.append(ref)  # its status still shows the failed sweeps
                 continue
             summary = lookup[ref.key]
             judgement = batching.judge(
@@ -232,7 +279,39 @@ class ListPollStrategy:
                 outcomes[ref.key] = self._unchanged(key, ref, now, observed_at=taken_at)
             else:
                 direct.append(ref)
+        if failed:
+            assert error is not None
+            outcomes.update(await self._report_failed(key, failed, error))
         return direct, outcomes
+
+    async def _report_failed(
+        self, key: GroupKey, refs: list[RefSnapshot], error: Exception
+    ) -> dict[RefKey, PollOutcome]:
+        """Say on each ref that its sweeps keep failing; try the sweep again soon."""
+        assert self._report is not None
+        retry_after = error.retry_after if isinstance(error, ThrottledError) else None
+        outcomes: dict[RefKey, PollOutcome] = {}
+        for ref in refs:
+            delay = stale_retry_delay(batching.poll_interval(ref.spec), retry_after)
+            next_delay = self._snap(key, delay, self._clock())
+            try:
+                outcome = await self._report(ref, error)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("reporting the failed sweep on %s crashed", ref.key)
+                outcomes[ref.key] = PollOutcome(next_delay=next_delay)
+                continue
+            if outcome.gone:
+                outcomes[ref.key] = outcome
+                continue
+            self._sweep_failed[ref.uid] = ref.generation
+            outcomes[ref.key] = PollOutcome(
+                next_delay=next_delay,
+                status=outcome.status,
+                resource_version=outcome.resource_version,
+            )
+        return outcomes
 
     def _nodes_due(self, key: GroupKey, ref: RefSnapshot, summary: batching.Summary | None) -> bool:
         if not batching.shows_nodes(summary, ref.status):
@@ -465,6 +544,8 @@ class ListPollStrategy:
                 except Exception:
                     logger.exception("poll of %s crashed", ref.key)
                     continue
+                self._unverified_since.pop(ref.uid, None)
+                self._sweep_failed.pop(ref.uid, None)
                 results[ref.key] = self._after_poll(key, ref, outcome)
 
         await asyncio.gather(*(worker() for _ in range(min(self._gets_per_group, len(refs)))))

@@ -121,6 +121,18 @@ class Poller:
     def forget(self, uid: str) -> None:
         self._denials.pop(uid, None)
 
+    async def report_failure(self, ref: RefSnapshot, error: Exception) -> PollOutcome:
+        """Record a failed read that was not this ref's own (a list sweep that should
+        have vouched for it): Synced=False with the error's reason, last state kept."""
+        now = self._ctx.now()
+        update = mapping.sync_failure(
+            ref.key.kind, ref.status, error, generation=ref.generation, now=now
+        )
+        delay = mapping.next_poll_delay(
+            ref.key.kind, update.status, _poll_interval(ref.spec), error=error, now=now
+        )
+        return await self._write(ref, update, next_delay=delay, result="listed-failed")
+
     async def _poll(self, ref: RefSnapshot) -> PollOutcome:
         ctx = self._ctx
         now = ctx.now()
