@@ -145,6 +145,7 @@ async def test_the_scrape_shows_phases_cloud_calls_writes_and_freshness(
             return text
 
         text = await eventually(stale, what="a stale cluster in the scrape", within=120)
+
         def reported() -> None:
             assert synced(get_ref(kube, CLUSTER, namespace, "dev")) == ("False", "Throttled")
             assert synced(get_ref(kube, JOB, namespace, "train"))[0] == "True"
