@@ -147,8 +147,15 @@ async def test_the_connection_secret_is_written_owned_updated_and_collected(
         assert secret is not None, "no Secret yet"
         return secret
 
-    secret = await eventually(secret_written, what="the connection Secret")
-    ref = get_ref(kube, CLUSTER, namespace, "shared")
+    def written() -> tuple[dict[str, Any], dict[str, Any]]:
+        # The operator writes the Secret first, then its Event and the status: all three.
+        secret = secret_written()
+        ref = get_ref(kube, CLUSTER, namespace, "shared")
+        assert (ref.get("status") or {}).get("jobUrl"), "no endpoints in the status yet"
+        assert "ConnectionSecretUpdated" in reasons(events_of(kube, namespace, "shared"))
+        return secret, ref
+
+    secret, ref = await eventually(written, what="the connection Secret, its Event, the status")
     data = decoded(secret)
     assert set(data) == {"jobUrl", "jobUrlInner", "grpcEndpoint", "submitToken", "dashboardUrl"}
     assert "token=" in data["dashboardUrl"]
@@ -167,7 +174,6 @@ async def test_the_connection_secret_is_written_owned_updated_and_collected(
     assert status["jobUrl"] == data["jobUrl"]
     assert "token=" not in status["dashboardUrl"]
     assert data["submitToken"] not in str(ref)
-    assert "ConnectionSecretUpdated" in reasons(events_of(kube, namespace, "shared"))
 
     # a new token remotely: the Secret follows; the status never shows it
     await wait_status(
