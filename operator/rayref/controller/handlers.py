@@ -26,6 +26,15 @@ logger = logging.getLogger("rayref.handlers")
 
 ANNOTATION_PREFIX = "rayref.io"
 GAUGE_REFRESH_SECONDS = 5.0
+# Give the start-up listing's freed memory back after the first sweeps, then now and
+# then (a burst of watch events leaves the same kind of free heap).
+HEAP_TRIM_SECONDS = (30.0, 60.0, 120.0)
+HEAP_TRIM_EVERY = 600.0
+# The initial listing is read in pages, so that its whole answer is never in memory.
+LIST_CHUNK_SIZE = 500
+# kopf keeps a worker (and the last event's body) per object this long after its last
+# event; at start that is every object at once. Our handlers only feed the scheduler.
+WORKER_IDLE_SECONDS = 0.5
 
 
 @dataclass
@@ -55,6 +64,8 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
+    settings.watching.chunk_size = LIST_CHUNK_SIZE
+    settings.queueing.idle_timeout = WORKER_IDLE_SECONDS
     settings.networking.request_timeout = 60
     settings.networking.connect_timeout = 10
 
@@ -140,7 +151,20 @@ def _build_runtime(settings: OperatorSettings) -> Runtime:
 
     if settings.metrics_port:
         runtime.background.append(asyncio.create_task(refresh_gauges()))
+    runtime.background.append(asyncio.create_task(trim_heap()))
     return runtime
+
+
+async def trim_heap() -> None:
+    from rayref.controller.heap import release_free_memory
+
+    for delay in HEAP_TRIM_SECONDS:
+        await asyncio.sleep(delay)
+        if not release_free_memory():
+            return
+    while True:
+        await asyncio.sleep(HEAP_TRIM_EVERY)
+        release_free_memory()
 
 
 def register(registry: kopf.OperatorRegistry) -> None:

@@ -19,6 +19,7 @@ from rayref.controller.scheduler import (
     RefKey,
     RefSnapshot,
     Scheduler,
+    compact,
 )
 
 
@@ -272,6 +273,28 @@ async def test_an_older_watch_event_does_not_undo_the_status_the_poll_wrote(
     assert scheduler.status_of(key("a")) == {"phase": "Succeeded"}
     observe(scheduler, "a", rv="21", status={"phase": "Succeeded", "message": "x"})
     assert scheduler.status_of(key("a")) == {"phase": "Succeeded", "message": "x"}
+
+
+def test_the_registry_keeps_its_own_copy_of_spec_and_status(
+    scheduler: Scheduler,
+) -> None:
+    # The watched body is kopf's: the registry must not see later changes to it
+    # (nor keep the rest of it alive).
+    status: dict[str, Any] = {"phase": "Running", "conditions": [{"type": "Synced"}]}
+    observe(scheduler, "a", status=status)
+    status["phase"] = "Failed"
+    status["conditions"].append({"type": "Ready"})
+    assert scheduler.status_of(key("a")) == {"phase": "Running", "conditions": [{"type": "Synced"}]}
+
+
+def test_compact_copies_share_equal_strings_across_refs() -> None:
+    message = "".join(["Remote job status is ", "Succeeded."])
+    other = "".join(["Remote job status ", "is Succeeded."])
+    assert message is not other
+    first = compact({"conditions": [{"message": message, "status": "True"}], "count": 3})
+    second = compact({"conditions": [{"message": other, "status": "True"}], "count": 3})
+    assert first == second == {"conditions": [{"message": message, "status": "True"}], "count": 3}
+    assert first["conditions"][0]["message"] is second["conditions"][0]["message"]
 
 
 async def test_a_recreated_object_with_the_same_name_is_polled_as_new(
