@@ -22,43 +22,12 @@ from pathlib import Path
 
 from bench.kubeapi import Kube
 from bench.measure import ProcWatch, scrape
-from bench.run import (
-    BUDGET_BURST,
-    BUDGET_RATE,
-    REPO,
-    Process,
-    _child_env,
-    _free_port,
-    log,
-    start_simulator,
-)
+from bench.run import REPO, log, start_rayref, start_simulator
 from bench.world import create, plan, presync, write_scenario
 
 MIB = 1024 * 1024
 CHECK_CAP = 180.0
 GAUGE = "rayref_refs_checked"
-
-
-def start_rayref(
-    source: Path, extra_env: dict[str, str], kubeconfig: Path, endpoint: str, log_path: Path
-) -> tuple[Process, int]:
-    port = _free_port()
-    env = _child_env(kubeconfig)
-    env.update(
-        {
-            "PYTHONPATH": str(source / "operator"),
-            "RAYREF_ENDPOINT": endpoint,
-            "RAYREF_REQUEST_RATE": str(BUDGET_RATE),
-            "RAYREF_REQUEST_BURST": str(BUDGET_BURST),
-            "RAYREF_METRICS_PORT": str(port),
-            "RAYREF_HEALTH_PORT": str(_free_port()),
-            "RAYREF_LOG_LEVEL": "WARNING",
-            "RAYREF_POLL_STRATEGY": "list",
-        }
-    )
-    env.update(extra_env)
-    argv = [sys.executable, "-m", "rayref", "run", "--all-namespaces"]
-    return Process(argv, env, log_path), port
 
 
 async def measure_once(
@@ -70,7 +39,10 @@ async def measure_once(
     idle_seconds: float,
     log_path: Path,
 ) -> dict[str, float]:
-    process, port = start_rayref(source, extra_env, kubeconfig, endpoint, log_path)
+    # PYTHONPATH: the tree to measure, not necessarily this checkout
+    process, port = start_rayref(
+        kubeconfig, endpoint, log_path, {"PYTHONPATH": str(source / "operator"), **extra_env}
+    )
     whole = ProcWatch(process.pid)
     whole.start()
     figures: dict[str, float] = {}

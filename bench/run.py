@@ -162,39 +162,48 @@ def start_simulator(scenario: Path, workdir: Path) -> tuple[Process, str]:
     raise RuntimeError("the simulator did not start:\n" + stdout.read_text(errors="replace"))
 
 
+def start_rayref(
+    kubeconfig: Path, endpoint: str, log_path: Path, extra_env: dict[str, str] | None = None
+) -> tuple[Process, int]:
+    """`rayref run` on the benchmark's budget, list strategy; (process, metrics port)."""
+    port = _free_port()
+    env = _child_env(kubeconfig)
+    env.update(
+        {
+            "RAYREF_ENDPOINT": endpoint,
+            "RAYREF_REQUEST_RATE": str(BUDGET_RATE),
+            "RAYREF_REQUEST_BURST": str(BUDGET_BURST),
+            "RAYREF_METRICS_PORT": str(port),
+            "RAYREF_HEALTH_PORT": str(_free_port()),
+            "RAYREF_LOG_LEVEL": "WARNING",
+            "RAYREF_POLL_STRATEGY": "list",
+        }
+    )
+    env.update(extra_env or {})
+    argv = [sys.executable, "-m", "rayref", "run", "--all-namespaces"]
+    return Process(argv, env, log_path), port
+
+
 def start_operator(
     name: str, kubeconfig: Path, endpoint: str, workdir: Path, interval: int
 ) -> tuple[Process, int, str]:
     """(process, metrics port, name of its refs-checked gauge)."""
+    if name == "rayref":
+        process, port = start_rayref(kubeconfig, endpoint, workdir / f"{name}.log")
+        return process, port, "rayref_refs_checked"
     port = _free_port()
     env = _child_env(kubeconfig)
-    if name == "rayref":
-        env.update(
-            {
-                "RAYREF_ENDPOINT": endpoint,
-                "RAYREF_REQUEST_RATE": str(BUDGET_RATE),
-                "RAYREF_REQUEST_BURST": str(BUDGET_BURST),
-                "RAYREF_METRICS_PORT": str(port),
-                "RAYREF_HEALTH_PORT": str(_free_port()),
-                "RAYREF_LOG_LEVEL": "WARNING",
-                "RAYREF_POLL_STRATEGY": "list",
-            }
-        )
-        argv = [sys.executable, "-m", "rayref", "run", "--all-namespaces"]
-        gauge = "rayref_refs_checked"
-    else:
-        env.update(
-            {
-                "BASELINE_ENDPOINT": endpoint,
-                "BASELINE_RATE": str(BUDGET_RATE),
-                "BASELINE_BURST": str(BUDGET_BURST),
-                "BASELINE_METRICS_PORT": str(port),
-                "BASELINE_INTERVAL": str(interval),
-            }
-        )
-        argv = [sys.executable, "-m", "bench.baseline_operator"]
-        gauge = "baseline_refs_checked"
-    return Process(argv, env, workdir / f"{name}.log"), port, gauge
+    env.update(
+        {
+            "BASELINE_ENDPOINT": endpoint,
+            "BASELINE_RATE": str(BUDGET_RATE),
+            "BASELINE_BURST": str(BUDGET_BURST),
+            "BASELINE_METRICS_PORT": str(port),
+            "BASELINE_INTERVAL": str(interval),
+        }
+    )
+    argv = [sys.executable, "-m", "bench.baseline_operator"]
+    return Process(argv, env, workdir / f"{name}.log"), port, "baseline_refs_checked"
 
 
 async def measure_operator(

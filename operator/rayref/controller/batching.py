@@ -132,13 +132,16 @@ def epoch_ms(text: object) -> int | None:
         return None
 
 
-def needs_read_before_listing(ref: RefSnapshot) -> Verdict | None:
+def needs_read_before_listing(ref: RefSnapshot, *, failed_sweep: bool = False) -> Verdict | None:
     """`NEW` when no list can vouch for the ref: its status is not a successful read of
-    the current generation, or (a job) it lacks the submitTime that places it in a window."""
+    the current generation, or (a job) it lacks the submitTime that places it in a window.
+
+    `failed_sweep`: the status's Synced=False only reports failed sweeps, so a list can
+    still vouch for the rest of it."""
     status = ref.status
     if status.get("observedGeneration") != ref.generation:
         return Verdict.NEW
-    if not cond.is_true(status.get("conditions"), cond.SYNCED):
+    if not failed_sweep and not cond.is_true(status.get("conditions"), cond.SYNCED):
         return Verdict.NEW
     if ref.key.kind == JOB_KIND and epoch_ms(status.get("submitTime")) is None:
         return Verdict.NEW

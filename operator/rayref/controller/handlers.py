@@ -18,6 +18,7 @@ from typing import Any
 
 import kopf
 
+from rayref.controller.heap import release_free_memory
 from rayref.controller.kube import GROUP, PLURALS, VERSION
 from rayref.controller.scheduler import RefKey, Scheduler
 from rayref.controller.settings import OperatorSettings
@@ -156,8 +157,6 @@ def _build_runtime(settings: OperatorSettings) -> Runtime:
 
 
 async def trim_heap() -> None:
-    from rayref.controller.heap import release_free_memory
-
     for delay in HEAP_TRIM_SECONDS:
         await asyncio.sleep(delay)
         if not release_free_memory():

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
 import sys
 from collections.abc import Callable
-
-logger = logging.getLogger("rayref.heap")
 
 
 def _glibc_trim() -> Callable[[int], int] | None:

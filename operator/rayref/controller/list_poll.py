@@ -129,7 +129,7 @@ class ListPollStrategy:
         poll: PollFunction,
         context: PollContext,
         *,
-        report: FailureReport | None = None,
+        report: FailureReport,
         clock: Callable[[], float] = time.monotonic,
         page_size: int = batching.PAGE_SIZE,
         gets_per_group: int = GETS_PER_GROUP,
@@ -202,9 +202,10 @@ class ListPollStrategy:
     def _needs_own_poll(self, key: GroupKey, ref: RefSnapshot) -> bool:
         if ref.suspended:
             return True
-        if batching.needs_read_before_listing(ref) is not None and not self._shows_failed_sweep(
-            ref
-        ):
+        # Synced=False from failed sweeps keeps the ref with the sweeps: a Get each would
+        # cost the budget what the sweep saves, for an answer no better.
+        failed_sweep = self._sweep_failed.get(ref.uid) == ref.generation
+        if batching.needs_read_before_listing(ref, failed_sweep=failed_sweep) is not None:
             return True
         if key.credentials is None and not self._ctx.settings.shared_credentials_allowed(
             ref.key.namespace
@@ -212,17 +213,6 @@ class ListPollStrategy:
             return True
         refusal = self._refusals.get(key)
         return refusal is not None and self._clock() < refusal.until
-
-    def _shows_failed_sweep(self, ref: RefSnapshot) -> bool:
-        """The ref is Synced=False only because sweeps failed: the sweeps keep it (a Get
-        each would cost the budget what the sweep saves, for an answer no better)."""
-        if self._sweep_failed.get(ref.uid) != ref.generation:
-            return False
-        if ref.status.get("observedGeneration") != ref.generation:
-            return False
-        return ref.key.kind != batching.JOB_KIND or (
-            batching.epoch_ms(ref.status.get("submitTime")) is not None
-        )
 
     def _failing_for_an_interval(self, ref: RefSnapshot) -> bool:
         now = self._clock()
@@ -254,7 +244,7 @@ class ListPollStrategy:
             if ref.key not in lookup:
                 if error is None:
                     direct.append(ref)  # no sweep vouches for it: read it
-                elif self._report is not None and self._failing_for_an_interval(ref):
+                elif self._failing_for_an_interval(ref):
                     failed.append(ref)
                 else:
                     outcomes[ref.key] = self._stale(key, ref, error)
@@ -288,12 +278,9 @@ class ListPollStrategy:
         self, key: GroupKey, refs: list[RefSnapshot], error: Exception
     ) -> dict[RefKey, PollOutcome]:
         """Say on each ref that its sweeps keep failing; try the sweep again soon."""
-        assert self._report is not None
-        retry_after = error.retry_after if isinstance(error, ThrottledError) else None
         outcomes: dict[RefKey, PollOutcome] = {}
         for ref in refs:
-            delay = stale_retry_delay(batching.poll_interval(ref.spec), retry_after)
-            next_delay = self._snap(key, delay, self._clock())
+            next_delay = self._stale_delay(key, ref, error)
             try:
                 outcome = await self._report(ref, error)
             except asyncio.CancelledError:
@@ -332,12 +319,16 @@ class ListPollStrategy:
         return PollOutcome(next_delay=self._snap(key, delay, observed_at))
 
     def _stale(self, key: GroupKey, ref: RefSnapshot, error: Exception | None) -> PollOutcome:
+        self._ctx.metrics.polls.labels(ref.key.kind, "listed-stale").inc()
+        return PollOutcome(next_delay=self._stale_delay(key, ref, error))
+
+    def _stale_delay(
+        self, key: GroupKey, ref: RefSnapshot, error: Exception | None
+    ) -> float | None:
+        """When to try the sweep again for a ref it failed to cover."""
         retry_after = error.retry_after if isinstance(error, ThrottledError) else None
         interval = batching.poll_interval(ref.spec)
-        self._ctx.metrics.polls.labels(ref.key.kind, "listed-stale").inc()
-        return PollOutcome(
-            next_delay=self._snap(key, stale_retry_delay(interval, retry_after), self._clock())
-        )
+        return self._snap(key, stale_retry_delay(interval, retry_after), self._clock())
 
     # -- timing -------------------------------------------------------------------
 

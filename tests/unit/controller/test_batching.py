@@ -135,6 +135,16 @@ def test_a_ref_whose_last_read_failed_needs_a_get() -> None:
     assert batching.needs_read_before_listing(ref(status=failed)) is Verdict.NEW
 
 
+def test_a_ref_whose_sweeps_failed_can_still_be_listed_but_not_after_a_spec_change() -> None:
+    read = job_ref_read_from()
+    failed = mapping.sync_failure(
+        batching.JOB_KIND, read.status, TimeoutError("boom"), generation=1, now=at(30)
+    ).status
+    assert batching.needs_read_before_listing(ref(status=failed), failed_sweep=True) is None
+    changed = RefSnapshot(read.key, read.uid, 2, read.spec, failed, read.resource_version)
+    assert batching.needs_read_before_listing(changed, failed_sweep=True) is Verdict.NEW
+
+
 def test_a_job_without_a_submit_time_cannot_be_placed_in_a_window() -> None:
     read = job_ref_read_from(submitTime=None)
     assert "submitTime" not in read.status
