@@ -4,7 +4,7 @@ One operator (the default list strategy) watching only this test's namespace, a 
 kube-apiserver and the simulator. The scrape must show what a person looks at: the
 refs' real phases, cloud calls and their latency, status writes, throttling, and a
 freshness gauge that stays low while reads succeed and grows while the cloud throttles
-the sweeps (the status says Throttled once that has lasted the ref's interval).
+the cluster reads (the status then says Throttled).
 """
 
 from __future__ import annotations
@@ -131,14 +131,19 @@ async def test_the_scrape_shows_phases_cloud_calls_writes_and_freshness(
         assert_nothing_private(text, simulator, ["train", "dev", namespace], [job.id, cluster.id])
 
         # Every sweep and Get of clusters throttled: the cluster ref goes unsynced, and
-        # once that has lasted its interval its status says Throttled.
+        # its status says Throttled (at once when a node-refresh Get is the first call
+        # refused, after its interval when a sweep is: which one depends on the timing,
+        # and the ref then stays with Gets until one works).
         for operation in ("ListRayCluster", "GetRayCluster"):
             await control.set_faults(operation=operation, rate=0.001, burst=1)
 
         def stale() -> str:
             text = operator.metrics()
-            throttled = value(text, "rayref_cloud_throttled_total", operation="ListRayCluster")
-            assert throttled is not None and throttled >= 1
+            throttled = sum(
+                value(text, "rayref_cloud_throttled_total", operation=operation) or 0
+                for operation in ("ListRayCluster", "GetRayCluster")
+            )
+            assert throttled >= 1, "no cluster call throttled yet"
             assert value(text, "rayref_refs_unsynced") == 1
             oldest = value(text, "rayref_sync_oldest_unsynced_seconds")
             assert oldest is not None and oldest > FRESH_SECONDS, oldest
