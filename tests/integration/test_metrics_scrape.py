@@ -134,8 +134,10 @@ async def test_the_scrape_shows_phases_cloud_calls_writes_and_freshness(
         # its status says Throttled (at once when a node-refresh Get is the first call
         # refused, after its interval when a sweep is: which one depends on the timing,
         # and the ref then stays with Gets until one works).
+        # A short retry-after hint: recovery then takes one interval (the simulator's own
+        # hint, the time to the next token, would be 1,000 s, capped at the slow cycle).
         for operation in ("ListRayCluster", "GetRayCluster"):
-            await control.set_faults(operation=operation, rate=0.001, burst=1)
+            await control.set_faults(operation=operation, rate=0.001, burst=1, retry_after_ms=2000)
 
         def stale() -> str:
             text = operator.metrics()

@@ -790,7 +790,7 @@ def next_poll_delay(
 
     The rule, as docs/status.md states it:
     - a permanent failure (not found, access denied, no credentials): slow;
-    - throttled: the server's retry-after hint, at least the interval;
+    - throttled: the server's retry-after hint, at least the interval, at most slow;
     - a job in a terminal phase whose cluster is Deleted and whose cuHours is present:
       stop; likewise when nothing changed for USAGE_WAIT_SECONDS after that (usage never
       came); any other terminal job: slow;
@@ -804,7 +804,9 @@ def next_poll_delay(
         if reason in PERMANENT_FAILURES:
             return slow
         if isinstance(error, errors.ThrottledError) and error.retry_after:
-            return max(poll_interval, error.retry_after)
+            # A hint beyond the slow cycle (a nearly empty bucket can ask for many
+            # minutes) would leave the ref unobserved longer than any other failure does.
+            return min(slow, max(poll_interval, error.retry_after))
         return poll_interval
     status = status or {}
     if kind == JOB_KIND:

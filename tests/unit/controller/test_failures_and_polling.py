@@ -175,6 +175,10 @@ def test_poll_delay_after_errors() -> None:
     throttled = errors.ThrottledError("slow", code="Throttling", retry_after=45.0)
     assert mapping.next_poll_delay(JOB, None, 30, error=throttled) == 45
     assert mapping.next_poll_delay(JOB, None, 60, error=throttled) == 60
+    # A hint of 1,000 s (an empty bucket refilling slowly) waits the slow cycle only.
+    long_hint = errors.ThrottledError("slow", code="Throttling", retry_after=1000.0)
+    assert mapping.next_poll_delay(CLUSTER, None, 30, error=long_hint) == 120
+    assert mapping.next_poll_delay(CLUSTER, None, 60, error=long_hint) == 240
     assert mapping.next_poll_delay(JOB, None, 30, error=ERRORS["RemoteError"]) == 30
     assert mapping.next_poll_delay(JOB, None, 30, error=ERRORS["RemoteNotFound"]) == 120
     assert mapping.next_poll_delay(CLUSTER, None, 30, error=ERRORS["CredentialsNotFound"]) == 120
