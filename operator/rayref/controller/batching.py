@@ -110,13 +110,6 @@ def group_key(ref: RefSnapshot, default_region: str) -> GroupKey:
     )
 
 
-def poll_interval(spec: Mapping[str, Any]) -> float:
-    try:
-        return max(5.0, float(spec.get("pollIntervalSeconds", 30)))
-    except (TypeError, ValueError):
-        return 30.0
-
-
 def remote_id(ref: RefSnapshot) -> str:
     field_name = "submissionId" if ref.key.kind == JOB_KIND else "clusterId"
     return str(ref.spec.get(field_name, ""))

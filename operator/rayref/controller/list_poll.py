@@ -218,7 +218,7 @@ class ListPollStrategy:
         now = self._clock()
         since = self._unverified_since.setdefault(ref.uid, now)
         # Half a tick of slack, as for node reads: retries land on ticks.
-        return now - since >= batching.poll_interval(ref.spec) - TICK_SECONDS / 2
+        return now - since >= mapping.poll_interval(ref.spec) - TICK_SECONDS / 2
 
     async def _check_listed(
         self, key: GroupKey, refs: list[RefSnapshot], started: float
@@ -307,14 +307,14 @@ class ListPollStrategy:
         reads = self._nodes.get(ref.uid)
         if reads is None:
             return True
-        period = instance_refresh_period(batching.poll_interval(ref.spec), reads.unchanged)
+        period = instance_refresh_period(mapping.poll_interval(ref.spec), reads.unchanged)
         # Half a tick of slack: a check landing a hair early must not skip a whole period.
         return self._clock() - reads.at >= period - self._grid(key).tick / 2
 
     def _unchanged(
         self, key: GroupKey, ref: RefSnapshot, now: datetime, *, observed_at: float
     ) -> PollOutcome:
-        interval = batching.poll_interval(ref.spec)
+        interval = mapping.poll_interval(ref.spec)
         delay = mapping.next_poll_delay(ref.key.kind, ref.status, interval, now=now)
         return PollOutcome(next_delay=self._snap(key, delay, observed_at))
 
@@ -327,7 +327,7 @@ class ListPollStrategy:
     ) -> float | None:
         """When to try the sweep again for a ref it failed to cover."""
         retry_after = error.retry_after if isinstance(error, ThrottledError) else None
-        interval = batching.poll_interval(ref.spec)
+        interval = mapping.poll_interval(ref.spec)
         return self._snap(key, stale_retry_delay(interval, retry_after), self._clock())
 
     # -- timing -------------------------------------------------------------------

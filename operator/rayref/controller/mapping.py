@@ -778,6 +778,15 @@ def _parse_time(text: object) -> datetime | None:
         return None
 
 
+def poll_interval(spec: Mapping[str, Any]) -> float:
+    """`spec.pollIntervalSeconds`: the CRD's default (30 s) when absent or unreadable,
+    never below its minimum (5 s)."""
+    try:
+        return max(5.0, float(spec.get("pollIntervalSeconds", 30)))
+    except (TypeError, ValueError):
+        return 30.0
+
+
 def next_poll_delay(
     kind: str,
     status: Mapping[str, Any] | None,

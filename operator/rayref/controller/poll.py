@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 
@@ -69,13 +68,6 @@ class PollContext:
     observer: RequestObserver | None = None
 
 
-def _poll_interval(spec: Mapping[str, Any]) -> float:
-    try:
-        return max(5.0, float(spec.get("pollIntervalSeconds", 30)))
-    except (TypeError, ValueError):
-        return 30.0
-
-
 # Failures a person fixes by editing the credentials Secret.
 CREDENTIALS_ERRORS = (CredentialsError, AuthenticationError, AccessDeniedError)
 
@@ -129,14 +121,14 @@ class Poller:
             ref.key.kind, ref.status, error, generation=ref.generation, now=now
         )
         delay = mapping.next_poll_delay(
-            ref.key.kind, update.status, _poll_interval(ref.spec), error=error, now=now
+            ref.key.kind, update.status, mapping.poll_interval(ref.spec), error=error, now=now
         )
         return await self._write(ref, update, next_delay=delay, result="listed-failed")
 
     async def _poll(self, ref: RefSnapshot) -> PollOutcome:
         ctx = self._ctx
         now = ctx.now()
-        interval = _poll_interval(ref.spec)
+        interval = mapping.poll_interval(ref.spec)
         if ref.suspended:
             update = mapping.suspended(ref.key.kind, ref.status, generation=ref.generation, now=now)
             return await self._write(ref, update, next_delay=None, result="suspended")

@@ -279,4 +279,4 @@ def test_status_times_read_back_as_epoch_milliseconds() -> None:
 @pytest.mark.parametrize(("value", "seconds"), [(None, 30.0), (60, 60.0), (1, 5.0), ("x", 30.0)])
 def test_poll_interval_from_the_spec(value: object, seconds: float) -> None:
     spec = {} if value is None else {"pollIntervalSeconds": value}
-    assert batching.poll_interval(spec) == seconds
+    assert mapping.poll_interval(spec) == seconds
