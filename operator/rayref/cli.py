@@ -17,7 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("rayref.simulator.cli", "run the local EMR API simulator"),
     "crds": ("rayref.api.crd", "write the CustomResourceDefinitions generated from the models"),
     "run": ("rayref.controller.main", "run the operator"),
-    "demo": ("rayref.demo", "run the demo: local control plane, simulator, operator, samples"),
+    "demo": ("rayref.demo.cli", "run the demo: local control plane, simulator, operator, samples"),
 }
 
 

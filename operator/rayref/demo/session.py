@@ -24,14 +24,8 @@ from typing import IO, Any
 
 import yaml
 
-from rayref.demo_guide import export_hint, look_around, shown_path
-from rayref.demo_processes import (
-    ChildProcess,
-    DemoProcessError,
-    wait_for_http_ok,
-    wait_for_simulator,
-)
-from rayref.demo_samples import (
+from rayref.demo.guide import export_hint, look_around, shown_path
+from rayref.demo.samples import (
     Expectation,
     SampleError,
     Samples,
@@ -39,7 +33,13 @@ from rayref.demo_samples import (
     is_met,
     load_samples,
 )
-from rayref.demo_watch import LiveTable, read_refs
+from rayref.demo.watch import LiveTable, read_refs
+from rayref.demo_processes import (
+    ChildProcess,
+    DemoProcessError,
+    wait_for_http_ok,
+    wait_for_simulator,
+)
 from rayref.devcluster import DevCluster, DevClusterError, free_port
 from rayref.devcluster_build import COMMAND_NAMES, DevClusterBuildError, ensure_binaries
 from rayref.simulator.scenario import load_scenario

@@ -6,7 +6,7 @@ import shlex
 from pathlib import Path
 
 from rayref.api.models import CLUSTER_KIND, JOB_KIND
-from rayref.demo_samples import Samples
+from rayref.demo.samples import Samples
 
 
 def shown_path(path: Path) -> str:

@@ -1,11 +1,4 @@
-"""`rayref demo`: the whole of rayref on one machine, with no cloud account and no cluster.
-
-It starts a local control plane (etcd, kube-apiserver, kube-controller-manager), the
-EMR API simulator playing `examples/demo/scenario.yaml`, installs the CRDs, runs the
-operator against both, applies the sample refs of `examples/demo/manifests/` and
-prints each change of the refs as it happens. Ctrl-C (or SIGTERM) stops everything
-it started. The steps are in `rayref.demo_session`; see docs/demo.md.
-"""
+"""`rayref demo`'s arguments and entry point; the steps are in `rayref.demo.session`."""
 
 from __future__ import annotations
 
@@ -13,7 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# operator/rayref/demo/cli.py -> the checkout (the demo runs only from one).
+REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_TIMEOUT = 300.0
 
 
@@ -80,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rayref.demo_session import DemoOptions, run_demo
+    from rayref.demo.session import DemoOptions, run_demo
 
     if args.speed is not None and args.speed <= 0:
         raise SystemExit("rayref demo: --speed must be positive")

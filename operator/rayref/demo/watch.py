@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from rayref.api.models import GROUP, JOB_KIND, VERSION
-from rayref.demo_samples import SampleRef, state_of
+from rayref.demo.samples import SampleRef, state_of
 
 COLUMNS = (("KIND/NAME", 38), ("STATUS", 10), ("CLUSTER", 11), ("READY", 6), ("SYNCED", 7))
 MESSAGE_WIDTH = 64
