@@ -21,14 +21,14 @@ from typing import Any
 import kopf
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from rayref.controller import mapping
-from rayref.controller.credentials_source import credentials_from_secret
-from rayref.controller.kube import KubeClient, merge_patch
 from rayref.emr.budget import RequestBudget
 from rayref.emr.client import EmrClient, new_http_client
 from rayref.emr.credentials import Credentials
 from rayref.emr.errors import EmrError
 from rayref.emr.models import RayCluster, RayJob
+from rayref.kube.client import KubeClient, merge_patch
+from rayref.kube.credentials import credentials_from_secret
+from rayref.mirror import mapping
 
 GROUP, VERSION = "rayref.io", "v1alpha1"
 INTERVAL = float(os.environ.get("BASELINE_INTERVAL", "30"))

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.kubeapi import Kube
-from rayref.controller import mapping
 from rayref.emr.credentials import Credentials
 from rayref.emr.models import RayCluster, RayJob
+from rayref.mirror import mapping
 from rayref.simulator.control import SimulatorControl
 
 GROUP, VERSION = "rayref.io", "v1alpha1"

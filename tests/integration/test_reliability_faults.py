@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from rayref.controller.poll import OPERATOR_RETRY
 from rayref.emr.credentials import Credentials
+from rayref.polling.reconcile import OPERATOR_RETRY
 from rayref.simulator.control import SimulatorControl
 from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.operator import OperatorFactory, OperatorProcess

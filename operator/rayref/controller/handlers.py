@@ -18,10 +18,10 @@ from typing import Any
 
 import kopf
 
-from rayref.controller.heap import release_free_memory
-from rayref.controller.kube import GROUP, PLURALS, VERSION
-from rayref.controller.scheduler import RefKey, Scheduler
 from rayref.controller.settings import OperatorSettings
+from rayref.kube.client import GROUP, PLURALS, VERSION
+from rayref.observability.memory import release_free_memory
+from rayref.polling.scheduler import RefKey, Scheduler
 
 logger = logging.getLogger("rayref.handlers")
 
@@ -72,18 +72,18 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
 
 
 def _build_runtime(settings: OperatorSettings) -> Runtime:
-    from rayref.controller.connection import ConnectionSecrets
-    from rayref.controller.credentials_source import CredentialsSource
-    from rayref.controller.events import EventRecorder
-    from rayref.controller.kube import KubeClient
-    from rayref.controller.list_poll import ListPollStrategy
-    from rayref.controller.metrics import Metrics
-    from rayref.controller.metrics_collect import TrackedStrategy, refresh
-    from rayref.controller.pacing import AdaptiveBudget
-    from rayref.controller.poll import PollContext, Poller
-    from rayref.controller.scheduler import PerRefStrategy
     from rayref.emr.client import new_http_client
     from rayref.emr.credentials import CredentialsProvider, default_provider_chain
+    from rayref.kube.client import KubeClient
+    from rayref.kube.connection import ConnectionSecrets
+    from rayref.kube.credentials import CredentialsSource
+    from rayref.kube.events import EventRecorder
+    from rayref.observability.gauges import TrackedStrategy, refresh
+    from rayref.observability.metrics import Metrics
+    from rayref.polling.reconcile import PollContext, Poller
+    from rayref.polling.scheduler import PerRefStrategy
+    from rayref.polling.sweeps import ListPollStrategy
+    from rayref.polling.timing import AdaptiveBudget
 
     kube = KubeClient.from_environment()
     http = new_http_client(max_connections=max(20, settings.max_in_flight))

@@ -31,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
     import kopf
 
     from rayref.controller.handlers import register
-    from rayref.controller.logs import configure_logging
     from rayref.controller.settings import OperatorSettings, SettingsError
+    from rayref.observability.logs import configure_logging
 
     environ = dict(os.environ)
     if args.namespace:

@@ -13,11 +13,11 @@ from typing import Any
 import lupa
 import pytest
 
-from rayref.controller import mapping
 from rayref.emr import errors
+from rayref.mirror import mapping
 from tests.fixtures.paths import REPO_ROOT
 from tests.kstatus.build import build as build_kstatus
-from tests.unit.controller.remotes import T0, at, cluster, job, node
+from tests.unit.mirror.remotes import T0, at, cluster, job, node
 
 JOB, CLUSTER = mapping.JOB_KIND, mapping.CLUSTER_KIND
 NOT_FOUND = errors.NotFoundError("gone", code="ResourceNotFound", status_code=404)

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from rayref.controller.credentials_source import CredentialsNotFound, credentials_from_secret
-from rayref.controller.kube import merge_patch
-from rayref.controller.logs import configure_logging, scrub
+from rayref.kube.client import merge_patch
+from rayref.kube.credentials import CredentialsNotFound, credentials_from_secret
+from rayref.observability.logs import configure_logging, scrub
 
 
 def apply_merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

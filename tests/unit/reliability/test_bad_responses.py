@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from rayref.api.models import RayClusterRefStatus, RayJobRefStatus
-from rayref.controller import conditions as cond
-from rayref.controller import mapping
 from rayref.emr.errors import InvalidResponseError
 from rayref.emr.models import RayCluster, RayClusterPage, RayJob, RayJobPage
-from tests.unit.controller.remotes import T0, at, cluster, job
+from rayref.mirror import conditions as cond
+from rayref.mirror import mapping
+from tests.unit.mirror.remotes import T0, at, cluster, job
 from tests.unit.reliability.responses import (
     INT64_MAX,
     cluster_bodies,

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from rayref.controller import mapping
-from tests.unit.controller.remotes import DASHBOARD_TOKEN, DASHBOARD_URL, T0, at, condition, job
+from rayref.mirror import mapping
+from tests.unit.mirror.remotes import DASHBOARD_TOKEN, DASHBOARD_URL, T0, at, condition, job
 
 
 def test_fixture_maps_every_documented_field() -> None:

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rayref.controller.conditions import (
+from rayref.mirror.conditions import (
     clip_message,
     format_time,
     get_condition,

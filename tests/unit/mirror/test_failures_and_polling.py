@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from rayref.controller import mapping
 from rayref.emr import endpoints, errors
-from tests.unit.controller.remotes import T0, at, cluster, condition, job
+from rayref.mirror import mapping
+from tests.unit.mirror.remotes import T0, at, cluster, condition, job
 
 JOB, CLUSTER = mapping.JOB_KIND, mapping.CLUSTER_KIND
 

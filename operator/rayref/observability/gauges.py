@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
-from rayref.controller.metrics import Metrics
-from rayref.controller.scheduler import (
+from rayref.emr.budget import RequestBudget
+from rayref.observability.metrics import Metrics
+from rayref.polling.scheduler import (
     PollOutcome,
     PollStrategy,
     RefKey,
     RefSnapshot,
     Scheduler,
 )
-from rayref.emr.budget import RequestBudget
 
 JOB = "RayJobRef"
 UNKNOWN = "Unknown"

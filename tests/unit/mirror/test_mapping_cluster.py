@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from rayref.controller import mapping
-from tests.unit.controller.remotes import (
+from rayref.mirror import mapping
+from tests.unit.mirror.remotes import (
     DASHBOARD_TOKEN,
     DASHBOARD_URL,
     SUBMIT_TOKEN,

@@ -25,15 +25,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from rayref.controller import conditions as cond
-from rayref.controller import mapping
-from rayref.controller.scheduler import RefSnapshot
 from rayref.emr.models import (
     RayCluster,
     RayClusterSummary,
     RayJob,
     RayJobSummary,
 )
+from rayref.mirror import conditions as cond
+from rayref.mirror import mapping
+from rayref.polling.scheduler import RefSnapshot
 
 JOB_KIND = mapping.JOB_KIND
 CLUSTER_KIND = mapping.CLUSTER_KIND

@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 
-from rayref.controller.kube import API_VERSION, KubeClient, KubeConflict
+from rayref.kube.client import API_VERSION, KubeClient, KubeConflict
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "rayref"

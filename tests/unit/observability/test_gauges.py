@@ -12,17 +12,17 @@ from typing import Any
 
 import pytest
 
-from rayref.controller.metrics import Metrics
-from rayref.controller.metrics_collect import TrackedStrategy, refresh
-from rayref.controller.scheduler import (
+from rayref.emr.budget import RequestBudget
+from rayref.observability.gauges import TrackedStrategy, refresh
+from rayref.observability.metrics import Metrics
+from rayref.polling.scheduler import (
     PerRefStrategy,
     PollOutcome,
     RefKey,
     RefSnapshot,
     Scheduler,
 )
-from rayref.emr.budget import RequestBudget
-from tests.unit.controller.test_scheduler import FakeClock, settle
+from tests.unit.polling.test_scheduler import FakeClock, settle
 
 JOB, CLUSTER = "RayJobRef", "RayClusterRef"
 INTERVAL = 30.0

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from rayref.controller import batching, mapping
-from rayref.controller.batching import ClusterListing, JobListing, Verdict
-from rayref.controller.scheduler import RefKey, RefSnapshot
 from rayref.emr.models import RayClusterSummary, RayJobSummary
-from tests.unit.controller.remotes import DASHBOARD_URL, at, cluster, cluster_body, job, job_body
+from rayref.mirror import mapping
+from rayref.polling import listings as batching
+from rayref.polling.listings import ClusterListing, JobListing, Verdict
+from rayref.polling.scheduler import RefKey, RefSnapshot
+from tests.unit.mirror.remotes import DASHBOARD_URL, at, cluster, cluster_body, job, job_body
 
 JOB_SUMMARY_KEYS = (
     "submissionId",

@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from rayref.api import models as api
-from rayref.controller import bounds
-from rayref.controller import conditions as cond
 from rayref.emr import endpoints, errors
 from rayref.emr.models import RayCluster, RayJob
+from rayref.mirror import conditions as cond
+from rayref.mirror import limits as bounds
 
 JOB_KIND = api.JOB_KIND
 CLUSTER_KIND = api.CLUSTER_KIND

@@ -2,7 +2,7 @@
 
 Everything stateful arrives through `PollContext`; the decisions (status
 content, conditions, transitions, the next delay) are the pure functions of
-`rayref.controller.mapping`. A poll that finds nothing new writes nothing.
+`rayref.mirror.mapping`. A poll that finds nothing new writes nothing.
 """
 
 from __future__ import annotations
@@ -16,19 +16,6 @@ from datetime import UTC, datetime
 
 import httpx
 
-from rayref.controller import bounds, mapping
-from rayref.controller.connection import ConnectionSecretConflict, ConnectionSecrets
-from rayref.controller.credentials_source import CredentialsSource
-from rayref.controller.events import EventRecorder, InvolvedObject
-from rayref.controller.kube import (
-    KubeClient,
-    KubeError,
-    KubeNotFound,
-    KubeUnavailable,
-    merge_patch,
-)
-from rayref.controller.metrics import Metrics
-from rayref.controller.scheduler import PollOutcome, RefSnapshot
 from rayref.controller.settings import OperatorSettings
 from rayref.emr import endpoints
 from rayref.emr.budget import RequestBudget
@@ -37,6 +24,20 @@ from rayref.emr.credentials import Credentials
 from rayref.emr.errors import AccessDeniedError, AuthenticationError, CredentialsError, EmrError
 from rayref.emr.models import RayCluster, RayJob
 from rayref.emr.retry import RetryPolicy
+from rayref.kube.client import (
+    KubeClient,
+    KubeError,
+    KubeNotFound,
+    KubeUnavailable,
+    merge_patch,
+)
+from rayref.kube.connection import ConnectionSecretConflict, ConnectionSecrets
+from rayref.kube.credentials import CredentialsSource
+from rayref.kube.events import EventRecorder, InvolvedObject
+from rayref.mirror import limits as bounds
+from rayref.mirror import mapping
+from rayref.observability.metrics import Metrics
+from rayref.polling.scheduler import PollOutcome, RefSnapshot
 
 logger = logging.getLogger("rayref.poll")
 

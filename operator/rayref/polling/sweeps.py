@@ -33,22 +33,6 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from rayref.controller import batching, mapping
-from rayref.controller.batching import (
-    ClusterListing,
-    GroupKey,
-    JobListing,
-    Verdict,
-)
-from rayref.controller.kube import KubeError
-from rayref.controller.pacing import (
-    TICK_SECONDS,
-    SweepGrid,
-    instance_refresh_period,
-    stale_retry_delay,
-)
-from rayref.controller.poll import OPERATOR_RETRY, PollContext
-from rayref.controller.scheduler import PollFunction, PollOutcome, RefKey, RefSnapshot
 from rayref.emr import endpoints
 from rayref.emr.client import EmrClient
 from rayref.emr.credentials import Credentials
@@ -60,6 +44,23 @@ from rayref.emr.errors import (
     EmrError,
     NotFoundError,
     ThrottledError,
+)
+from rayref.kube.client import KubeError
+from rayref.mirror import mapping
+from rayref.polling import listings as batching
+from rayref.polling.listings import (
+    ClusterListing,
+    GroupKey,
+    JobListing,
+    Verdict,
+)
+from rayref.polling.reconcile import OPERATOR_RETRY, PollContext
+from rayref.polling.scheduler import PollFunction, PollOutcome, RefKey, RefSnapshot
+from rayref.polling.timing import (
+    TICK_SECONDS,
+    SweepGrid,
+    instance_refresh_period,
+    stale_retry_delay,
 )
 
 logger = logging.getLogger("rayref.list_poll")

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from rayref.controller.pacing import (
+from rayref.emr.budget import RequestBudget
+from rayref.polling.timing import (
     EARLY_JOIN_SHARE,
     AdaptiveBudget,
     AimdRate,
@@ -14,7 +15,6 @@ from rayref.controller.pacing import (
     instance_refresh_period,
     stale_retry_delay,
 )
-from rayref.emr.budget import RequestBudget
 
 # ---------------------------------------------------------------- sweep ticks
 

@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from rayref.controller.kube import KubeClient, KubeError, KubeUnavailable
 from rayref.emr.credentials import Credentials, CredentialsProvider
 from rayref.emr.errors import CredentialsError
+from rayref.kube.client import KubeClient, KubeError, KubeUnavailable
 
 # Accepted key names, in order of preference. The second form is what
 # Alibaba Cloud tools put in environment variables, so a Secret made with

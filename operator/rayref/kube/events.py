@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from rayref.controller.kube import API_VERSION, KubeClient, KubeError, KubeNotFound
+from rayref.kube.client import API_VERSION, KubeClient, KubeError, KubeNotFound
 
 logger = logging.getLogger("rayref.events")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from rayref.controller.scheduler import (
+from rayref.polling.scheduler import (
     CRASH_RETRY_DELAY,
     PerRefStrategy,
     PollOutcome,

@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rayref.api.models import RayClusterRefStatus, RayJobRefStatus
-from rayref.controller import mapping
 from rayref.emr import errors
 from rayref.emr.models import RayCluster, RayJob
-from tests.unit.controller.remotes import T0, at
+from rayref.mirror import mapping
+from tests.unit.mirror.remotes import T0, at
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
