@@ -70,8 +70,8 @@ async def measure_once(
 
 
 async def run(args: argparse.Namespace, workdir: Path) -> list[dict[str, object]]:
-    from rayref.devcluster import DevCluster
-    from rayref.devcluster_build import ensure_binaries
+    from rayref.devcluster.build import ensure_binaries
+    from rayref.devcluster.cluster import DevCluster
     from rayref.simulator.control import SimulatorControl
 
     extra_env = dict(item.split("=", 1) for item in args.env)

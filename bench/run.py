@@ -311,7 +311,7 @@ async def measure_operator(
 async def run_size(
     size: int, phases: Phases, operators: list[str], bin_dir: Path, workdir: Path
 ) -> list[report.Result]:
-    from rayref.devcluster import DevCluster
+    from rayref.devcluster.cluster import DevCluster
     from rayref.simulator.control import SimulatorControl
 
     world = plan(size)
@@ -436,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     phases = SMOKE if args.smoke else FULL
     output = args.output or (None if args.smoke else REPO / "docs" / "performance.md")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rayref-bench-"))
-    from rayref.devcluster_build import ensure_binaries
+    from rayref.devcluster.build import ensure_binaries
 
     bin_dir = ensure_binaries(log=log)
     machine = report.machine(bin_dir)

@@ -1,6 +1,6 @@
 """`python -m tests.envtest.build` (`make envtest`): build and cache the control plane.
 
-The building itself lives in the package (`rayref.devcluster_build`) because
+The building itself lives in the package (`rayref.devcluster.build`) because
 `rayref demo` needs the same binaries; this module is the test tier's entry point.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from rayref.devcluster_build import ensure_binaries, main
+from rayref.devcluster.build import ensure_binaries, main
 
 __all__ = ["ensure_binaries"]
 

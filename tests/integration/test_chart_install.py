@@ -20,7 +20,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from rayref.devcluster_build import ensure_binaries
+from rayref.devcluster.build import ensure_binaries
 from rayref.simulator.scripts import ClusterScript, JobScript
 from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.operator import OperatorFactory

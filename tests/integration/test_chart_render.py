@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from rayref.controller.settings import OperatorSettings
-from rayref.devcluster_build import DevClusterBuildError, ensure_binaries
+from rayref.devcluster.build import DevClusterBuildError, ensure_binaries
 from tests.fixtures.paths import CRDS_DIR, REPO_ROOT
 
 CHART = REPO_ROOT / "charts" / "rayref-operator"

@@ -13,7 +13,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from rayref.devcluster import write_kubeconfig
+from rayref.devcluster.cluster import write_kubeconfig
 from tests.fixtures.envtest import KubeTestBed
 
 T = TypeVar("T")

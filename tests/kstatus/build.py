@@ -4,7 +4,7 @@
 of the module's sources and the Go version, so editing main.go or bumping
 cli-utils in go.mod rebuilds; anything else reuses
 ~/.cache/rayref/kstatus/<key>/kstatus. Go is found the way the test bed finds
-it (`rayref.devcluster_build.find_go`).
+it (`rayref.devcluster.build.find_go`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rayref.devcluster_build import DevClusterBuildError, find_go
+from rayref.devcluster.build import DevClusterBuildError, find_go
 
 MODULE_DIR = Path(__file__).resolve().parent
 _SOURCES = ("go.mod", "go.sum", "main.go")

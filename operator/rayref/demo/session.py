@@ -16,6 +16,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,17 +36,13 @@ from rayref.demo.samples import (
     load_samples,
 )
 from rayref.demo.watch import LiveTable, read_refs
-from rayref.demo_processes import (
-    ChildProcess,
-    DemoProcessError,
-    wait_for_http_ok,
-    wait_for_simulator,
-)
-from rayref.devcluster import DevCluster, DevClusterError, free_port
-from rayref.devcluster_build import COMMAND_NAMES, DevClusterBuildError, ensure_binaries
+from rayref.devcluster.build import COMMAND_NAMES, DevClusterBuildError, ensure_binaries
+from rayref.devcluster.cluster import DevCluster, DevClusterError, free_port
+from rayref.devcluster.processes import ChildProcess, ProcessFailed
 from rayref.simulator.scenario import load_scenario
 
 REFRESH_SECONDS = 1.0
+SIMULATOR_LISTENING = "rayref-simulator listening on "
 CONTROL_PLANE = tuple(name for name in COMMAND_NAMES if name != "helm")
 
 
@@ -172,9 +170,13 @@ class DemoSession:
         argv = [sys.executable, "-m", "rayref.simulator", "--port", "0"]
         argv += ["--scenario", str(self.options.scenario), "--speed", "0"]
         self.simulator = ChildProcess(
-            "simulator", argv, self.workdir / "logs" / "simulator.log", _child_env()
+            "simulator",
+            argv,
+            self.workdir / "logs" / "simulator.log",
+            env=_child_env(),
+            cwd=self.workdir,
         )
-        self.simulator.start(cwd=self.workdir)
+        self.simulator.start()
         self._record_pid("simulator", self.simulator.pid)
         url = wait_for_simulator(self.simulator)
         say(f"EMR API simulator: {url} playing {shown_path(self.options.scenario)}")
@@ -211,8 +213,10 @@ class DemoSession:
         argv = [sys.executable, "-m", "rayref", "run"]
         for namespace in self.samples.namespaces:
             argv += ["--namespace", namespace]
-        self.operator = ChildProcess("operator", argv, self.workdir / "logs" / "operator.log", env)
-        self.operator.start(cwd=self.workdir)
+        self.operator = ChildProcess(
+            "operator", argv, self.workdir / "logs" / "operator.log", env=env, cwd=self.workdir
+        )
+        self.operator.start()
         self._record_pid("operator", self.operator.pid)
         wait_for_http_ok(self.operator, f"http://127.0.0.1:{health_port}/healthz")
         self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
@@ -331,6 +335,36 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+def wait_for_simulator(process: ChildProcess, timeout: float = 30.0) -> str:
+    """The simulator's base URL, from the one line it prints once it listens."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in process.log_text().splitlines():
+            if line.startswith(SIMULATOR_LISTENING):
+                return line.removeprefix(SIMULATOR_LISTENING).strip()
+        if not process.running():
+            raise process.failure(f"the simulator exited with {process.returncode()}")
+        time.sleep(0.1)
+    raise process.failure(f"the simulator did not listen within {timeout:.0f} s")
+
+
+def wait_for_http_ok(process: ChildProcess, url: str, timeout: float = 60.0) -> None:
+    """Until `url` answers 200 (the operator's liveness endpoint)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.running():
+            raise process.failure(f"the {process.name} exited with {process.returncode()}")
+        try:
+            # Only loopback URLs built by the demo.
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise process.failure(f"the {process.name} was not ready within {timeout:.0f} s")
+
+
 def _set_speed(endpoint: str, speed: float) -> None:
     import asyncio
 
@@ -374,7 +408,7 @@ def run_demo(options: DemoOptions) -> int:
             return _run_steps(session, started)
     except (KeyboardInterrupt, DemoStopped):
         return 130 if options.until_complete else 0
-    except (DemoError, DemoProcessError, DevClusterError, DevClusterBuildError) as error:
+    except (DemoError, ProcessFailed, DevClusterError, DevClusterBuildError) as error:
         print(f"rayref demo: {error}", file=sys.stderr, flush=True)
         return 1
     finally:

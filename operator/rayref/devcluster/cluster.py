@@ -3,11 +3,11 @@
 There is no Docker here, so, like Kubernetes' own envtest, the control plane runs
 as plain local processes on loopback ports, with real authentication (client
 certificates, service-account tokens) and RBAC. Used by the test fixtures and by
-`rayref demo`. Binaries come from `rayref.devcluster_build.ensure_binaries()`.
+`rayref demo`. Binaries come from `rayref.devcluster.build.ensure_binaries()`.
 
-Every process is started by this module and stopped by its pid (SIGTERM, then
-SIGKILL); an atexit hook and the kernel's parent-death signal are the backstops
-for a crashed or interrupted caller.
+Every process is started through `rayref.devcluster.processes` and stopped by its
+pid (SIGTERM, then SIGKILL); an atexit hook and the kernel's parent-death signal
+are the backstops for a crashed or interrupted caller.
 """
 
 from __future__ import annotations
@@ -15,27 +15,24 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
-import ctypes
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from rayref.devcluster_pki import Pki, make_pki
+from rayref.devcluster.pki import Pki, make_pki
+from rayref.devcluster.processes import ChildProcess
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -54,9 +51,7 @@ CONTROLLERS = (
     "root-ca-certificate-publisher-controller",
     "clusterrole-aggregation-controller",
 )
-STOP_GRACE_SECONDS = 10.0
 _CRD_KIND = "CustomResourceDefinition"
-_PR_SET_PDEATHSIG = 1
 
 
 class DevClusterError(RuntimeError):
@@ -68,87 +63,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def _die_with_parent() -> None:
-    # Runs in the child between fork and exec: if the Python process dies without
-    # running its cleanup (SIGKILL, OOM), the kernel sends SIGTERM to the child.
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-@dataclass
-class ManagedProcess:
-    """One control-plane process, started and stopped by pid, its output in a log file."""
-
-    name: str
-    argv: list[str]
-    log_path: Path
-    popen: subprocess.Popen[bytes] | None = None
-    _log_file: IO[bytes] | None = field(default=None, repr=False)
-
-    @property
-    def pid(self) -> int | None:
-        return self.popen.pid if self.popen else None
-
-    def start(self) -> None:
-        self._log_file = self.log_path.open("ab")
-        self._log_file.write(f"\n=== start {time.strftime('%H:%M:%S')}\n".encode())
-        self._log_file.flush()
-        is_main = threading.current_thread() is threading.main_thread()
-        self.popen = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            # Own session: a Ctrl-C in the terminal reaches only the caller, which
-            # then stops the processes in order.
-            start_new_session=True,
-            # The parent-death signal follows the forking thread; only the main
-            # thread lives as long as the process.
-            preexec_fn=_die_with_parent if is_main else None,
-        )
-
-    def running(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
-        popen, self.popen = self.popen, None
-        if popen is not None and popen.poll() is None:
-            popen.send_signal(signal.SIGTERM)
-            try:
-                popen.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                popen.kill()
-                popen.wait()
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-
-    def rss_bytes(self) -> int:
-        if self.popen is None:
-            return 0
-        try:
-            status = Path(f"/proc/{self.popen.pid}/status").read_text()
-        except OSError:
-            return 0
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        return 0
-
-    def tail(self, lines: int = 30) -> str:
-        return _tail(self.log_path, lines)
 
 
 def _b64(path: Path) -> str:
@@ -223,9 +137,9 @@ class DevCluster:
         self.etcd_port = 0
         self.apiserver_port = 0
         self.controller_manager_port = 0
-        self.etcd: ManagedProcess | None = None
-        self.apiserver: ManagedProcess | None = None
-        self.controller_manager: ManagedProcess | None = None
+        self.etcd: ChildProcess | None = None
+        self.apiserver: ChildProcess | None = None
+        self.controller_manager: ChildProcess | None = None
 
     # ---- lifecycle -------------------------------------------------------------
 
@@ -313,9 +227,9 @@ class DevCluster:
 
     # ---- processes ---------------------------------------------------------------
 
-    def _process(self, name: str, argv: Sequence[str]) -> ManagedProcess:
-        return ManagedProcess(
-            name, [str(self.bin_dir / name), *argv], self.logs_dir / f"{name}.log"
+    def _process(self, name: str, argv: Sequence[str]) -> ChildProcess:
+        return ChildProcess(
+            name, [str(self.bin_dir / name), *argv], self.logs_dir / f"{name}.log", append_log=True
         )
 
     def _start_etcd(self, deadline: float) -> None:
@@ -419,7 +333,7 @@ class DevCluster:
 
     def _wait_http(
         self,
-        process: ManagedProcess,
+        process: ChildProcess,
         url: str,
         deadline: float,
         context: ssl.SSLContext | None,
@@ -442,7 +356,7 @@ class DevCluster:
                 raise self._failure(process, f"{process.name} not ready in time ({url})")
             time.sleep(0.1)
 
-    def _failure(self, process: ManagedProcess | None, message: str) -> DevClusterError:
+    def _failure(self, process: ChildProcess | None, message: str) -> DevClusterError:
         name = process.name if process else "?"
         tail = process.tail() if process else ""
         return DevClusterError(

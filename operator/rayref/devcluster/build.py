@@ -57,7 +57,7 @@ def _print(line: str) -> None:
 
 def module_dir() -> Path:
     """The pinned Go module of this checkout (the demo and the tests run from a checkout)."""
-    candidate = Path(__file__).resolve().parents[2] / "tests" / "envtest"
+    candidate = Path(__file__).resolve().parents[3] / "tests" / "envtest"
     if not (candidate / "go.mod").is_file():
         raise DevClusterBuildError(
             f"the pinned Go module is missing: expected {candidate}/go.mod. "
