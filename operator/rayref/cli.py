@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from types import ModuleType
 
 # subcommand -> (module with add_arguments(parser) and run(args) -> int, help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -19,6 +20,25 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("rayref.controller.main", "run the operator"),
     "demo": ("rayref.demo.cli", "run the demo: local control plane, simulator, operator, samples"),
 }
+# The wheel, hence the image, leaves these subcommands' packages out: from such an
+# install they say where they run instead of failing with a traceback.
+CHECKOUT_ONLY: dict[str, str] = {
+    "demo": "rayref demo needs a rayref checkout: run `make demo` there "
+    "(this installation carries the operator only)",
+}
+
+
+def _subcommand_module(name: str, module_name: str) -> ModuleType:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        missing = error.name or ""
+        if name in CHECKOUT_ONLY and (
+            module_name == missing or module_name.startswith(f"{missing}.")
+        ):
+            print(CHECKOUT_ONLY[name], file=sys.stderr)
+            raise SystemExit(2) from None
+        raise
 
 
 def build_parser(command: str | None) -> argparse.ArgumentParser:
@@ -31,7 +51,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_text, description=help_text)
         sp.set_defaults(_module=module_name)
         if name == command:
-            module = importlib.import_module(module_name)
+            module = _subcommand_module(name, module_name)
             add_arguments: Callable[[argparse.ArgumentParser], None] = module.add_arguments
             add_arguments(sp)
     return parser
@@ -42,6 +62,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = next((a for a in args_list if not a.startswith("-")), None)
     parser = build_parser(command if command in SUBCOMMANDS else None)
     args = parser.parse_args(args_list)
-    module = importlib.import_module(args._module)
+    module = _subcommand_module(args.command, args._module)
     run: Callable[[argparse.Namespace], int] = module.run
     return run(args)

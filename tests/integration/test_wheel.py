@@ -2,14 +2,18 @@
 
 operator/Dockerfile builds a wheel, installs only that wheel into a clean virtual
 environment and runs `rayref run`. These tests do the same on the host: build the
-wheel, install it into a fresh venv (dependencies from the package index), and run
-the entry point from outside the source tree, so only packaged files can answer.
+wheel from the files the Dockerfile copies, install it into a fresh venv
+(dependencies from the package index), and run the entry point from outside the
+source tree, so only packaged files can answer. The demo and the local control
+plane are development tools: the wheel leaves them out and the runtime never needs
+them.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -40,10 +44,21 @@ class InstalledWheel:
 
 @pytest.fixture(scope="module")
 def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # What the Dockerfile's builder stage copies, into a fresh tree: setuptools packs
+    # whatever an earlier build left in build/lib, so a build in the checkout could
+    # carry stale modules (a removed or excluded one) into the wheel.
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO_ROOT / name, source / name)
+    shutil.copytree(
+        REPO_ROOT / "operator" / "rayref",
+        source / "operator" / "rayref",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
     dist = tmp_path_factory.mktemp("dist")
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", ".", "-w", str(dist)],
-        cwd=REPO_ROOT,
+        cwd=source,
         capture_output=True,
         text=True,
         timeout=300,
@@ -80,6 +95,50 @@ def test_wheel_holds_the_package_and_nothing_else(built_wheel: Path) -> None:
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     with zipfile.ZipFile(built_wheel) as archive:
         assert "rayref = rayref.cli:main" in archive.read(entry_points).decode()
+
+
+DEVELOPMENT_PACKAGES = ("rayref/demo/", "rayref/devcluster/")
+
+
+def test_wheel_leaves_out_the_demo_and_the_local_control_plane(built_wheel: Path) -> None:
+    # They are in the checkout, so their absence from the wheel is the exclusion's doing.
+    for package in DEVELOPMENT_PACKAGES:
+        assert (REPO_ROOT / "operator" / package / "__init__.py").is_file(), package
+    with zipfile.ZipFile(built_wheel) as archive:
+        names = archive.namelist()
+    carried = [n for n in names if n.startswith(DEVELOPMENT_PACKAGES)]
+    assert carried == []
+    go_files = [n for n in names if n.rsplit("/", 1)[-1] in ("go.mod", "go.sum", "tools.go")]
+    assert go_files == []
+
+
+def test_every_packaged_module_imports_without_the_development_packages(
+    installed_wheel: InstalledWheel,
+) -> None:
+    """The runtime never imports the demo or the devcluster: they are not there to import."""
+    script = (
+        "import importlib, pkgutil, rayref\n"
+        "names = [m.name for m in pkgutil.walk_packages(rayref.__path__, 'rayref.')\n"
+        "         if not m.name.endswith('__main__')]\n"
+        "for name in names:\n"
+        "    importlib.import_module(name)\n"
+        "print(len(names))\n"
+    )
+    result = installed_wheel.run("python", "-c", script)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) > 30  # the operator, the simulator, the commands
+    missing = installed_wheel.run("python", "-c", "import rayref.demo")
+    assert "No module named 'rayref.demo'" in missing.stderr
+
+
+def test_demo_from_the_wheel_says_it_needs_a_checkout(installed_wheel: InstalledWheel) -> None:
+    for argv in (("rayref", "demo"), ("rayref", "demo", "--until-complete")):
+        result = installed_wheel.run(*argv)
+        assert result.returncode == 2, result.stderr
+        assert result.stdout == ""
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1, result.stderr
+        assert "checkout" in lines[0] and "make demo" in lines[0], lines[0]
 
 
 def test_package_is_imported_from_the_venv_not_the_checkout(
