@@ -28,7 +28,9 @@ from rayref.emr.errors import EmrError
 from rayref.emr.models import RayCluster, RayJob
 from rayref.kube.client import KubeClient, merge_patch
 from rayref.kube.credentials import credentials_from_secret
-from rayref.mirror import mapping
+from rayref.mirror.cluster import cluster_status
+from rayref.mirror.failure import sync_failure
+from rayref.mirror.job import job_status
 
 GROUP, VERSION = "rayref.io", "v1alpha1"
 INTERVAL = float(os.environ.get("BASELINE_INTERVAL", "30"))
@@ -101,12 +103,12 @@ async def _poll(
         else:
             remote = await client.get_ray_cluster(str(spec["workspaceId"]), str(spec["clusterId"]))
     except EmrError as error:
-        update = mapping.sync_failure(kind, previous, error, generation=generation, now=now)
+        update = sync_failure(kind, previous, error, generation=generation, now=now)
     else:
         if isinstance(remote, RayJob):
-            update = mapping.job_status(remote, previous, generation=generation, now=now)
+            update = job_status(remote, previous, generation=generation, now=now)
         else:
-            update = mapping.cluster_status(remote, previous, generation=generation, now=now)
+            update = cluster_status(remote, previous, generation=generation, now=now)
     state.checked.add(uid)
     checked_gauge.set(len(state.checked))
     patch = merge_patch(previous, update.status) if update.changed else {}

@@ -24,7 +24,8 @@ from typing import Any
 from bench.kubeapi import Kube
 from rayref.emr.credentials import Credentials
 from rayref.emr.models import RayCluster, RayJob
-from rayref.mirror import mapping
+from rayref.mirror.cluster import cluster_status
+from rayref.mirror.job import job_status
 from rayref.simulator.control import SimulatorControl
 
 GROUP, VERSION = "rayref.io", "v1alpha1"
@@ -212,12 +213,12 @@ async def presync(
         async def run() -> None:
             if ref.kind == "RayJobRef":
                 view = await control.get_job_view(ref.workspace_id, ref.remote_id)
-                status = mapping.job_status(
+                status = job_status(
                     RayJob.model_validate(view.fields), None, generation=1, now=now
                 ).status
             else:
                 view = await control.get_cluster_view(ref.workspace_id, ref.remote_id)
-                status = mapping.cluster_status(
+                status = cluster_status(
                     RayCluster.model_validate(view.fields), None, generation=1, now=now
                 ).status
             await kube.request(

@@ -41,23 +41,24 @@ class KindInfo:
 
     @property
     def crd_name(self) -> str:
-        from rayref.api.models import GROUP
+        from rayref.api.kinds import GROUP
 
         return f"{self.plural}.{GROUP}"
 
     @property
     def file_name(self) -> str:
-        from rayref.api.models import GROUP
+        from rayref.api.kinds import GROUP
 
         return f"{GROUP}_{self.plural}.yaml"
 
 
 def kinds() -> tuple[KindInfo, ...]:
+    from rayref.api import kinds as names
     from rayref.api import models as m
 
     job = KindInfo(
-        kind=m.JOB_KIND,
-        plural=m.JOB_PLURAL,
+        kind=names.JOB_KIND,
+        plural=names.JOB_PLURAL,
         singular="rayjobref",
         short_name="rjr",
         description=(
@@ -84,8 +85,8 @@ def kinds() -> tuple[KindInfo, ...]:
         ),
     )
     cluster = KindInfo(
-        kind=m.CLUSTER_KIND,
-        plural=m.CLUSTER_PLURAL,
+        kind=names.CLUSTER_KIND,
+        plural=names.CLUSTER_PLURAL,
         singular="rayclusterref",
         short_name="rcr",
         description=(
@@ -117,7 +118,7 @@ def _model_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 def crd(info: KindInfo) -> dict[str, Any]:
     """The CustomResourceDefinition of one kind, as a plain dict."""
-    from rayref.api.models import GROUP, VERSION
+    from rayref.api.kinds import GROUP, VERSION
 
     root = {
         "type": "object",

@@ -24,14 +24,6 @@ from rayref.api.patterns import (
     WORKSPACE_ID_PATTERN,
 )
 
-GROUP = "rayref.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-JOB_KIND = "RayJobRef"
-JOB_PLURAL = "rayjobrefs"
-CLUSTER_KIND = "RayClusterRef"
-CLUSTER_PLURAL = "rayclusterrefs"
-
 POLL_INTERVAL_DEFAULT = 30
 POLL_INTERVAL_MIN = 5
 POLL_INTERVAL_MAX = 86400

@@ -18,8 +18,8 @@ from typing import Any
 
 import kopf
 
+from rayref.api.kinds import GROUP, PLURALS, VERSION
 from rayref.controller.settings import OperatorSettings
-from rayref.kube.client import GROUP, PLURALS, VERSION
 from rayref.observability.memory import release_free_memory
 from rayref.polling.scheduler import RefKey, Scheduler
 
@@ -80,10 +80,10 @@ def _build_runtime(settings: OperatorSettings) -> Runtime:
     from rayref.kube.events import EventRecorder
     from rayref.observability.gauges import TrackedStrategy, refresh
     from rayref.observability.metrics import Metrics
+    from rayref.polling.budget import AdaptiveBudget
     from rayref.polling.reconcile import PollContext, Poller
     from rayref.polling.scheduler import PerRefStrategy
     from rayref.polling.sweeps import ListPollStrategy
-    from rayref.polling.timing import AdaptiveBudget
 
     kube = KubeClient.from_environment()
     http = new_http_client(max_connections=max(20, settings.max_in_flight))

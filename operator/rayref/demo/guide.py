@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from rayref.api.models import CLUSTER_KIND, JOB_KIND
+from rayref.api.kinds import CLUSTER_KIND, JOB_KIND
 from rayref.demo.samples import Samples
 
 

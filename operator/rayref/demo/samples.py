@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from rayref.api.models import CLUSTER_KIND, CLUSTER_PLURAL, GROUP, JOB_KIND, JOB_PLURAL
+from rayref.api.kinds import CLUSTER_KIND, CLUSTER_PLURAL, GROUP, JOB_KIND, JOB_PLURAL
 from rayref.simulator.scenario import Scenario
 
 PLURALS = {JOB_KIND: JOB_PLURAL, CLUSTER_KIND: CLUSTER_PLURAL}

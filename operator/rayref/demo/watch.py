@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from rayref.api.models import GROUP, JOB_KIND, VERSION
+from rayref.api.kinds import GROUP, JOB_KIND, VERSION
 from rayref.demo.samples import SampleRef, state_of
 
 COLUMNS = (("KIND/NAME", 38), ("STATUS", 10), ("CLUSTER", 11), ("READY", 6), ("SYNCED", 7))

@@ -17,12 +17,10 @@ from typing import Any
 
 import aiohttp
 
+from rayref.api.kinds import GROUP, PLURALS, VERSION
+
 logger = logging.getLogger("rayref.kube")
 
-GROUP = "rayref.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-PLURALS = {"RayJobRef": "rayjobrefs", "RayClusterRef": "rayclusterrefs"}
 
 JsonObject = dict[str, Any]
 

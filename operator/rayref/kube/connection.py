@@ -15,7 +15,8 @@ import hashlib
 import json
 from collections.abc import Mapping
 
-from rayref.kube.client import API_VERSION, KubeClient, KubeConflict
+from rayref.api.kinds import API_VERSION
+from rayref.kube.client import KubeClient, KubeConflict
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "rayref"

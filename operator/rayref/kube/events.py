@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from rayref.kube.client import API_VERSION, KubeClient, KubeError, KubeNotFound
+from rayref.api.kinds import API_VERSION
+from rayref.kube.client import KubeClient, KubeError, KubeNotFound
 
 logger = logging.getLogger("rayref.events")
 

@@ -9,7 +9,7 @@ GetRayJob / GetRayCluster only when
 - it is missing from a list that should have shown it (`MISSING`): the Get then
   reports RemoteNotFound or finds it;
 - it is a cluster whose nodes are due for a refresh (`INSTANCES`, decided by the
-  strategy with `pacing.instance_refresh_period`): only GetRayCluster shows them.
+  strategy with `timing.instance_refresh_period`): only GetRayCluster shows them.
 
 "Differs from the status" is judged by mapping the list item with the operator's own
 mapping and comparing the fields a list item carries, so an operator restart needs no
@@ -25,6 +25,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from rayref.api.kinds import CLUSTER_KIND, JOB_KIND
 from rayref.emr.models import (
     RayCluster,
     RayClusterSummary,
@@ -32,11 +33,13 @@ from rayref.emr.models import (
     RayJobSummary,
 )
 from rayref.mirror import conditions as cond
-from rayref.mirror import mapping
+from rayref.mirror.cluster import cluster_status
+from rayref.mirror.job import job_status
+from rayref.mirror.times import epoch_ms
 from rayref.polling.scheduler import RefSnapshot
 
-JOB_KIND = mapping.JOB_KIND
-CLUSTER_KIND = mapping.CLUSTER_KIND
+JOB_KIND = JOB_KIND
+CLUSTER_KIND = CLUSTER_KIND
 # The largest page the API documents (ListRayCluster: 1-100; ListRayJob states none).
 PAGE_SIZE = 100
 # Stop paging a window after this many pages (100,000 jobs), whatever the server says.
@@ -115,16 +118,6 @@ def remote_id(ref: RefSnapshot) -> str:
     return str(ref.spec.get(field_name, ""))
 
 
-def epoch_ms(text: object) -> int | None:
-    """An RFC 3339 status time as epoch milliseconds."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return round(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
-    except ValueError:
-        return None
-
-
 def needs_read_before_listing(ref: RefSnapshot, *, failed_sweep: bool = False) -> Verdict | None:
     """`NEW` when no list can vouch for the ref: its status is not a successful read of
     the current generation, or (a job) it lacks the submitTime that places it in a window.
@@ -173,15 +166,13 @@ def reads_like_status(
 ) -> bool:
     """Whether the status already shows everything the list item says."""
     if isinstance(summary, RayJobSummary):
-        new = mapping.job_status(_job_from(summary), status, generation=generation, now=now).status
+        new = job_status(_job_from(summary), status, generation=generation, now=now).status
         before_usage = (status.get("usage") or {}).get("cuHours")
         after_usage = (new.get("usage") or {}).get("cuHours")
         return before_usage == after_usage and all(
             new.get(name) == status.get(name) for name in JOB_LIST_FIELDS
         )
-    new = mapping.cluster_status(
-        _cluster_from(summary), status, generation=generation, now=now
-    ).status
+    new = cluster_status(_cluster_from(summary), status, generation=generation, now=now).status
     return all(new.get(name) == status.get(name) for name in CLUSTER_LIST_FIELDS)
 
 

@@ -34,10 +34,14 @@ from rayref.kube.client import (
 from rayref.kube.connection import ConnectionSecretConflict, ConnectionSecrets
 from rayref.kube.credentials import CredentialsSource
 from rayref.kube.events import EventRecorder, InvolvedObject
-from rayref.mirror import limits as bounds
-from rayref.mirror import mapping
+from rayref.mirror import limits
+from rayref.mirror.cluster import cluster_status, connection_secret_data
+from rayref.mirror.failure import suspended, sync_failure
+from rayref.mirror.job import job_status
+from rayref.mirror.status import StatusUpdate
 from rayref.observability.metrics import Metrics
 from rayref.polling.scheduler import PollOutcome, RefSnapshot
+from rayref.polling.timing import next_poll_delay, poll_interval
 
 logger = logging.getLogger("rayref.poll")
 
@@ -118,20 +122,18 @@ class Poller:
         """Record a failed read that was not this ref's own (a list sweep that should
         have vouched for it): Synced=False with the error's reason, last state kept."""
         now = self._ctx.now()
-        update = mapping.sync_failure(
-            ref.key.kind, ref.status, error, generation=ref.generation, now=now
-        )
-        delay = mapping.next_poll_delay(
-            ref.key.kind, update.status, mapping.poll_interval(ref.spec), error=error, now=now
+        update = sync_failure(ref.key.kind, ref.status, error, generation=ref.generation, now=now)
+        delay = next_poll_delay(
+            ref.key.kind, update.status, poll_interval(ref.spec), error=error, now=now
         )
         return await self._write(ref, update, next_delay=delay, result="listed-failed")
 
     async def _poll(self, ref: RefSnapshot) -> PollOutcome:
         ctx = self._ctx
         now = ctx.now()
-        interval = mapping.poll_interval(ref.spec)
+        interval = poll_interval(ref.spec)
         if ref.suspended:
-            update = mapping.suspended(ref.key.kind, ref.status, generation=ref.generation, now=now)
+            update = suspended(ref.key.kind, ref.status, generation=ref.generation, now=now)
             return await self._write(ref, update, next_delay=None, result="suspended")
         uses_secret = bool((ref.spec.get("credentialsSecretRef") or {}).get("name"))
         remote: RayJob | RayCluster | None = None
@@ -159,12 +161,10 @@ class Poller:
                 error = exc
         if remote is None:
             assert error is not None
-            update = mapping.sync_failure(
+            update = sync_failure(
                 ref.key.kind, ref.status, error, generation=ref.generation, now=now
             )
-            delay = mapping.next_poll_delay(
-                ref.key.kind, update.status, interval, error=error, now=now
-            )
+            delay = next_poll_delay(ref.key.kind, update.status, interval, error=error, now=now)
             if uses_secret and isinstance(error, CREDENTIALS_ERRORS):
                 # A person fixes this by editing the Secret: look again every interval.
                 if credentials is not None and delay is not None:
@@ -175,11 +175,11 @@ class Poller:
             return await self._write(ref, update, next_delay=delay, result="error")
         self._denials.pop(ref.uid, None)
         if isinstance(remote, RayJob):
-            update = mapping.job_status(remote, ref.status, generation=ref.generation, now=now)
+            update = job_status(remote, ref.status, generation=ref.generation, now=now)
         else:
-            update = mapping.cluster_status(remote, ref.status, generation=ref.generation, now=now)
+            update = cluster_status(remote, ref.status, generation=ref.generation, now=now)
             await self._connection_secret(ref, remote)
-        delay = mapping.next_poll_delay(ref.key.kind, update.status, interval, now=now)
+        delay = next_poll_delay(ref.key.kind, update.status, interval, now=now)
         return await self._write(ref, update, next_delay=delay, result="ok")
 
     def _still_denied(self, uid: str, credentials: Credentials) -> bool:
@@ -215,7 +215,7 @@ class Poller:
     async def _write(
         self,
         ref: RefSnapshot,
-        update: mapping.StatusUpdate,
+        update: StatusUpdate,
         *,
         next_delay: float | None,
         result: str,
@@ -241,7 +241,7 @@ class Poller:
             # seconds would re-read the cloud for nothing. Say so, and wait a cycle.
             logger.warning("status for %s refused by the API server: %s", ref.key, exc)
             await ctx.events.record(
-                _involved(ref), "Warning", "StatusRefused", bounds.clip_text(str(exc), 1024)
+                _involved(ref), "Warning", "StatusRefused", limits.clip_text(str(exc), 1024)
             )
             ctx.metrics.events.labels("Warning", "StatusRefused").inc()
             return PollOutcome(next_delay=next_delay)
@@ -276,7 +276,7 @@ class Poller:
         name = target.get("name") if isinstance(target, Mapping) else None
         if not name:
             return
-        data = mapping.connection_secret_data(remote)
+        data = connection_secret_data(remote)
         if not data:
             return
         ctx = self._ctx

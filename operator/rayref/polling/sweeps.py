@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from rayref.api.kinds import CLUSTER_KIND, JOB_KIND
 from rayref.emr import endpoints
 from rayref.emr.client import EmrClient
 from rayref.emr.credentials import Credentials
@@ -46,7 +47,7 @@ from rayref.emr.errors import (
     ThrottledError,
 )
 from rayref.kube.client import KubeError
-from rayref.mirror import mapping
+from rayref.mirror.times import epoch_ms
 from rayref.polling import listings as batching
 from rayref.polling.listings import (
     ClusterListing,
@@ -60,6 +61,8 @@ from rayref.polling.timing import (
     TICK_SECONDS,
     SweepGrid,
     instance_refresh_period,
+    next_poll_delay,
+    poll_interval,
     stale_retry_delay,
 )
 
@@ -219,7 +222,7 @@ class ListPollStrategy:
         now = self._clock()
         since = self._unverified_since.setdefault(ref.uid, now)
         # Half a tick of slack, as for node reads: retries land on ticks.
-        return now - since >= mapping.poll_interval(ref.spec) - TICK_SECONDS / 2
+        return now - since >= poll_interval(ref.spec) - TICK_SECONDS / 2
 
     async def _check_listed(
         self, key: GroupKey, refs: list[RefSnapshot], started: float
@@ -262,7 +265,7 @@ class ListPollStrategy:
             if verdict is Verdict.UNCHANGED:
                 assert judgement.fingerprint is not None
                 self._remembered[ref.uid] = (ref.resource_version, judgement.fingerprint)
-                if key.kind == batching.CLUSTER_KIND and self._nodes_due(key, ref, summary):
+                if key.kind == CLUSTER_KIND and self._nodes_due(key, ref, summary):
                     verdict = Verdict.INSTANCES
             self._ctx.metrics.polls.labels(ref.key.kind, f"listed-{verdict}").inc()
             if verdict is Verdict.UNCHANGED:
@@ -308,15 +311,15 @@ class ListPollStrategy:
         reads = self._nodes.get(ref.uid)
         if reads is None:
             return True
-        period = instance_refresh_period(mapping.poll_interval(ref.spec), reads.unchanged)
+        period = instance_refresh_period(poll_interval(ref.spec), reads.unchanged)
         # Half a tick of slack: a check landing a hair early must not skip a whole period.
         return self._clock() - reads.at >= period - self._grid(key).tick / 2
 
     def _unchanged(
         self, key: GroupKey, ref: RefSnapshot, now: datetime, *, observed_at: float
     ) -> PollOutcome:
-        interval = mapping.poll_interval(ref.spec)
-        delay = mapping.next_poll_delay(ref.key.kind, ref.status, interval, now=now)
+        interval = poll_interval(ref.spec)
+        delay = next_poll_delay(ref.key.kind, ref.status, interval, now=now)
         return PollOutcome(next_delay=self._snap(key, delay, observed_at))
 
     def _stale(self, key: GroupKey, ref: RefSnapshot, error: Exception | None) -> PollOutcome:
@@ -328,7 +331,7 @@ class ListPollStrategy:
     ) -> float | None:
         """When to try the sweep again for a ref it failed to cover."""
         retry_after = error.retry_after if isinstance(error, ThrottledError) else None
-        interval = mapping.poll_interval(ref.spec)
+        interval = poll_interval(ref.spec)
         return self._snap(key, stale_retry_delay(interval, retry_after), self._clock())
 
     # -- timing -------------------------------------------------------------------
@@ -387,7 +390,7 @@ class ListPollStrategy:
         taken, and the error that cut it short."""
         found: dict[RefKey, batching.Summary | None] = {}
         try:
-            if key.kind == batching.JOB_KIND:
+            if key.kind == JOB_KIND:
                 taken_at = await self._sweep_jobs(key, refs, started, found)
             else:
                 taken_at = await self._sweep_clusters(key, refs, started, found)
@@ -415,7 +418,7 @@ class ListPollStrategy:
         taken_at = self._clock()
         listings = self._fresh_job_listings(key, started)
         for ref in refs:
-            submit = batching.epoch_ms(ref.status.get("submitTime"))
+            submit = epoch_ms(ref.status.get("submitTime"))
             assert submit is not None  # needs_read_before_listing sent the others away
             listing = next((item for item in listings if item.covers(submit)), None)
             if listing is None:
@@ -545,7 +548,7 @@ class ListPollStrategy:
 
     def _after_poll(self, key: GroupKey, ref: RefSnapshot, outcome: PollOutcome) -> PollOutcome:
         now = self._clock()
-        if key.kind == batching.CLUSTER_KIND and not ref.suspended:
+        if key.kind == CLUSTER_KIND and not ref.suspended:
             reads = self._nodes.get(ref.uid)
             wrote = outcome.status is not None
             unchanged = 0 if wrote or reads is None else reads.unchanged + 1

@@ -1,29 +1,39 @@
-"""Pacing of batched polls: shared sweep ticks, AIMD on throttling, per-group lanes.
+"""Every delay rule of polling, in one place; pure (time is passed in).
 
-Pure or nearly so (time is passed in), so the rules are unit-tested without a loop:
-
-- `SweepGrid`: due times of one group's refs snap to shared ticks, so that one list
-  sweep serves every ref due then instead of one sweep per ref.
-- `AimdRate` / `AdaptiveBudget`: the global token bucket whose rate halves when the
-  cloud throttles and creeps back while calls succeed; the operator gets staler,
-  never fails, when the budget is short.
-- `GroupLanes`: each group may have only a few requests waiting for the budget; the
-  bucket serves waiters in arrival order, so busy groups share it evenly and one
-  large workspace cannot starve the others.
-- `instance_refresh_period`: how often a running cluster's nodes (only GetRayCluster
-  shows them) are read, slower while they do not change.
+- the interval: `spec.pollIntervalSeconds` (its default and minimum live in the API model);
+- the slow cycle, `max(4 x interval, 120 s)`, for refs that change rarely or cannot be
+  read for a reason a person must fix;
+- throttling: one rule, `after_throttling`: the server's retry-after hint, bounded;
+- when to stop: a finished job whose cluster is gone and whose usage has come;
+- sweep ticks (`SweepGrid`): one group's refs snap to shared ticks so one list sweep
+  serves them all;
+- a sweep that could not run (`stale_retry_delay`), node refreshes of running clusters
+  (`instance_refresh_period`), and the short retries after trouble with the API server.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
 import random
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
 
-from rayref.emr.budget import RequestBudget
+from rayref.api.kinds import JOB_KIND
+from rayref.emr import errors
+from rayref.mirror.failure import PERMANENT_FAILURES, failure_reason
+from rayref.mirror.job import TERMINAL_PHASES
+from rayref.mirror.times import parse_time
+
+SLOW_POLL_FACTOR = 4
+SLOW_POLL_MIN_SECONDS = 120.0
+# After this long with a terminal job, a Deleted cluster and no change at all, usage will
+# not come any more (the API publishes it about 10 minutes after the cluster is released).
+USAGE_WAIT_SECONDS = 3600.0
+# When the API server refuses a write (or is down), try again after this long.
+KUBE_RETRY_DELAY = 5.0
+# A poll that raised unexpectedly is retried after this long.
+CRASH_RETRY_DELAY = 30.0
 
 # Ticks are this far apart: the smallest pollIntervalSeconds the CRD allows.
 TICK_SECONDS = 5.0
@@ -81,92 +91,75 @@ class SweepGrid:
         return {self.time_of(i): n for i, n in sorted(self._load.items())}
 
 
-class AimdRate:
-    """Additive increase, multiplicative decrease of a request rate.
+def slow_delay(interval: float) -> float:
+    """The slow cycle: for finished jobs, stopped clusters and failures a person must fix."""
+    return max(interval * SLOW_POLL_FACTOR, SLOW_POLL_MIN_SECONDS)
 
-    A throttled answer halves the rate (at most once per `cooldown` seconds, since one
-    burst of throttling answers is one signal); every success adds `increase / rate`, so
-    the rate grows by about `increase` per second of successful calls at that rate,
-    back up to `ceiling`.
+
+def after_throttling(retry_after: float | None, *, at_least: float, at_most: float) -> float:
+    """The one throttling rule: wait the server's retry-after hint, within bounds.
+
+    The bounds say what is at stake. A ref's own read waits at least its interval (a
+    quicker retry would spend the budget that is already short) and at most the slow
+    cycle (a nearly empty bucket can ask for many minutes, which would leave the ref
+    unobserved longer than any other failure does). A sweep that could not run leaves
+    its refs' last status in place, so it retries sooner: at least a tick, at most the
+    interval.
     """
-
-    def __init__(
-        self,
-        ceiling: float,
-        *,
-        floor: float = 0.5,
-        decrease: float = 0.5,
-        increase: float = 1.0,
-        cooldown: float = 2.0,
-    ) -> None:
-        if ceiling <= 0 or not 0 < floor <= ceiling or not 0 < decrease < 1:
-            raise ValueError("need 0 < floor <= ceiling and 0 < decrease < 1")
-        self.ceiling = ceiling
-        self.floor = floor
-        self.decrease = decrease
-        self.increase = increase
-        self.cooldown = cooldown
-        self.rate = ceiling
-        self._last_decrease = -math.inf
-
-    def on_success(self) -> float:
-        if self.rate < self.ceiling:
-            self.rate = min(self.ceiling, self.rate + self.increase / self.rate)
-        return self.rate
-
-    def on_throttled(self, now: float) -> float:
-        if now - self._last_decrease >= self.cooldown:
-            self.rate = max(self.floor, self.rate * self.decrease)
-            self._last_decrease = now
-        return self.rate
+    wanted = at_least if retry_after is None else retry_after
+    return min(at_most, max(at_least, wanted))
 
 
-class AdaptiveBudget(RequestBudget):
-    """The operator's one cloud budget: a token bucket whose rate follows `AimdRate`.
+def next_poll_delay(
+    kind: str,
+    status: Mapping[str, Any] | None,
+    interval: float,
+    *,
+    error: BaseException | None = None,
+    now: datetime | None = None,
+) -> float | None:
+    """Seconds until a ref's next read, or None to stop polling (until the spec changes).
 
-    Pass `observe` as the EmrClient observer; the outcome `"throttled"` slows the bucket.
+    The rule, as docs/status.md states it:
+    - a permanent failure (not found, access denied, no credentials): slow;
+    - throttled: the server's retry-after hint, at least the interval, at most slow;
+    - a job in a terminal phase whose cluster is Deleted and whose cuHours is present:
+      stop; likewise when nothing changed for USAGE_WAIT_SECONDS after that (usage never
+      came); any other terminal job: slow;
+    - a Stopped or Error cluster: slow;
+    - anything else: the spec's interval.
     """
+    slow = slow_delay(interval)
+    if error is not None:
+        if failure_reason(error) in PERMANENT_FAILURES:
+            return slow
+        if isinstance(error, errors.ThrottledError) and error.retry_after:
+            return after_throttling(error.retry_after, at_least=interval, at_most=slow)
+        return interval
+    status = status or {}
+    if kind == JOB_KIND:
+        if status.get("phase") not in TERMINAL_PHASES:
+            return interval
+        if status.get("clusterState") == "Deleted":
+            if (status.get("usage") or {}).get("cuHours") is not None:
+                return None
+            last = parse_time(status.get("lastSyncTime"))
+            if (
+                now is not None
+                and last is not None
+                and (now - last).total_seconds() >= USAGE_WAIT_SECONDS
+            ):
+                return None
+        return slow
+    if status.get("state") in ("Stopped", "Error"):
+        return slow
+    return interval
 
-    def __init__(
-        self,
-        rate: float,
-        burst: int,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        super().__init__(rate, burst, clock=clock, sleep=sleep)
-        self.aimd = AimdRate(rate, floor=min(rate, 0.5))
-        self._now = clock
-        self.throttled = 0
 
-    def observe(self, operation: str, outcome: str, seconds: float) -> None:
-        if outcome == "throttled":
-            self.throttled += 1
-            self.rate = self.aimd.on_throttled(self._now())
-        elif outcome == "success":
-            self.rate = self.aimd.on_success()
-
-
-class GroupLanes:
-    """At most `width` concurrent slots per group (a group = one list sweep's scope)."""
-
-    def __init__(self, width: int) -> None:
-        if width < 1:
-            raise ValueError("width must be at least 1")
-        self.width = width
-        self._lanes: dict[Hashable, asyncio.Semaphore] = {}
-
-    @contextlib.asynccontextmanager
-    async def slot(self, group: Hashable) -> AsyncIterator[None]:
-        lane = self._lanes.get(group)
-        if lane is None:
-            lane = self._lanes[group] = asyncio.Semaphore(self.width)
-        async with lane:
-            yield
-
-    def discard(self, group: Hashable) -> None:
-        self._lanes.pop(group, None)
+def stale_retry_delay(interval: float, retry_after: float | None) -> float:
+    """When a sweep could not run (throttled, cloud hiccup): try again at the server's
+    hint, at least one tick, at most the interval. The refs keep their last status."""
+    return after_throttling(retry_after, at_least=TICK_SECONDS, at_most=interval)
 
 
 def instance_refresh_period(interval: float, unchanged_reads: int) -> float:
@@ -177,8 +170,10 @@ def instance_refresh_period(interval: float, unchanged_reads: int) -> float:
     return interval * (1 << steps)
 
 
-def stale_retry_delay(interval: float, retry_after: float | None) -> float:
-    """When a sweep could not run (throttled, cloud hiccup): try again at the server's
-    hint, at least one tick, at most the interval. The refs keep their last status."""
-    wanted = retry_after if retry_after is not None else TICK_SECONDS
-    return min(interval, max(TICK_SECONDS, wanted))
+def poll_interval(spec: Mapping[str, Any]) -> float:
+    """`spec.pollIntervalSeconds`: the CRD's default (30 s) when absent or unreadable,
+    never below its minimum (5 s)."""
+    try:
+        return max(5.0, float(spec.get("pollIntervalSeconds", 30)))
+    except (TypeError, ValueError):
+        return 30.0

@@ -13,26 +13,29 @@ from typing import Any
 import lupa
 import pytest
 
+from rayref.api.kinds import CLUSTER_KIND, JOB_KIND
 from rayref.emr import errors
-from rayref.mirror import mapping
+from rayref.mirror.cluster import cluster_status
+from rayref.mirror.failure import suspended, sync_failure
+from rayref.mirror.job import job_status
 from tests.fixtures.paths import REPO_ROOT
 from tests.kstatus.build import build as build_kstatus
 from tests.unit.mirror.remotes import T0, at, cluster, job, node
 
-JOB, CLUSTER = mapping.JOB_KIND, mapping.CLUSTER_KIND
+JOB, CLUSTER = JOB_KIND, CLUSTER_KIND
 NOT_FOUND = errors.NotFoundError("gone", code="ResourceNotFound", status_code=404)
 THROTTLED = errors.ThrottledError("slow down", code="Throttling.User", status_code=400)
 
 
 def _job(phase: str, cluster_state: str = "Running") -> dict[str, Any]:
-    return mapping.job_status(
+    return job_status(
         job(status=phase, clusterState=cluster_state), None, generation=1, now=T0
     ).status
 
 
 def _cluster(state: str, nodes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     remote = cluster(state=state, instances=nodes if nodes is not None else [node("w-1")])
-    return mapping.cluster_status(remote, None, generation=1, now=T0).status
+    return cluster_status(remote, None, generation=1, now=T0).status
 
 
 # name -> (kind, metadata.generation, status, kstatus, Argo CD health)
@@ -50,21 +53,21 @@ SCENARIOS: dict[str, tuple[str, int, dict[str, Any] | None, str, str]] = {
     "job remote gone": (
         JOB,
         1,
-        mapping.sync_failure(JOB, _job("Running"), NOT_FOUND, generation=1, now=at(30)).status,
+        sync_failure(JOB, _job("Running"), NOT_FOUND, generation=1, now=at(30)).status,
         "Failed",
         "Degraded",
     ),
     "job Running, throttled": (
         JOB,
         1,
-        mapping.sync_failure(JOB, _job("Running"), THROTTLED, generation=1, now=at(30)).status,
+        sync_failure(JOB, _job("Running"), THROTTLED, generation=1, now=at(30)).status,
         "InProgress",
         "Progressing",
     ),
     "job Succeeded, throttled": (
         JOB,
         1,
-        mapping.sync_failure(JOB, _job("Succeeded"), THROTTLED, generation=1, now=at(30)).status,
+        sync_failure(JOB, _job("Succeeded"), THROTTLED, generation=1, now=at(30)).status,
         "Current",
         "Healthy",
     ),
@@ -72,7 +75,7 @@ SCENARIOS: dict[str, tuple[str, int, dict[str, Any] | None, str, str]] = {
     "job Running, suspended": (
         JOB,
         2,
-        mapping.suspended(JOB, _job("Running"), generation=2, now=at(30)).status,
+        suspended(JOB, _job("Running"), generation=2, now=at(30)).status,
         "InProgress",
         "Suspended",
     ),
@@ -99,9 +102,7 @@ SCENARIOS: dict[str, tuple[str, int, dict[str, Any] | None, str, str]] = {
     "cluster remote gone": (
         CLUSTER,
         1,
-        mapping.sync_failure(
-            CLUSTER, _cluster("Running"), NOT_FOUND, generation=1, now=at(30)
-        ).status,
+        sync_failure(CLUSTER, _cluster("Running"), NOT_FOUND, generation=1, now=at(30)).status,
         "Failed",
         "Degraded",
     ),

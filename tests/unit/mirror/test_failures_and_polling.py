@@ -7,11 +7,15 @@ from typing import Any
 
 import pytest
 
+from rayref.api.kinds import CLUSTER_KIND, JOB_KIND
 from rayref.emr import endpoints, errors
-from rayref.mirror import mapping
+from rayref.mirror.cluster import cluster_status
+from rayref.mirror.failure import suspended, sync_failure
+from rayref.mirror.job import job_status
+from rayref.polling.timing import next_poll_delay
 from tests.unit.mirror.remotes import T0, at, cluster, condition, job
 
-JOB, CLUSTER = mapping.JOB_KIND, mapping.CLUSTER_KIND
+JOB, CLUSTER = JOB_KIND, CLUSTER_KIND
 
 
 def _not_found() -> errors.EmrError:
@@ -38,7 +42,7 @@ ERRORS: dict[str, errors.EmrError | Exception] = {
 
 @pytest.mark.parametrize("reason", sorted(ERRORS))
 def test_each_error_has_its_reason(reason: str) -> None:
-    update = mapping.sync_failure(JOB, None, ERRORS[reason], generation=1, now=T0)
+    update = sync_failure(JOB, None, ERRORS[reason], generation=1, now=T0)
     synced = condition(update.status, "Synced")
     assert (synced["status"], synced["reason"]) == ("False", reason)
     assert update.status["phase"] == "Unknown"
@@ -49,8 +53,8 @@ def test_each_error_has_its_reason(reason: str) -> None:
 def test_the_message_is_stable_across_request_ids() -> None:
     one = errors.ServerError("boom", code="InternalError", status_code=500, request_id="A")
     two = errors.ServerError("boom", code="InternalError", status_code=500, request_id="B")
-    first = mapping.sync_failure(CLUSTER, None, one, generation=1, now=T0)
-    second = mapping.sync_failure(CLUSTER, first.status, two, generation=1, now=at(30))
+    first = sync_failure(CLUSTER, None, one, generation=1, now=T0)
+    second = sync_failure(CLUSTER, first.status, two, generation=1, now=at(30))
     assert not second.changed
     assert second.transitions == []
     assert condition(first.status, "Synced")["message"] == (
@@ -64,16 +68,16 @@ def test_signature_mismatch_message_leaves_out_the_server_text() -> None:
         code="SignatureDoesNotMatch",
         status_code=400,
     )
-    message = condition(
-        mapping.sync_failure(JOB, None, error, generation=1, now=T0).status, "Synced"
-    )["message"]
+    message = condition(sync_failure(JOB, None, error, generation=1, now=T0).status, "Synced")[
+        "message"
+    ]
     assert "nonce-123" not in message
     assert message.startswith("SignatureDoesNotMatch (HTTP 400). Check: ")
 
 
 def test_a_transient_failure_keeps_the_last_known_state() -> None:
-    running = mapping.job_status(job(status="Running"), None, generation=1, now=T0).status
-    update = mapping.sync_failure(JOB, running, ERRORS["Throttled"], generation=1, now=at(30))
+    running = job_status(job(status="Running"), None, generation=1, now=T0).status
+    update = sync_failure(JOB, running, ERRORS["Throttled"], generation=1, now=at(30))
     status = update.status
     assert update.changed
     assert status["phase"] == "Running"
@@ -81,15 +85,15 @@ def test_a_transient_failure_keeps_the_last_known_state() -> None:
     assert status["lastSyncTime"] == running["lastSyncTime"]
     for type_ in ("Ready", "Reconciling", "Stalled", "Complete", "Failed"):
         assert condition(status, type_) == condition(running, type_)
-    recovered = mapping.job_status(job(status="Running"), status, generation=1, now=at(60))
+    recovered = job_status(job(status="Running"), status, generation=1, now=at(60))
     assert condition(recovered.status, "Synced")["status"] == "True"
     assert [(t.type, t.reason) for t in recovered.transitions] == [("Normal", "SyncRecovered")]
 
 
 @pytest.mark.parametrize("reason", ["RemoteNotFound", "AccessDenied", "CredentialsNotFound"])
 def test_a_permanent_failure_stalls_the_ref(reason: str) -> None:
-    running = mapping.cluster_status(cluster(), None, generation=1, now=T0).status
-    status = mapping.sync_failure(CLUSTER, running, ERRORS[reason], generation=1, now=at(30)).status
+    running = cluster_status(cluster(), None, generation=1, now=T0).status
+    status = sync_failure(CLUSTER, running, ERRORS[reason], generation=1, now=at(30)).status
     assert status["state"] == "Running", "last known state kept"
     assert (condition(status, "Stalled")["status"], condition(status, "Stalled")["reason"]) == (
         "True",
@@ -100,30 +104,28 @@ def test_a_permanent_failure_stalls_the_ref(reason: str) -> None:
 
 
 def test_a_failure_before_any_read_is_in_progress() -> None:
-    status = mapping.sync_failure(JOB, None, ERRORS["RemoteError"], generation=1, now=T0).status
+    status = sync_failure(JOB, None, ERRORS["RemoteError"], generation=1, now=T0).status
     assert condition(status, "Reconciling")["status"] == "True"
     assert condition(status, "Stalled")["status"] == "False"
 
 
 def test_a_different_failure_is_a_new_warning() -> None:
-    first = mapping.sync_failure(JOB, None, ERRORS["Throttled"], generation=1, now=T0)
-    second = mapping.sync_failure(
-        JOB, first.status, ERRORS["RemoteError"], generation=1, now=at(30)
-    )
+    first = sync_failure(JOB, None, ERRORS["Throttled"], generation=1, now=T0)
+    second = sync_failure(JOB, first.status, ERRORS["RemoteError"], generation=1, now=at(30))
     assert [t.reason for t in second.transitions] == ["RemoteError"]
 
 
 def test_suspend_keeps_status_and_acknowledges_the_generation() -> None:
-    running = mapping.job_status(job(status="Running"), None, generation=1, now=T0).status
-    update = mapping.suspended(JOB, running, generation=2, now=at(30))
+    running = job_status(job(status="Running"), None, generation=1, now=T0).status
+    update = suspended(JOB, running, generation=2, now=at(30))
     assert update.changed
     assert update.status["observedGeneration"] == 2
     assert update.status["phase"] == "Running"
     assert condition(update.status, "Suspended")["status"] == "True"
     assert [t.reason for t in update.transitions] == ["Suspended"]
-    again = mapping.suspended(JOB, json.loads(json.dumps(update.status)), generation=2, now=at(60))
+    again = suspended(JOB, json.loads(json.dumps(update.status)), generation=2, now=at(60))
     assert not again.changed
-    resumed = mapping.job_status(job(status="Running"), update.status, generation=3, now=at(90))
+    resumed = job_status(job(status="Running"), update.status, generation=3, now=at(90))
     assert (
         condition(resumed.status, "Suspended")["status"],
         condition(resumed.status, "Suspended")["reason"],
@@ -136,7 +138,7 @@ def test_suspend_keeps_status_and_acknowledges_the_generation() -> None:
 def _job_status(
     phase: str, cluster_state: str, cu_hours: float | None, now_s: float = 0
 ) -> dict[str, Any]:
-    return mapping.job_status(
+    return job_status(
         job(status=phase, clusterState=cluster_state, cuHours=cu_hours),
         None,
         generation=1,
@@ -145,40 +147,40 @@ def _job_status(
 
 
 def test_poll_delay_for_jobs() -> None:
-    assert mapping.next_poll_delay(JOB, None, 30) == 30
-    assert mapping.next_poll_delay(JOB, _job_status("Pending", "Pending", None), 30) == 30
-    assert mapping.next_poll_delay(JOB, _job_status("Running", "Running", None), 10) == 10
+    assert next_poll_delay(JOB, None, 30) == 30
+    assert next_poll_delay(JOB, _job_status("Pending", "Pending", None), 30) == 30
+    assert next_poll_delay(JOB, _job_status("Running", "Running", None), 10) == 10
     # terminal, cluster still there or usage missing: slow
-    assert mapping.next_poll_delay(JOB, _job_status("Succeeded", "Running", 3.0), 30) == 120
-    assert mapping.next_poll_delay(JOB, _job_status("Failed", "Deleted", None), 60) == 240
+    assert next_poll_delay(JOB, _job_status("Succeeded", "Running", 3.0), 30) == 120
+    assert next_poll_delay(JOB, _job_status("Failed", "Deleted", None), 60) == 240
     # terminal, cluster Deleted, usage present: stop
-    assert mapping.next_poll_delay(JOB, _job_status("Succeeded", "Deleted", 3.0), 30) is None
-    assert mapping.next_poll_delay(JOB, _job_status("Timeout", "Deleted", 0.0), 30) is None
+    assert next_poll_delay(JOB, _job_status("Succeeded", "Deleted", 3.0), 30) is None
+    assert next_poll_delay(JOB, _job_status("Timeout", "Deleted", 0.0), 30) is None
     # usage never came: stop an hour after the last change
     waiting = _job_status("Cancelled", "Deleted", None)
-    assert mapping.next_poll_delay(JOB, waiting, 30, now=at(3599)) == 120
-    assert mapping.next_poll_delay(JOB, waiting, 30, now=at(3600)) is None
+    assert next_poll_delay(JOB, waiting, 30, now=at(3599)) == 120
+    assert next_poll_delay(JOB, waiting, 30, now=at(3600)) is None
 
 
 def test_poll_delay_for_clusters() -> None:
     def status(state: str) -> dict[str, Any]:
-        return mapping.cluster_status(cluster(state=state), None, generation=1, now=T0).status
+        return cluster_status(cluster(state=state), None, generation=1, now=T0).status
 
-    assert mapping.next_poll_delay(CLUSTER, status("Running"), 30) == 30
-    assert mapping.next_poll_delay(CLUSTER, status("Starting"), 30) == 30
-    assert mapping.next_poll_delay(CLUSTER, status("Stopped"), 30) == 120
-    assert mapping.next_poll_delay(CLUSTER, status("Stopped"), 60) == 240
-    assert mapping.next_poll_delay(CLUSTER, status("Error"), 60) == 240
+    assert next_poll_delay(CLUSTER, status("Running"), 30) == 30
+    assert next_poll_delay(CLUSTER, status("Starting"), 30) == 30
+    assert next_poll_delay(CLUSTER, status("Stopped"), 30) == 120
+    assert next_poll_delay(CLUSTER, status("Stopped"), 60) == 240
+    assert next_poll_delay(CLUSTER, status("Error"), 60) == 240
 
 
 def test_poll_delay_after_errors() -> None:
     throttled = errors.ThrottledError("slow", code="Throttling", retry_after=45.0)
-    assert mapping.next_poll_delay(JOB, None, 30, error=throttled) == 45
-    assert mapping.next_poll_delay(JOB, None, 60, error=throttled) == 60
+    assert next_poll_delay(JOB, None, 30, error=throttled) == 45
+    assert next_poll_delay(JOB, None, 60, error=throttled) == 60
     # A hint of 1,000 s (an empty bucket refilling slowly) waits the slow cycle only.
     long_hint = errors.ThrottledError("slow", code="Throttling", retry_after=1000.0)
-    assert mapping.next_poll_delay(CLUSTER, None, 30, error=long_hint) == 120
-    assert mapping.next_poll_delay(CLUSTER, None, 60, error=long_hint) == 240
-    assert mapping.next_poll_delay(JOB, None, 30, error=ERRORS["RemoteError"]) == 30
-    assert mapping.next_poll_delay(JOB, None, 30, error=ERRORS["RemoteNotFound"]) == 120
-    assert mapping.next_poll_delay(CLUSTER, None, 30, error=ERRORS["CredentialsNotFound"]) == 120
+    assert next_poll_delay(CLUSTER, None, 30, error=long_hint) == 120
+    assert next_poll_delay(CLUSTER, None, 60, error=long_hint) == 240
+    assert next_poll_delay(JOB, None, 30, error=ERRORS["RemoteError"]) == 30
+    assert next_poll_delay(JOB, None, 30, error=ERRORS["RemoteNotFound"]) == 120
+    assert next_poll_delay(CLUSTER, None, 30, error=ERRORS["CredentialsNotFound"]) == 120

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from rayref.mirror import mapping
+from rayref.mirror.cluster import cluster_status, connection_secret_data
 from tests.unit.mirror.remotes import (
     DASHBOARD_TOKEN,
     DASHBOARD_URL,
@@ -21,7 +21,7 @@ from tests.unit.mirror.remotes import (
 
 
 def test_fixture_maps_nodes_endpoints_and_specs() -> None:
-    update = mapping.cluster_status(cluster(), None, generation=1, now=T0)
+    update = cluster_status(cluster(), None, generation=1, now=T0)
     status = update.status
     assert status["state"] == "Running"
     assert status["message"] == "ok"
@@ -81,7 +81,7 @@ def test_secrets_never_reach_the_status() -> None:
         headSpec=head,
         workerSpec=[{"groupName": "g", "env": "W=worker-env-secret"}],
     )
-    text = json.dumps(mapping.cluster_status(remote, None, generation=1, now=T0).status)
+    text = json.dumps(cluster_status(remote, None, generation=1, now=T0).status)
     for secret in (
         SUBMIT_TOKEN,
         DASHBOARD_TOKEN,
@@ -96,7 +96,7 @@ def test_secrets_never_reach_the_status() -> None:
 
 
 def test_connection_secret_holds_the_full_values() -> None:
-    data = mapping.connection_secret_data(cluster(dashboardUrl=DASHBOARD_URL))
+    data = connection_secret_data(cluster(dashboardUrl=DASHBOARD_URL))
     assert data == {
         "jobUrl": "https://emr-spark-ray-gateway-cn-hangzhou.aliyuncs.com",
         "jobUrlInner": "http://emr-spark-ray-gateway-cn-hangzhou-internal.emr.aliyuncs.com",
@@ -104,9 +104,7 @@ def test_connection_secret_holds_the_full_values() -> None:
         "submitToken": SUBMIT_TOKEN,
         "dashboardUrl": DASHBOARD_URL,
     }
-    partial = mapping.connection_secret_data(
-        cluster(submitToken=None, jobUrlInner=None, grpcEndpoint=None)
-    )
+    partial = connection_secret_data(cluster(submitToken=None, jobUrlInner=None, grpcEndpoint=None))
     assert set(partial) == {"jobUrl", "dashboardUrl"}
 
 
@@ -134,7 +132,7 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_conditions_for_each_state(case: str) -> None:
     state, nodes, expected = CASES[case]
-    status = mapping.cluster_status(
+    status = cluster_status(
         cluster(state=state, instances=nodes), None, generation=2, now=T0
     ).status
     got = tuple(condition(status, t)["status"] for t in ("Ready", "Reconciling", "Stalled"))
@@ -144,7 +142,7 @@ def test_conditions_for_each_state(case: str) -> None:
 
 def test_a_node_down_is_named_in_the_message() -> None:
     remote = cluster(instances=[node("w-1"), node("w-2", "Pending", reason="Unschedulable")])
-    status = mapping.cluster_status(remote, None, generation=1, now=T0).status
+    status = cluster_status(remote, None, generation=1, now=T0).status
     assert status["ready"] == "1/2"
     message = condition(status, "Ready")["message"]
     assert "1/2 nodes running" in message
@@ -152,7 +150,7 @@ def test_a_node_down_is_named_in_the_message() -> None:
 
 
 def test_oom_and_failed_nodes_are_warned_once() -> None:
-    healthy = mapping.cluster_status(
+    healthy = cluster_status(
         cluster(instances=[node("w-1"), node("w-2")]), None, generation=1, now=T0
     ).status
     broken = cluster(
@@ -161,22 +159,20 @@ def test_oom_and_failed_nodes_are_warned_once() -> None:
             node("w-2", "Failed", reason="Evicted"),
         ]
     )
-    update = mapping.cluster_status(broken, healthy, generation=1, now=at(30))
+    update = cluster_status(broken, healthy, generation=1, now=at(30))
     assert [(t.type, t.reason, t.message) for t in update.transitions] == [
         ("Warning", "InstanceOOMKilled", "Worker w-1 was OOMKilled (exit code 137)."),
         ("Warning", "InstanceFailed", "Worker w-2 failed: Evicted."),
     ]
-    again = mapping.cluster_status(broken, update.status, generation=1, now=at(60))
+    again = cluster_status(broken, update.status, generation=1, now=at(60))
     assert not again.changed
     assert again.transitions == []
 
 
 def test_state_changes_are_events_and_error_is_a_warning() -> None:
-    starting = mapping.cluster_status(
-        cluster(state="Starting", instances=[]), None, generation=1, now=T0
-    )
+    starting = cluster_status(cluster(state="Starting", instances=[]), None, generation=1, now=T0)
     assert [(t.type, t.reason) for t in starting.transitions] == [("Normal", "ClusterStarting")]
-    error = mapping.cluster_status(
+    error = cluster_status(
         cluster(state="Error", message="quota exceeded", instances=[]),
         starting.status,
         generation=1,
@@ -189,9 +185,9 @@ def test_state_changes_are_events_and_error_is_a_warning() -> None:
 
 def test_an_unchanged_cluster_changes_nothing() -> None:
     body = cluster_body(instances=[node("w-1"), node("w-2")])
-    first = mapping.cluster_status(cluster(**body), None, generation=1, now=T0)
+    first = cluster_status(cluster(**body), None, generation=1, now=T0)
     stored = json.loads(json.dumps(first.status))
-    second = mapping.cluster_status(cluster(**body), stored, generation=1, now=at(300))
+    second = cluster_status(cluster(**body), stored, generation=1, now=at(300))
     assert not second.changed
     assert second.status == stored
     assert second.status["lastSyncTime"] == "2026-06-01T08:00:00Z"

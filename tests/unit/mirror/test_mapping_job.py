@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from rayref.mirror import mapping
+from rayref.mirror.job import job_status
 from tests.unit.mirror.remotes import DASHBOARD_TOKEN, DASHBOARD_URL, T0, at, condition, job
 
 
 def test_fixture_maps_every_documented_field() -> None:
-    update = mapping.job_status(job(), None, generation=1, now=T0)
+    update = job_status(job(), None, generation=1, now=T0)
     status = update.status
     assert update.changed
     assert status["phase"] == "Running"
@@ -88,42 +88,40 @@ def test_user_data_that_may_hold_secrets_is_not_copied() -> None:
         dashboardUrl=DASHBOARD_URL,
         dashboardUrlExtra=[DASHBOARD_URL],
     )
-    text = json.dumps(mapping.job_status(remote, None, generation=1, now=T0).status)
+    text = json.dumps(job_status(remote, None, generation=1, now=T0).status)
     for secret in ("hunter2-secret", "meta-secret-value", "extra-secret-value", DASHBOARD_TOKEN):
         assert secret not in text
     assert "token=" not in text
 
 
 def test_first_status_before_any_field_is_known() -> None:
-    status = mapping.job_status(
-        job(status=None, clusterState=None), None, generation=1, now=T0
-    ).status
+    status = job_status(job(status=None, clusterState=None), None, generation=1, now=T0).status
     assert status["phase"] == "Unknown"
     assert "clusterState" not in status
     assert condition(status, "Reconciling")["status"] == "True"
 
 
 def test_an_unchanged_remote_changes_nothing() -> None:
-    first = mapping.job_status(job(), None, generation=1, now=T0)
+    first = job_status(job(), None, generation=1, now=T0)
     # As the apiserver gives it back: JSON round trip (1899.0 would come back as 1899).
     stored = json.loads(json.dumps(first.status))
-    second = mapping.job_status(job(), stored, generation=1, now=at(600))
+    second = job_status(job(), stored, generation=1, now=at(600))
     assert not second.changed
     assert second.transitions == []
     assert json.dumps(second.status, sort_keys=True) == json.dumps(stored, sort_keys=True)
 
 
 def test_last_sync_time_moves_with_content_only() -> None:
-    first = mapping.job_status(job(status="Running"), None, generation=1, now=T0).status
-    same = mapping.job_status(job(status="Running"), first, generation=1, now=at(60)).status
+    first = job_status(job(status="Running"), None, generation=1, now=T0).status
+    same = job_status(job(status="Running"), first, generation=1, now=at(60)).status
     assert same["lastSyncTime"] == "2026-06-01T08:00:00Z"
-    moved = mapping.job_status(job(status="Succeeded"), same, generation=1, now=at(120)).status
+    moved = job_status(job(status="Succeeded"), same, generation=1, now=at(120)).status
     assert moved["lastSyncTime"] == "2026-06-01T08:02:00Z"
 
 
 def test_a_new_generation_is_acknowledged() -> None:
-    first = mapping.job_status(job(), None, generation=1, now=T0).status
-    update = mapping.job_status(job(), first, generation=2, now=at(60))
+    first = job_status(job(), None, generation=1, now=T0).status
+    update = job_status(job(), first, generation=2, now=at(60))
     assert update.changed
     assert update.status["observedGeneration"] == 2
     assert {c["observedGeneration"] for c in update.status["conditions"]} == {2}
@@ -146,7 +144,7 @@ PHASES = {
 
 @pytest.mark.parametrize("phase", sorted(PHASES))
 def test_conditions_for_each_phase(phase: str) -> None:
-    status = mapping.job_status(job(status=phase), None, generation=4, now=T0).status
+    status = job_status(job(status=phase), None, generation=4, now=T0).status
     got = tuple(
         condition(status, t)["status"]
         for t in ("Complete", "Failed", "Ready", "Reconciling", "Stalled")
@@ -175,7 +173,7 @@ def test_walk_through_every_phase_gives_one_event_per_change() -> None:
             ("Succeeded", "Deleted"),
         ]
     ):
-        update = mapping.job_status(
+        update = job_status(
             job(status=phase, clusterState=cluster_state, cuHours=None, guHours=None),
             previous,
             generation=1,
@@ -200,8 +198,8 @@ def test_walk_through_every_phase_gives_one_event_per_change() -> None:
 
 @pytest.mark.parametrize("phase", ["Failed", "Timeout"])
 def test_failures_are_warnings_with_the_remote_message(phase: str) -> None:
-    running = mapping.job_status(job(status="Running"), None, generation=1, now=T0).status
-    update = mapping.job_status(
+    running = job_status(job(status="Running"), None, generation=1, now=T0).status
+    update = job_status(
         job(status=phase, message="ray.exceptions.RayTaskError: boom"),
         running,
         generation=1,
@@ -213,14 +211,14 @@ def test_failures_are_warnings_with_the_remote_message(phase: str) -> None:
 
 
 def test_usage_arriving_is_reported_once() -> None:
-    done = mapping.job_status(
+    done = job_status(
         job(status="Succeeded", clusterState="Deleted", cuHours=None, guHours=None),
         None,
         generation=1,
         now=T0,
     ).status
     assert "usage" not in done
-    update = mapping.job_status(
+    update = job_status(
         job(status="Succeeded", clusterState="Deleted", cuHours=12.5),
         done,
         generation=1,

@@ -8,10 +8,14 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rayref.api.kinds import JOB_KIND
 from rayref.api.models import RayClusterRefStatus, RayJobRefStatus
 from rayref.emr import errors
 from rayref.emr.models import RayCluster, RayJob
-from rayref.mirror import mapping
+from rayref.mirror.cluster import cluster_status, connection_secret_data
+from rayref.mirror.failure import sync_failure
+from rayref.mirror.job import job_status
+from rayref.polling.timing import next_poll_delay
 from tests.unit.mirror.remotes import T0, at
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -136,15 +140,15 @@ def _stored(status: dict[str, Any]) -> dict[str, Any]:
 @given(remote_jobs())
 def test_random_jobs(case: tuple[RayJob, list[str]]) -> None:
     remote, hidden = case
-    first = mapping.job_status(remote, None, generation=1, now=T0)
+    first = job_status(remote, None, generation=1, now=T0)
     text = json.dumps(first.status, allow_nan=False)
     for secret in hidden:
         assert secret not in text
     RayJobRefStatus.model_validate(first.status)  # fits the CRD's shape and condition rules
-    second = mapping.job_status(remote, _stored(first.status), generation=1, now=at(60))
+    second = job_status(remote, _stored(first.status), generation=1, now=at(60))
     assert not second.changed
     assert second.transitions == []
-    mapping.next_poll_delay(mapping.JOB_KIND, second.status, 30.0, now=at(90))
+    next_poll_delay(JOB_KIND, second.status, 30.0, now=at(90))
     for transition in first.transitions:
         assert all(secret not in transition.message for secret in hidden)
 
@@ -153,16 +157,16 @@ def test_random_jobs(case: tuple[RayJob, list[str]]) -> None:
 @given(remote_clusters())
 def test_random_clusters(case: tuple[RayCluster, list[str]]) -> None:
     remote, hidden = case
-    first = mapping.cluster_status(remote, None, generation=1, now=T0)
+    first = cluster_status(remote, None, generation=1, now=T0)
     text = json.dumps(first.status, allow_nan=False)
     for secret in hidden:
         assert secret not in text
     for transition in first.transitions:
         assert all(secret not in transition.message for secret in hidden)
     RayClusterRefStatus.model_validate(first.status)
-    second = mapping.cluster_status(remote, _stored(first.status), generation=1, now=at(60))
+    second = cluster_status(remote, _stored(first.status), generation=1, now=at(60))
     assert not second.changed
-    assert mapping.connection_secret_data(remote)["submitToken"] == hidden[1]
+    assert connection_secret_data(remote)["submitToken"] == hidden[1]
 
 
 @SETTINGS
@@ -177,11 +181,9 @@ def test_failures_after_random_jobs(
         "server": errors.ServerError(message, code="InternalError", status_code=500),
         "credentials": errors.CredentialsError(message),
     }[which]
-    known = mapping.job_status(remote, None, generation=1, now=T0).status
-    failed = mapping.sync_failure(mapping.JOB_KIND, _stored(known), error, generation=1, now=at(30))
+    known = job_status(remote, None, generation=1, now=T0).status
+    failed = sync_failure(JOB_KIND, _stored(known), error, generation=1, now=at(30))
     RayJobRefStatus.model_validate(failed.status)
     assert failed.status["phase"] == known["phase"]
-    again = mapping.sync_failure(
-        mapping.JOB_KIND, _stored(failed.status), error, generation=1, now=at(60)
-    )
+    again = sync_failure(JOB_KIND, _stored(failed.status), error, generation=1, now=at(60))
     assert not again.changed

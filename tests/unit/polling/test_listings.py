@@ -7,11 +7,16 @@ from typing import Any
 
 import pytest
 
+from rayref.api.kinds import CLUSTER_KIND, JOB_KIND
 from rayref.emr.models import RayClusterSummary, RayJobSummary
-from rayref.mirror import mapping
+from rayref.mirror.cluster import cluster_status
+from rayref.mirror.failure import sync_failure
+from rayref.mirror.job import job_status
+from rayref.mirror.times import epoch_ms
 from rayref.polling import listings as batching
 from rayref.polling.listings import ClusterListing, JobListing, Verdict
 from rayref.polling.scheduler import RefKey, RefSnapshot
+from rayref.polling.timing import poll_interval
 from tests.unit.mirror.remotes import DASHBOARD_URL, at, cluster, cluster_body, job, job_body
 
 JOB_SUMMARY_KEYS = (
@@ -44,7 +49,7 @@ def cluster_summary(**changes: Any) -> RayClusterSummary:
 
 
 def ref(
-    kind: str = batching.JOB_KIND,
+    kind: str = JOB_KIND,
     *,
     status: dict[str, Any] | None = None,
     generation: int = 1,
@@ -66,13 +71,13 @@ def ref(
 
 def job_ref_read_from(**changes: Any) -> RefSnapshot:
     """A RayJobRef whose status is what the operator wrote after a GetRayJob."""
-    status = mapping.job_status(job(**changes), None, generation=1, now=at(0)).status
+    status = job_status(job(**changes), None, generation=1, now=at(0)).status
     return ref(status=status)
 
 
 def cluster_ref_read_from(**changes: Any) -> RefSnapshot:
-    status = mapping.cluster_status(cluster(**changes), None, generation=1, now=at(0)).status
-    return ref(batching.CLUSTER_KIND, status=status)
+    status = cluster_status(cluster(**changes), None, generation=1, now=at(0)).status
+    return ref(CLUSTER_KIND, status=status)
 
 
 NOW = at(60)
@@ -94,7 +99,7 @@ def test_refs_of_one_workspace_and_secret_share_a_group() -> None:
         ref(regionId="cn-shanghai"),
         ref(credentialsSecretRef={"name": "other"}),
         ref(namespace="team-b"),  # same Secret name, another namespace: other keys
-        ref(batching.CLUSTER_KIND),
+        ref(CLUSTER_KIND),
     ],
 )
 def test_another_workspace_region_secret_or_kind_is_another_group(other: RefSnapshot) -> None:
@@ -130,16 +135,16 @@ def test_a_changed_spec_needs_a_get() -> None:
 
 def test_a_ref_whose_last_read_failed_needs_a_get() -> None:
     read = job_ref_read_from()
-    failed = mapping.sync_failure(
-        batching.JOB_KIND, read.status, TimeoutError("boom"), generation=1, now=at(30)
+    failed = sync_failure(
+        JOB_KIND, read.status, TimeoutError("boom"), generation=1, now=at(30)
     ).status
     assert batching.needs_read_before_listing(ref(status=failed)) is Verdict.NEW
 
 
 def test_a_ref_whose_sweeps_failed_can_still_be_listed_but_not_after_a_spec_change() -> None:
     read = job_ref_read_from()
-    failed = mapping.sync_failure(
-        batching.JOB_KIND, read.status, TimeoutError("boom"), generation=1, now=at(30)
+    failed = sync_failure(
+        JOB_KIND, read.status, TimeoutError("boom"), generation=1, now=at(30)
     ).status
     assert batching.needs_read_before_listing(ref(status=failed), failed_sweep=True) is None
     changed = RefSnapshot(read.key, read.uid, 2, read.spec, failed, read.resource_version)
@@ -272,12 +277,12 @@ def test_a_cluster_listing_vouches_for_absence_only_when_complete() -> None:
 
 def test_status_times_read_back_as_epoch_milliseconds() -> None:
     moment = datetime(2026, 6, 1, 8, 0, 0, 123000, tzinfo=UTC)
-    assert batching.epoch_ms("2026-06-01T08:00:00.123Z") == int(moment.timestamp() * 1000)
-    assert batching.epoch_ms("not a time") is None
-    assert batching.epoch_ms(None) is None
+    assert epoch_ms("2026-06-01T08:00:00.123Z") == int(moment.timestamp() * 1000)
+    assert epoch_ms("not a time") is None
+    assert epoch_ms(None) is None
 
 
 @pytest.mark.parametrize(("value", "seconds"), [(None, 30.0), (60, 60.0), (1, 5.0), ("x", 30.0)])
 def test_poll_interval_from_the_spec(value: object, seconds: float) -> None:
     spec = {} if value is None else {"pollIntervalSeconds": value}
-    assert mapping.poll_interval(spec) == seconds
+    assert poll_interval(spec) == seconds

@@ -7,10 +7,9 @@ import asyncio
 import pytest
 
 from rayref.emr.budget import RequestBudget
+from rayref.polling.budget import AdaptiveBudget, AimdRate
 from rayref.polling.timing import (
     EARLY_JOIN_SHARE,
-    AdaptiveBudget,
-    AimdRate,
     SweepGrid,
     instance_refresh_period,
     stale_retry_delay,

@@ -17,11 +17,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
+from rayref.api.kinds import CLUSTER_KIND, JOB_KIND
 from rayref.api.models import RayClusterRefStatus, RayJobRefStatus
 from rayref.emr.errors import InvalidResponseError
 from rayref.emr.models import RayCluster, RayClusterPage, RayJob, RayJobPage
 from rayref.mirror import conditions as cond
-from rayref.mirror import mapping
+from rayref.mirror.cluster import cluster_status, connection_secret_data
+from rayref.mirror.failure import INVALID_RESPONSE, sync_failure
+from rayref.mirror.job import job_status
+from rayref.polling.timing import next_poll_delay
 from tests.unit.mirror.remotes import T0, at, cluster, job
 from tests.unit.reliability.responses import (
     INT64_MAX,
@@ -97,47 +101,47 @@ def test_any_answer_parses_or_is_a_validation_error(case: tuple[type[BaseModel],
 @SETTINGS
 @given(wire_bytes(job_bodies))
 def test_any_job_answer_gives_a_writable_status_or_invalid_response(body: bytes) -> None:
-    good = mapping.job_status(job(), None, generation=1, now=T0).status
+    good = job_status(job(), None, generation=1, now=T0).status
     remote = _parse(RayJob, body)
     invalid = InvalidResponseError("GetRayJob response does not fit RayJob")
     if remote is None:
-        update = mapping.sync_failure(mapping.JOB_KIND, good, invalid, generation=1, now=at(30))
+        update = sync_failure(JOB_KIND, good, invalid, generation=1, now=at(30))
     else:
         assert isinstance(remote, RayJob)
-        update = mapping.job_status(remote, good, generation=1, now=at(30))
+        update = job_status(remote, good, generation=1, now=at(30))
     stored = assert_writable(update.status, RayJobRefStatus)
     _assert_invalid_keeps_last_good(update.status, good)
     # Read back from the apiserver and polled again unchanged: nothing to write, no event.
     again = (
-        mapping.job_status(remote, stored, generation=1, now=at(60))
+        job_status(remote, stored, generation=1, now=at(60))
         if isinstance(remote, RayJob)
-        else mapping.sync_failure(mapping.JOB_KIND, stored, invalid, generation=1, now=at(60))
+        else sync_failure(JOB_KIND, stored, invalid, generation=1, now=at(60))
     )
     assert not again.changed and again.transitions == []
     for transition in update.transitions:
         assert cond.safe_reason(transition.reason) == transition.reason
-    mapping.next_poll_delay(mapping.JOB_KIND, stored, 30.0, now=at(90))
+    next_poll_delay(JOB_KIND, stored, 30.0, now=at(90))
 
 
 @SETTINGS
 @given(wire_bytes(cluster_bodies))
 def test_any_cluster_answer_gives_a_writable_status_or_invalid_response(body: bytes) -> None:
-    good = mapping.cluster_status(cluster(), None, generation=1, now=T0).status
+    good = cluster_status(cluster(), None, generation=1, now=T0).status
     remote = _parse(RayCluster, body)
     invalid = InvalidResponseError("GetRayCluster response does not fit RayCluster")
     if remote is None:
-        update = mapping.sync_failure(mapping.CLUSTER_KIND, good, invalid, generation=1, now=at(30))
+        update = sync_failure(CLUSTER_KIND, good, invalid, generation=1, now=at(30))
     else:
         assert isinstance(remote, RayCluster)
-        update = mapping.cluster_status(remote, good, generation=1, now=at(30))
-        data = mapping.connection_secret_data(remote)
+        update = cluster_status(remote, good, generation=1, now=at(30))
+        data = connection_secret_data(remote)
         assert all(isinstance(v, str) and v for v in data.values())
     stored = assert_writable(update.status, RayClusterRefStatus)
     _assert_invalid_keeps_last_good(update.status, good)
     if isinstance(remote, RayCluster):
-        again = mapping.cluster_status(remote, stored, generation=1, now=at(60))
+        again = cluster_status(remote, stored, generation=1, now=at(60))
         assert not again.changed and again.transitions == []
-    mapping.next_poll_delay(mapping.CLUSTER_KIND, stored, 30.0, now=at(90))
+    next_poll_delay(CLUSTER_KIND, stored, 30.0, now=at(90))
 
 
 def _assert_invalid_keeps_last_good(status: dict[str, Any], good: dict[str, Any]) -> None:
@@ -145,7 +149,7 @@ def _assert_invalid_keeps_last_good(status: dict[str, Any], good: dict[str, Any]
     assert synced is not None
     if synced["status"] == "True":
         return
-    assert synced["reason"] == mapping.INVALID_RESPONSE
+    assert synced["reason"] == INVALID_RESPONSE
     kept = {k: v for k, v in status.items() if k != "conditions"}
     assert kept == {k: v for k, v in good.items() if k != "conditions"}
     for type_ in ("Ready", "Reconciling", "Stalled", "Complete", "Failed"):
@@ -156,22 +160,22 @@ def _assert_invalid_keeps_last_good(status: dict[str, Any], good: dict[str, Any]
 
 @SETTINGS
 @given(
-    st.sampled_from([mapping.JOB_KIND, mapping.CLUSTER_KIND]),
+    st.sampled_from([JOB_KIND, CLUSTER_KIND]),
     st.text(max_size=2000)
     | st.integers(min_value=40_000, max_value=200_000).map(lambda n: "y" * n),
 )
 def test_an_unusable_answer_is_invalid_response_and_keeps_the_last_good_status(
     kind: str, detail: str
 ) -> None:
-    if kind == mapping.JOB_KIND:
-        good = mapping.job_status(job(), None, generation=3, now=T0).status
+    if kind == JOB_KIND:
+        good = job_status(job(), None, generation=3, now=T0).status
     else:
-        good = mapping.cluster_status(cluster(), None, generation=3, now=T0).status
+        good = cluster_status(cluster(), None, generation=3, now=T0).status
     error = InvalidResponseError(detail, status_code=200, request_id="req-1")
-    failed = mapping.sync_failure(kind, good, error, generation=3, now=at(30))
+    failed = sync_failure(kind, good, error, generation=3, now=at(30))
     assert failed.changed
     assert assert_writable(
-        failed.status, RayJobRefStatus if kind == mapping.JOB_KIND else RayClusterRefStatus
+        failed.status, RayJobRefStatus if kind == JOB_KIND else RayClusterRefStatus
     )
     synced = cond.get_condition(failed.status["conditions"], "Synced")
     assert synced is not None and (synced["status"], synced["reason"]) == (
@@ -181,8 +185,8 @@ def test_an_unusable_answer_is_invalid_response_and_keeps_the_last_good_status(
     _assert_invalid_keeps_last_good(failed.status, good)
     assert [t.reason for t in failed.transitions] == ["InvalidResponse"]
     # Transient: polled again at the interval, not slowed down, not stalled.
-    assert mapping.next_poll_delay(kind, failed.status, 30.0, error=error, now=at(30)) == 30.0
-    again = mapping.sync_failure(kind, failed.status, error, generation=3, now=at(60))
+    assert next_poll_delay(kind, failed.status, 30.0, error=error, now=at(30)) == 30.0
+    again = sync_failure(kind, failed.status, error, generation=3, now=at(60))
     assert not again.changed and again.transitions == []
 
 
@@ -191,22 +195,22 @@ def test_an_unusable_answer_is_invalid_response_and_keeps_the_last_good_status(
 # with 500 ("trying to send message larger than max"). The operator must clip such a
 # value or report InvalidResponse; either way the status stays writable.
 OVERSIZED = {
-    "job duration beyond int64": (mapping.JOB_KIND, {"status": "Running", "duration": 10**30}),
+    "job duration beyond int64": (JOB_KIND, {"status": "Running", "duration": 10**30}),
     "job backoffLimit below int64": (
-        mapping.JOB_KIND,
+        JOB_KIND,
         {"status": "Running", "backoffLimit": -(2**70)},
     ),
-    "job message of 2 MB": (mapping.JOB_KIND, {"status": "Failed", "message": "m" * 2_000_000}),
+    "job message of 2 MB": (JOB_KIND, {"status": "Failed", "message": "m" * 2_000_000}),
     "job with 1,000 tags of 2 kB": (
-        mapping.JOB_KIND,
+        JOB_KIND,
         {"status": "Running", "tags": [{"key": f"k{i}", "value": "v" * 2000} for i in range(1000)]},
     ),
     "cluster exit code beyond int64": (
-        mapping.CLUSTER_KIND,
+        CLUSTER_KIND,
         {"state": "Running", "instances": [{"instanceId": "w-0", "containerExitCode": 2**64}]},
     ),
     "cluster message of 2 MB": (
-        mapping.CLUSTER_KIND,
+        CLUSTER_KIND,
         {"state": "Error", "message": "m" * 2_000_000},
     ),
 }
@@ -218,15 +222,15 @@ def test_an_answer_too_large_for_a_status_is_clipped_or_invalid_response(
 ) -> None:
     kind, body = case
     wire = json.dumps(body).encode()
-    if kind == mapping.JOB_KIND:
-        good = mapping.job_status(job(), None, generation=1, now=T0).status
+    if kind == JOB_KIND:
+        good = job_status(job(), None, generation=1, now=T0).status
         remote = RayJob.model_validate_json(wire)
-        update = mapping.job_status(remote, good, generation=1, now=at(30))
+        update = job_status(remote, good, generation=1, now=at(30))
         model: type[BaseModel] = RayJobRefStatus
     else:
-        good = mapping.cluster_status(cluster(), None, generation=1, now=T0).status
+        good = cluster_status(cluster(), None, generation=1, now=T0).status
         remote_cluster = RayCluster.model_validate_json(wire)
-        update = mapping.cluster_status(remote_cluster, good, generation=1, now=at(30))
+        update = cluster_status(remote_cluster, good, generation=1, now=at(30))
         model = RayClusterRefStatus
     try:
         assert_writable(update.status, model)
