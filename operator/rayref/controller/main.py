@@ -49,6 +49,21 @@ def run(args: argparse.Namespace) -> int:
     registry = kopf.OperatorRegistry()
     register(registry)
     namespaces = list(settings.watch_namespaces)
+    if settings.leader_election:
+        from rayref.election.run import run_elected
+
+        return run_elected(
+            settings,
+            environ,
+            lambda memo, stop_flag: kopf.operator(
+                registry=registry,
+                standalone=True,
+                clusterwide=not namespaces,
+                namespaces=namespaces,
+                stop_flag=stop_flag,
+                memo=memo,
+            ),
+        )
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
     asyncio.run(
         kopf.operator(

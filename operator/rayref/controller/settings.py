@@ -12,10 +12,19 @@ from collections.abc import Mapping
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 # RFC 1123 label, the shape of a namespace name.
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# RFC 1123 subdomain, the shape of a Lease name.
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 ENV_PREFIX = "RAYREF_"
 
@@ -56,6 +65,17 @@ class OperatorSettings(BaseModel):
     # Secret takes effect at the next poll, yet refs that share one Secret do
     # not read it once each.
     secret_cache_seconds: float = Field(default=3.0, ge=0, le=300)
+    # Leader election on a coordination.k8s.io/v1 Lease (docs/operating.md, High
+    # availability). Off by default for a lone `rayref run`; the chart turns it on.
+    leader_election: bool = False
+    leader_election_lease_name: str = "rayref-operator"
+    # Empty: the pod's namespace (POD_NAMESPACE, else the service account's), else default.
+    leader_election_namespace: str | None = None
+    # Empty: the pod name (POD_NAME, else the host name) plus a random suffix.
+    leader_election_identity: str | None = Field(default=None, min_length=1, max_length=128)
+    leader_election_lease_duration: float = Field(default=15.0, ge=1, le=300)
+    leader_election_renew_deadline: float = Field(default=10.0, gt=0, le=300)
+    leader_election_retry_period: float = Field(default=2.0, gt=0, le=60)
 
     @field_validator("endpoint")
     @classmethod
@@ -85,6 +105,38 @@ class OperatorSettings(BaseModel):
         for name in value:
             if not _NAMESPACE.match(name):
                 raise ValueError(f"{name!r} is not a namespace name")
+        return value
+
+    @field_validator("leader_election_lease_name")
+    @classmethod
+    def _lease_name(cls, value: str) -> str:
+        if not _SUBDOMAIN.match(value):
+            raise ValueError(f"{value!r} is not a valid Lease name")
+        return value
+
+    @field_validator("leader_election_namespace")
+    @classmethod
+    def _lease_namespace(cls, value: str | None) -> str | None:
+        if value is not None and not _NAMESPACE.match(value):
+            raise ValueError(f"{value!r} is not a namespace name")
+        return value
+
+    # The leader stops at the renew deadline and others take over at the lease
+    # duration: the deadline must be shorter, and leave room for retries before it.
+    @field_validator("leader_election_renew_deadline")
+    @classmethod
+    def _deadline_within_lease(cls, value: float, info: ValidationInfo) -> float:
+        lease = info.data.get("leader_election_lease_duration")
+        if lease is not None and value >= lease:
+            raise ValueError(f"must be shorter than the lease duration ({lease:g} s)")
+        return value
+
+    @field_validator("leader_election_retry_period")
+    @classmethod
+    def _retry_within_deadline(cls, value: float, info: ValidationInfo) -> float:
+        deadline = info.data.get("leader_election_renew_deadline")
+        if deadline is not None and value * 1.2 >= deadline:
+            raise ValueError(f"x1.2 must be shorter than the renew deadline ({deadline:g} s)")
         return value
 
     @field_validator("shared_credentials_namespaces")

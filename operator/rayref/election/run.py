@@ -1,0 +1,288 @@
+"""`rayref run` with leader election: a standby waits, the leader runs kopf.
+
+- Standby: serves `/healthz` (ready) and `/metrics`, watches the Lease and nothing else,
+  calls no cloud API.
+- Leader: runs kopf (`lead`) and renews the Lease beside it. If a renewal does not
+  succeed before the renew deadline, the process exits at once (exit code 1) so that
+  not one more write leaves it; the kubelet restarts it as a standby. A watchdog thread
+  does the same should the event loop itself be stuck past the deadline.
+- SIGTERM: kopf stops gracefully (its cleanup stops the scheduler), then the Lease is
+  released (empty holder) and a standby takes over without waiting the lease out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from rayref.election.elector import Elector
+from rayref.election.lease import ElectionTiming
+
+if TYPE_CHECKING:
+    import kopf
+
+    from rayref.controller.settings import OperatorSettings
+
+logger = logging.getLogger("rayref.election")
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+WATCHDOG_INTERVAL = 0.2
+
+Lead = Callable[[asyncio.Event], Awaitable[None]]
+"""Runs the operator until it stops; setting the event asks it to stop gracefully."""
+
+
+def default_identity(environ: dict[str, str] | os._Environ[str]) -> str:
+    """The pod name (downward API) or the host name, plus a random suffix: a restarted
+    container of the same pod is a new candidate, never mistaken for the old holder."""
+    base = environ.get("POD_NAME") or socket.gethostname() or "rayref"
+    return f"{base}-{secrets.token_hex(3)}"
+
+
+def default_namespace(environ: dict[str, str] | os._Environ[str]) -> str:
+    if environ.get("POD_NAMESPACE"):
+        return environ["POD_NAMESPACE"]
+    with contextlib.suppress(OSError):
+        namespace = SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
+        if namespace:
+            return namespace
+    return "default"
+
+
+class LeaderMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.leader = Gauge(
+            "rayref_leader", "1 while this replica holds the leader Lease", registry=registry
+        )
+        self.transitions = Counter(
+            "rayref_leader_transitions",
+            "Times this replica became or stopped being the leader",
+            registry=registry,
+        )
+
+    def leading(self, value: bool) -> None:
+        self.leader.set(1 if value else 0)
+        self.transitions.inc()
+
+
+@dataclass
+class HealthState:
+    identity: str
+    role: str = "standby"  # standby, leader, stopping
+
+    def body(self, holder: str) -> bytes:
+        return json.dumps({"role": self.role, "identity": self.identity, "leader": holder}).encode()
+
+
+async def start_health(port: int, state: HealthState, elector: Elector) -> web.AppRunner | None:
+    """`/healthz` for both roles: answering at all means the event loop runs (liveness);
+    a standby is ready too, it only waits."""
+    if not port:
+        return None
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(body=state.body(elector.holder), content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104 (the kubelet probes it)
+    return runner
+
+
+class Watchdog:
+    """Kills the process if the leader is past its deadline and still running: the
+    event loop was blocked, so the elector could not stop it in time."""
+
+    def __init__(self, elector: Elector, exit_process: Callable[[int], None]) -> None:
+        self._elector = elector
+        self._exit = exit_process
+        self._stop = threading.Event()
+        self._slack = elector.timing.margin / 2
+        self._thread = threading.Thread(target=self._run, name="lease-watchdog", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(WATCHDOG_INTERVAL):
+            elector = self._elector
+            if elector.leading and time.monotonic() > elector.deadline + self._slack:
+                print(
+                    "rayref: leader Lease not renewed in time and the event loop is stuck; exiting",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                self._exit(1)
+                return
+
+
+def _exit_now(code: int) -> None:
+    logging.shutdown()  # flush what was logged so far
+    os._exit(code)
+
+
+async def run_with_election(
+    elector: Elector,
+    lead: Lead,
+    *,
+    metrics: LeaderMetrics,
+    health_port: int,
+    exit_process: Callable[[int], None] = _exit_now,
+    close: Callable[[], Awaitable[None]] | None = None,
+) -> int:
+    """Wait for the Lease, then lead until stopped. Returns the exit code."""
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stopping.set)
+    metrics.leader.set(0)
+    state = HealthState(elector.identity)
+    health = await start_health(health_port, state, elector)
+    logger.info(
+        "%s is a candidate for the leader Lease %s (lease %g s, renew deadline %g s, retry %g s)",
+        elector.identity,
+        elector.api,
+        elector.timing.lease_duration,
+        elector.timing.renew_deadline,
+        elector.timing.retry_period,
+    )
+    try:
+        return await _campaign(elector, lead, metrics, state, stopping, exit_process)
+    finally:
+        if health is not None:
+            await health.cleanup()
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await close()
+
+
+async def _campaign(
+    elector: Elector,
+    lead: Lead,
+    metrics: LeaderMetrics,
+    state: HealthState,
+    stopping: asyncio.Event,
+    exit_process: Callable[[int], None],
+) -> int:
+    acquiring = asyncio.ensure_future(elector.acquire())
+    stop_wait = asyncio.ensure_future(stopping.wait())
+    await asyncio.wait({acquiring, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+    if not acquiring.done():
+        acquiring.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await acquiring
+        logger.info("stopped while standing by")
+        return 0
+    acquiring.result()
+
+    state.role = "leader"
+    metrics.leading(True)
+    watchdog = Watchdog(elector, exit_process)
+    watchdog.start()
+    stop_flag = asyncio.Event()
+    leading = asyncio.ensure_future(lead(stop_flag))
+    holding = asyncio.ensure_future(elector.hold())
+    try:
+        while True:
+            waiting: set[asyncio.Future[Any]] = {leading, holding}
+            if not stop_flag.is_set():
+                waiting.add(stop_wait)
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if holding.done():
+                # Lost: not one more write. Exiting is the only stop that is immediate;
+                # kopf's own stop would let polls run on for a while.
+                metrics.leading(False)
+                state.role = "stopping"
+                logger.error("exiting: %s", holding.result())
+                exit_process(1)
+                return 1  # only reached when exit_process is a test double
+            if leading.done():
+                break
+            if stopping.is_set():
+                logger.info("stopping: kopf first, then the Lease is released")
+                state.role = "stopping"
+                stop_flag.set()
+    finally:
+        stop_wait.cancel()
+
+    # kopf has stopped (SIGTERM, or it failed): nothing writes any more.
+    holding.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await holding
+    watchdog.stop()
+    metrics.leading(False)
+    await elector.release()
+    error = leading.exception()
+    if error is not None:
+        logger.error("the operator stopped with an error", exc_info=error)
+        return 1
+    return 0
+
+
+def run_elected(
+    settings: OperatorSettings,
+    environ: dict[str, str],
+    operator: Callable[[kopf.Memo, asyncio.Event], Awaitable[None]],
+) -> int:
+    """The `rayref run` entry point with election on: `operator(memo, stop_flag)` runs
+    kopf (with no liveness endpoint of its own: this module serves `/healthz`)."""
+    import kopf
+
+    from rayref.election.kube_lease import KubeLeaseAPI, LeaseClient
+    from rayref.observability.metrics import Metrics
+
+    timing = ElectionTiming(
+        settings.leader_election_lease_duration,
+        settings.leader_election_renew_deadline,
+        settings.leader_election_retry_period,
+    )
+    # Served before the election, so that a standby shows rayref_leader 0; kopf's
+    # startup takes this same object from the memo instead of building its own.
+    metrics = Metrics()
+    leader_metrics = LeaderMetrics(metrics.registry)
+    metrics.serve(settings.metrics_port)
+
+    async def main() -> int:
+        # from_environment builds `cls`: a LeaseClient.
+        client = cast(LeaseClient, LeaseClient.from_environment())
+        api = KubeLeaseAPI(
+            client,
+            settings.leader_election_lease_name,
+            settings.leader_election_namespace or default_namespace(environ),
+            retry_period=timing.retry_period,
+        )
+        elector = Elector(
+            api, settings.leader_election_identity or default_identity(environ), timing
+        )
+        memo = kopf.Memo(settings=settings, metrics=metrics)
+        return await run_with_election(
+            elector,
+            lambda stop_flag: operator(memo, stop_flag),
+            metrics=leader_metrics,
+            health_port=settings.health_port,
+            close=client.close,
+        )
+
+    return asyncio.run(main())

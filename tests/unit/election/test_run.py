@@ -1,0 +1,136 @@
+"""The wiring around kopf: standby, leading, losing, SIGTERM; on real (short) time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import time
+
+import aiohttp
+from prometheus_client import CollectorRegistry
+
+from rayref.election.elector import Elector, SystemClock
+from rayref.election.lease import ElectionTiming
+from rayref.election.run import LeaderMetrics, default_identity, run_with_election
+from tests.unit.election.fakes import FakeLeaseAPI
+
+FAST = ElectionTiming(lease_duration=1.5, renew_deadline=1.0, retry_period=0.2)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Exited(Exception):
+    pass
+
+
+def setup() -> tuple[FakeLeaseAPI, Elector, LeaderMetrics, CollectorRegistry]:
+    api = FakeLeaseAPI(SystemClock())
+    registry = CollectorRegistry()
+    return api, Elector(api, "me", FAST), LeaderMetrics(registry), registry
+
+
+def value(registry: CollectorRegistry, name: str) -> float:
+    result = registry.get_sample_value(name)
+    assert result is not None
+    return result
+
+
+async def test_a_leader_that_cannot_renew_exits_before_its_deadline() -> None:
+    api, elector, metrics, registry = setup()
+    writes_while_leading: list[float] = []
+    exits: list[tuple[int, float]] = []
+
+    async def lead(stop: asyncio.Event) -> None:
+        while True:  # "the operator": writes something every 50 ms
+            writes_while_leading.append(time.monotonic())
+            await asyncio.sleep(0.05)
+
+    def exit_process(code: int) -> None:
+        exits.append((code, time.monotonic()))
+        raise Exited
+
+    async def outage() -> None:
+        await asyncio.sleep(0.5)
+        api.mode = "hang"
+
+    asyncio.get_running_loop().create_task(outage())
+    with contextlib.suppress(Exited):
+        await run_with_election(
+            elector, lead, metrics=metrics, health_port=0, exit_process=exit_process
+        )
+    assert exits and exits[0][0] == 1
+    last_renewal = max(write.at for write in api.writes)
+    # The process exits at once: before the renew deadline has passed by much, and well
+    # before the lease (counted from the last renewal) would let anyone else in.
+    assert exits[0][1] - last_renewal <= FAST.renew_deadline + 0.1
+    assert value(registry, "rayref_leader") == 0
+    assert value(registry, "rayref_leader_transitions_total") == 2
+
+
+async def test_sigterm_stops_the_operator_first_then_releases_the_lease() -> None:
+    api, elector, metrics, registry = setup()
+    order: list[str] = []
+    leading = asyncio.Event()
+
+    async def lead(stop: asyncio.Event) -> None:
+        order.append("leading")
+        leading.set()
+        await stop.wait()
+        await asyncio.sleep(0.1)  # kopf's graceful stop
+        assert api.stored is not None and api.stored.holder == "me"
+        order.append("stopped")
+
+    async def terminate() -> None:
+        await leading.wait()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    asyncio.get_running_loop().create_task(terminate())
+    code = await run_with_election(elector, lead, metrics=metrics, health_port=0)
+    assert code == 0
+    assert order == ["leading", "stopped"]
+    assert api.stored is not None and api.stored.holder == ""
+    assert value(registry, "rayref_leader") == 0
+
+
+async def test_a_standby_serves_health_and_runs_nothing_until_it_leads() -> None:
+    api, elector, metrics, registry = setup()
+    api.put_external("other")
+    port = free_port()
+    started: list[str] = []
+
+    async def lead(stop: asyncio.Event) -> None:
+        started.append("lead")
+
+    async def probe_then_stop() -> dict[str, str]:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(100):
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                        body: dict[str, str] = await response.json()
+                        assert response.status == 200
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return body
+
+    prober = asyncio.get_running_loop().create_task(probe_then_stop())
+    code = await run_with_election(elector, lead, metrics=metrics, health_port=port)
+    assert code == 0 and started == []
+    assert (await prober) == {"role": "standby", "identity": "me", "leader": "other"}
+    assert value(registry, "rayref_leader") == 0
+    assert [w.holder for w in api.writes] == ["other"]
+
+
+def test_identities_are_the_pod_name_plus_a_suffix_unique_per_start() -> None:
+    first = default_identity({"POD_NAME": "rayref-7d9f-abcde"})
+    second = default_identity({"POD_NAME": "rayref-7d9f-abcde"})
+    assert first.startswith("rayref-7d9f-abcde-") and first != second
