@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 # kube-apiserver, kube-controller-manager, etcd and helm, built from Go modules
 # once and cached under ~/.cache/rayref/envtest/<version>.
 envtest: venv
-	$(BIN)/python -m tests.envtest.build
+	$(BIN)/python -m rayref.devcluster.build
 
 crds: venv
 	$(BIN)/rayref crds --output crds

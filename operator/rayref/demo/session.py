@@ -139,7 +139,7 @@ class DemoSession:
 
     def start_kubernetes(self) -> None:
         names = ("kubectl",) if self.options.kubeconfig else CONTROL_PLANE
-        say(f"binaries: {', '.join(names)} (built once from tests/envtest, then cached)")
+        say(f"binaries: {', '.join(names)} (built once from the pinned Go module, then cached)")
         bin_dir = ensure_binaries(names, log=echo)
         self.kubectl_path = bin_dir / "kubectl"
         if self.options.kubeconfig is not None:

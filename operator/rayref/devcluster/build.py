@@ -1,10 +1,13 @@
 """Build and cache the local control plane (etcd, kube-apiserver, ...) from a pinned Go module.
 
-The versions are pinned in one place, the Go module `tests/envtest/` of a rayref
-checkout (go.mod + go.sum). Each command is built once with `go build` into
+The versions are pinned in one place, the Go module `gomod/` beside this file
+(go.mod + go.sum). Each command is built once with `go build` into
 `~/.cache/rayref/envtest/<key>/bin`, where the key is derived from go.mod and go.sum,
 so a version bump builds afresh and everything else reuses the cache.
 `RAYREF_ENVTEST_BIN` points at prebuilt binaries instead.
+
+`python -m rayref.devcluster.build` (`make envtest`) builds them all and prints
+the directory.
 """
 
 from __future__ import annotations
@@ -56,8 +59,8 @@ def _print(line: str) -> None:
 
 
 def module_dir() -> Path:
-    """The pinned Go module of this checkout (the demo and the tests run from a checkout)."""
-    candidate = Path(__file__).resolve().parents[3] / "tests" / "envtest"
+    """The pinned Go module, which travels with this file (the package runs from a checkout)."""
+    candidate = Path(__file__).resolve().parent / "gomod"
     if not (candidate / "go.mod").is_file():
         raise DevClusterBuildError(
             f"the pinned Go module is missing: expected {candidate}/go.mod. "
@@ -274,3 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"envtest: binaries ready in {time.monotonic() - started:.1f} s", flush=True)
     print(bin_dir, flush=True)
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

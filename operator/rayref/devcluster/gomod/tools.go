@@ -1,6 +1,7 @@
 //go:build tools
 
-// Package envtest pins the control-plane commands the tests run. The imports
+// Package envtest pins the control-plane commands the tests, the benchmark and
+// the demo run (rayref.devcluster.build builds them). The imports
 // are never compiled: they keep the commands' modules (and their exact
 // versions) in go.mod/go.sum so `go build` of each command is reproducible.
 package envtest
