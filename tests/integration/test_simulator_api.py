@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from rayref.simulator.control import SimulatorControlError
 from tests.fixtures.paths import FIXTURES_DIR
 from tests.fixtures.simulator import SignedApi, SimulatorSession
 
@@ -72,17 +75,22 @@ async def test_unknown_job_and_cluster_are_not_found(
     assert missing_workspace.json()["code"] == "ResourceNotFound"
 
 
-async def test_ids_with_reserved_characters_round_trip(
+async def test_ids_with_reserved_characters_are_one_path_segment(
     simulator: SimulatorSession, signed_api: SignedApi
 ) -> None:
+    # The real API never holds such an id, so the control API refuses to create one; a
+    # signed Get for it is still routed as one encoded segment and answers not found.
     ws = simulator.workspace_id
     odd = "rj-a b/c+d*%~ü"
-    await simulator.control.create_jobs(ws, [simulator.control.job_spec(submission_id=odd)])
+    with pytest.raises(SimulatorControlError) as refused:
+        await simulator.control.create_jobs(ws, [simulator.control.job_spec(submission_id=odd)])
 
     response = await signed_api.call("GetRayJob", ws, odd)
 
-    assert response.status_code == 200
-    assert response.json()["submissionId"] == odd
+    assert refused.value.status_code == 400
+    assert "jobs[0].submissionId" in str(refused.value)
+    assert response.status_code == 404
+    assert response.json()["code"] == "ResourceNotFound"
 
 
 async def test_list_ray_job_pages_newest_first(

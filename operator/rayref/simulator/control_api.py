@@ -2,26 +2,46 @@
 
 Tests, the demo and the benchmarks drive the world through it; see docs/simulator.md
 for every route, and `rayref.simulator.control.SimulatorControl` for the client.
+
+Every body is validated before anything changes, like a request to the public API:
+what is refused answers 4xx as `{"error", "code", "field"}` JSON and leaves the
+simulator as it was, so no control request can make a later public call fail.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import logging
+import math
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError
 from pydantic.alias_generators import to_camel
 
 from rayref.simulator.faults import OPERATIONS, FaultRule
+from rayref.simulator.limits import Duration, Speed, WorkspaceId
 from rayref.simulator.scenario import KeySpec
 from rayref.simulator.specs import ClusterSpec, ClusterUpdate, JobSpec, JobUpdate
 from rayref.simulator.state import SimulatorState
+from rayref.simulator.validation import cut, describe_validation_error, first_field
 from rayref.simulator.world import ClusterRecord, ConflictError, JobRecord
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "InvalidParameter",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    413: "BodyTooLarge",
+    500: "InternalError",
+}
 
 
 class _Camel(BaseModel):
@@ -29,41 +49,59 @@ class _Camel(BaseModel):
 
 
 class ResetRequest(_Camel):
-    world: bool = True
-    faults: bool = True
-    counters: bool = True
-    keys: bool = True
+    world: StrictBool = True
+    faults: StrictBool = True
+    counters: StrictBool = True
+    keys: StrictBool = True
 
 
 class AdvanceRequest(_Camel):
-    seconds: float = Field(ge=0)
+    seconds: Duration
 
 
 class SpeedRequest(_Camel):
-    speed: float = Field(ge=0)
+    speed: Speed
 
 
 class RevokeRequest(_Camel):
     # "deleted" answers InvalidAccessKeyId.NotFound, "inactive" InvalidAccessKeyId.Inactive
-    mode: str = Field("deleted", pattern="^(deleted|inactive)$")
+    mode: Literal["deleted", "inactive"] = "deleted"
 
 
 class WorkspaceRequest(_Camel):
-    workspace_id: str | None = None
+    workspace_id: WorkspaceId | None = None
+
+
+class InvalidInput(ValueError):
+    """A refused value; `field` names it in the answer, `text` is the whole message."""
+
+    def __init__(self, field: str, problem: str, *, text: str | None = None) -> None:
+        super().__init__(text or f"{field}: {problem}")
+        self.field = field
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status)
 
 
-def _fail(status: int, message: str) -> web.HTTPException:
-    error_class: type[web.HTTPException] = {
-        400: web.HTTPBadRequest,
-        403: web.HTTPForbidden,
-        404: web.HTTPNotFound,
-        409: web.HTTPConflict,
-    }[status]
-    return error_class(text=json.dumps({"error": message}), content_type="application/json")
+def _error(status: int, message: str, field: str | None = None) -> web.Response:
+    # `error` is what SimulatorControl reads; `code` and `field` are for people and tests
+    body: dict[str, str] = {"error": cut(message, 1000), "code": _CODES.get(status, "Error")}
+    if field:
+        body["field"] = field
+    return web.json_response(body, status=status)
+
+
+class _Refused(Exception):
+    """Raised by a handler to answer `status` with the error JSON."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _fail(status: int, message: str) -> _Refused:
+    return _Refused(status, message)
 
 
 @web.middleware
@@ -74,24 +112,101 @@ async def _loopback_and_errors(request: web.Request, handler: Handler) -> web.St
     except ValueError:
         loopback = False
     if not loopback:
-        raise _fail(403, "the control API only answers loopback clients")
+        return _error(403, "the control API only answers loopback clients")
     try:
         return await handler(request)
     except ValidationError as invalid:
-        raise _fail(400, invalid.json()) from None
+        field = first_field(invalid) or "body"
+        return _error(400, describe_validation_error(invalid, "body"), field)
+    except InvalidInput as invalid:
+        return _error(400, str(invalid), invalid.field)
     except ConflictError as conflict:
-        raise _fail(409, str(conflict)) from None
-    except ValueError as invalid:
-        raise _fail(400, str(invalid)) from None
+        return _error(409, str(conflict))
+    except _Refused as refused:
+        return _error(refused.status, str(refused))
+    except web.HTTPException as answer:
+        if answer.status < 400:
+            raise
+        # aiohttp's own refusals (a body over the size limit, say) in the same JSON
+        return _error(answer.status, answer.reason)
+    except Exception:
+        # a bug, not bad input: logged with its traceback, answered in the same JSON shape
+        log.exception("control request %s %s failed", request.method, request.path)
+        return _error(500, "the simulator failed on this request; see its log")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: a JSON number, but no API answer could carry it
+        raise ValueError(f"{cut(text, 40)} is beyond a double")
+    return value
 
 
 async def _body(request: web.Request) -> Any:
     if not request.can_read_body:
         return {}
+    raw = await request.read()
+    if not raw.strip():
+        return {}
     try:
-        return await request.json()
-    except json.JSONDecodeError:
-        raise _fail(400, "the body is not JSON") from None
+        # strict JSON: Python's parser would take NaN and Infinity, which no API sends
+        return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite)
+    except UnicodeDecodeError:
+        raise InvalidInput("body", "the body is not UTF-8 JSON") from None
+    except RecursionError:
+        raise InvalidInput("body", "the body is nested too deeply") from None
+    except ValueError as exc:
+        raise InvalidInput("body", f"the body is not JSON ({cut(str(exc), 120)})") from None
+
+
+def _workspace_id(request: web.Request) -> str:
+    """The `{ws}` of a path that creates objects, held to the workspace-ID pattern."""
+    value = request.match_info["ws"]
+    try:
+        return WorkspaceRequest(workspace_id=value).workspace_id or ""
+    except ValidationError as invalid:
+        problem = describe_validation_error(invalid).partition(": ")[2]
+        raise InvalidInput("workspaceId", problem) from None
+
+
+def _batch(body: Any, key: str) -> list[Any] | None:
+    """The items of `{key: [...]}`, or None when the body is a single spec."""
+    if not isinstance(body, dict) or key not in body:
+        return None
+    items = body[key]
+    if not isinstance(items, list):
+        raise InvalidInput(key, f"must be a list of specs, not {type(items).__name__}")
+    if len(body) > 1:
+        other = next(name for name in body if name != key)
+        raise InvalidInput(cut(str(other), 60), f"unknown key beside {key!r}")
+    return items
+
+
+def _specs(items: list[Any], model: type[JobSpec] | type[ClusterSpec], key: str) -> list[Any]:
+    specs = []
+    for index, item in enumerate(items):
+        try:
+            specs.append(model.model_validate(item))
+        except ValidationError as invalid:
+            where = f"{key}[{index}]"
+            text = describe_validation_error(invalid, prefix=where)
+            raise InvalidInput(first_field(invalid, where), "", text=text) from None
+    return specs
+
+
+def _no_duplicates(ids: list[str | None], existing: Any, kind: str, key: str) -> None:
+    # checked before anything is created: a batch is created whole or not at all
+    seen: set[str] = set()
+    for index, object_id in enumerate(ids):
+        if object_id is None:
+            continue
+        if object_id in seen or object_id in existing:
+            raise ConflictError(f"{key}[{index}]: {kind} {object_id} exists already")
+        seen.add(object_id)
 
 
 class ControlApi:
@@ -186,11 +301,14 @@ class ControlApi:
         return job
 
     async def create_jobs(self, request: web.Request) -> web.Response:
+        ws = _workspace_id(request)
         body = await _body(request)
-        ws = request.match_info["ws"]
         world = self.state.world
-        if isinstance(body, dict) and isinstance(body.get("jobs"), list):
-            specs = [JobSpec.model_validate(item) for item in body["jobs"]]
+        items = _batch(body, "jobs")
+        if items is not None:
+            specs: list[JobSpec] = _specs(items, JobSpec, "jobs")
+            existing = world.workspaces[ws].jobs if ws in world.workspaces else {}
+            _no_duplicates([spec.submission_id for spec in specs], existing, "job", "jobs")
             records = [world.create_job(ws, spec) for spec in specs]
             return _json({"jobs": [self._job_view(job) for job in records]}, status=201)
         record = world.create_job(ws, JobSpec.model_validate(body))
@@ -227,11 +345,14 @@ class ControlApi:
         return cluster
 
     async def create_clusters(self, request: web.Request) -> web.Response:
+        ws = _workspace_id(request)
         body = await _body(request)
-        ws = request.match_info["ws"]
         world = self.state.world
-        if isinstance(body, dict) and isinstance(body.get("clusters"), list):
-            specs = [ClusterSpec.model_validate(item) for item in body["clusters"]]
+        items = _batch(body, "clusters")
+        if items is not None:
+            specs: list[ClusterSpec] = _specs(items, ClusterSpec, "clusters")
+            existing = world.workspaces[ws].clusters if ws in world.workspaces else {}
+            _no_duplicates([spec.cluster_id for spec in specs], existing, "cluster", "clusters")
             records = [world.create_cluster(ws, spec) for spec in specs]
             return _json({"clusters": [self._cluster_view(c) for c in records]}, status=201)
         record = world.create_cluster(ws, ClusterSpec.model_validate(body))
@@ -243,6 +364,14 @@ class ControlApi:
     async def update_cluster(self, request: web.Request) -> web.Response:
         cluster = self._cluster(request)
         update = ClusterUpdate.model_validate(await _body(request))
+        if update.action == "oom":
+            # an instance the run does not have would be killed silently, never seen
+            instances = [key for key, _, _ in cluster.run.instance_names]
+            if update.instance not in instances:
+                shown = ", ".join(instances[:4]) + (", ..." if len(instances) > 4 else "")
+                raise InvalidInput(
+                    "instance", f"the cluster's run has no {update.instance} ({shown})"
+                )
         self.state.world.update_cluster(cluster, update)
         return _json(self._cluster_view(cluster))
 
@@ -257,12 +386,18 @@ class ControlApi:
 
     async def advance(self, request: web.Request) -> web.Response:
         wanted = AdvanceRequest.model_validate(await _body(request))
-        self.state.world.clock.advance(wanted.seconds)
+        try:
+            self.state.world.clock.advance(wanted.seconds)
+        except ValueError as refused:
+            raise InvalidInput("seconds", str(refused)) from None
         return _json(self.state.world.clock.describe())
 
     async def speed(self, request: web.Request) -> web.Response:
         wanted = SpeedRequest.model_validate(await _body(request))
-        self.state.world.clock.set_speed(wanted.speed)
+        try:
+            self.state.world.clock.set_speed(wanted.speed)
+        except ValueError as refused:
+            raise InvalidInput("speed", str(refused)) from None
         self.state.speed = wanted.speed
         return _json(self.state.world.clock.describe())
 
@@ -278,7 +413,7 @@ class ControlApi:
     async def clear_faults(self, request: web.Request) -> web.Response:
         operation = request.query.get("operation") or None
         if operation is not None and operation not in OPERATIONS:
-            raise _fail(400, f"unknown operation {operation}")
+            raise InvalidInput("operation", f"unknown operation {cut(operation, 60)!r}")
         self.state.faults.clear(operation)
         return _json({"faults": self.state.faults.describe()})
 
@@ -331,7 +466,7 @@ class ControlApi:
         try:
             since = int(request.query.get("since", "0"))
         except ValueError:
-            raise _fail(400, "since must be epoch milliseconds") from None
+            raise InvalidInput("since", "must be epoch milliseconds") from None
         found = self.state.world.changes(since)
         return _json(
             {

@@ -18,14 +18,23 @@ OPERATIONS = ("GetRayJob", "GetRayCluster", "ListRayJob", "ListRayCluster")
 
 
 class FaultRule(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    # finite numbers, and numbers only (not true or "2"): an infinite latency or rate
+    # would break every answer
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        allow_inf_nan=False,
+        strict=True,
+    )
 
     operation: Literal["GetRayJob", "GetRayCluster", "ListRayJob", "ListRayCluster"] | None = None
     # token bucket: requests above `rate` per second (after a burst) are throttled
-    rate: float | None = Field(None, gt=0)
-    burst: float | None = Field(None, ge=1)
+    # at least one request in 1,000 s: a slower bucket would ask to wait for days
+    rate: float | None = Field(None, ge=0.001, le=1_000_000)
+    burst: float | None = Field(None, ge=1, le=1_000_000)
     # the x-acs-retry-after value; by default the time until the next token
-    retry_after_ms: int | None = Field(None, ge=1)
+    retry_after_ms: int | None = Field(None, ge=1, le=86_400_000)
     throttle_status: Literal[400, 429] = 400
     server_error_share: float = Field(0.0, ge=0, le=1)
     server_error_code: Literal["InternalError", "ServiceUnavailable"] = "InternalError"

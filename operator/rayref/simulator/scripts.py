@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from rayref.simulator.limits import Duration, InstanceKey
+
 JobOutcome = Literal["Succeeded", "Failed", "Cancelled", "Timeout"]
 
 
@@ -23,20 +25,20 @@ class _Camel(BaseModel):
 class JobScript(_Camel):
     """Submitted -> Pending -> Running -> outcome; `outcome: null` runs forever."""
 
-    submitted_seconds: float = Field(2.0, ge=0)
-    pending_seconds: float = Field(10.0, ge=0)
-    running_seconds: float = Field(60.0, ge=0)
+    submitted_seconds: Duration = 2.0
+    pending_seconds: Duration = 10.0
+    running_seconds: Duration = 60.0
     outcome: JobOutcome | None = "Succeeded"
     # a cancelled job spends this long in Cancelling
-    cancelling_seconds: float = Field(5.0, ge=0)
+    cancelling_seconds: Duration = 5.0
     # delay between the final status and clusterState Deleted
-    cluster_release_seconds: float = Field(5.0, ge=0)
+    cluster_release_seconds: Duration = 5.0
     # the API documents cuHours as appearing 10 minutes after the cluster is released
-    cu_hours_delay_seconds: float = Field(600.0, ge=0)
-    cu_per_hour: float = Field(2.0, ge=0)
+    cu_hours_delay_seconds: Duration = 600.0
+    cu_per_hour: float = Field(2.0, ge=0, le=10_000, allow_inf_nan=False)
     # a GPU job also reports guHours {gpuSpec, gpuHours}
     gpu_spec: str | None = None
-    gpu_count: float = Field(1.0, ge=0)
+    gpu_count: float = Field(1.0, ge=0, le=10_000, allow_inf_nan=False)
     # message of the final status (a default per outcome otherwise)
     final_message: str | None = None
 
@@ -44,20 +46,21 @@ class JobScript(_Camel):
 class OomKill(_Camel):
     """The main container of `instance` ("head" or "worker-N") is OOM-killed, then restarts."""
 
-    instance: str = "head"
-    at_seconds: float = Field(ge=0)  # after the start of the cluster run
-    restart_seconds: float = Field(10.0, ge=0)
+    instance: InstanceKey = "head"
+    at_seconds: Duration  # after the start of the cluster run
+    restart_seconds: Duration = 10.0
 
 
 class ClusterScript(_Camel):
     """Starting -> Running with instances appearing; optional OOM kills, stop, error."""
 
-    starting_seconds: float = Field(15.0, ge=0)
-    head_ready_seconds: float = Field(8.0, ge=0)
-    workers_appear_seconds: float = Field(8.0, ge=0)
-    workers_ready_seconds: float = Field(15.0, ge=0)
-    oom_kills: tuple[OomKill, ...] = ()
-    stop_at_seconds: float | None = Field(None, ge=0)
-    stopping_seconds: float = Field(5.0, ge=0)
-    error_at_seconds: float | None = Field(None, ge=0)
+    starting_seconds: Duration = 15.0
+    head_ready_seconds: Duration = 8.0
+    workers_appear_seconds: Duration = 8.0
+    workers_ready_seconds: Duration = 15.0
+    # each kill is a moment of every snapshot: bounded, so a timeline stays cheap
+    oom_kills: tuple[OomKill, ...] = Field((), max_length=100)
+    stop_at_seconds: Duration | None = None
+    stopping_seconds: Duration = 5.0
+    error_at_seconds: Duration | None = None
     error_message: str = "Failed to create the Ray head node: insufficient resources in queue."

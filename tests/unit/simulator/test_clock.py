@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rayref.simulator.clock import SimClock
+from rayref.simulator.limits import MAX_SIM_MS, MAX_SPEED
 
 
 class FakeWall:
@@ -48,3 +49,31 @@ def test_the_clock_never_goes_back() -> None:
         clock.advance(-1)
     with pytest.raises(ValueError):
         clock.set_speed(-1)
+
+
+def test_the_clock_refuses_to_pass_its_ceiling_and_stays_usable() -> None:
+    wall = FakeWall(1000.0)
+    clock = SimClock(wall=wall)
+    with pytest.raises(ValueError, match="year 3000"):
+        clock.advance(MAX_SIM_MS / 1000)
+    with pytest.raises(ValueError):
+        clock.advance(float("inf"))
+    with pytest.raises(ValueError):
+        clock.set_speed(float("nan"))
+    assert clock.now_ms() == 1_000_000
+    assert clock.describe()["simTime"] == 1_000_000
+
+
+def test_a_fast_clock_left_running_stops_at_the_ceiling() -> None:
+    wall = FakeWall(1000.0)
+    clock = SimClock(speed=MAX_SPEED, wall=wall)
+    wall.now += 10 * 365 * 86_400  # ten years at a million times wall time
+    assert clock.now_ms() == MAX_SIM_MS
+    # a moment past the ceiling is never reached
+    assert clock.wall_ms_at(MAX_SIM_MS + 1) == 2**62
+
+
+def test_a_very_slow_clock_does_not_overflow() -> None:
+    clock = SimClock(speed=5e-324, wall=FakeWall(1000.0))
+    # a day ahead is reached after far more than 2**62 ms: shown as never
+    assert clock.wall_ms_at(1_000_000 + 86_400_000) == 2**62
