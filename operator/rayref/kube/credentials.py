@@ -95,12 +95,11 @@ class CredentialsSource:
         self._cache: dict[tuple[str, str], tuple[float, Credentials | CredentialsNotFound]] = {}
         self.secret_reads = 0
 
-    async def credentials_for(self, namespace: str, spec: Mapping[str, Any]) -> Credentials:
-        """Credentials for a ref in `namespace`; raises CredentialsError saying why not."""
-        ref = spec.get("credentialsSecretRef") or {}
-        name = ref.get("name") if isinstance(ref, Mapping) else None
-        if name:
-            return await self._from_secret(namespace, str(name))
+    async def credentials_for(self, namespace: str, secret_name: str | None) -> Credentials:
+        """Credentials for a ref in `namespace` whose spec names `secret_name` (None: the
+        operator-wide credentials); raises CredentialsError saying why not."""
+        if secret_name:
+            return await self._from_secret(namespace, secret_name)
         if not self._shared_allowed(namespace):
             raise CredentialsNotFound(
                 f"spec.credentialsSecretRef is not set and namespace {namespace} may not use "

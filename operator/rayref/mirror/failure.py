@@ -35,8 +35,10 @@ INVALID_RESPONSE = "InvalidResponse"
 # Failures a person must fix: the ref is Stalled until then. Others are transient and keep
 # the last known state.
 INVALID_IDENTIFIER = "InvalidIdentifier"
+# A stored spec the API models refuse (the CRD should have): nothing is read until it changes.
+INVALID_SPEC = "InvalidSpec"
 PERMANENT_FAILURES = frozenset(
-    {REMOTE_NOT_FOUND, ACCESS_DENIED, CREDENTIALS_NOT_FOUND, INVALID_IDENTIFIER}
+    {REMOTE_NOT_FOUND, ACCESS_DENIED, CREDENTIALS_NOT_FOUND, INVALID_IDENTIFIER, INVALID_SPEC}
 )
 
 

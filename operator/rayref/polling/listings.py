@@ -25,7 +25,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from rayref.api import specs
 from rayref.api.kinds import CLUSTER_KIND, JOB_KIND
+from rayref.api.specs import InvalidSpec, credentials_secret
 from rayref.emr.models import (
     RayCluster,
     RayClusterSummary,
@@ -36,7 +38,7 @@ from rayref.mirror import conditions as cond
 from rayref.mirror.cluster import cluster_status
 from rayref.mirror.job import job_status
 from rayref.mirror.times import epoch_ms
-from rayref.polling.scheduler import RefSnapshot
+from rayref.polling.refs import RefSnapshot
 
 JOB_KIND = JOB_KIND
 CLUSTER_KIND = CLUSTER_KIND
@@ -101,21 +103,23 @@ class GroupKey:
     workspace_id: str
 
 
-def group_key(ref: RefSnapshot, default_region: str) -> GroupKey:
+def group_key(ref: RefSnapshot, default_region: str) -> GroupKey | None:
+    """The sweep a ref belongs to; None for a ref no sweep can serve (invalid spec)."""
     spec = ref.spec
-    secret = spec.get("credentialsSecretRef") or {}
-    name = secret.get("name") if isinstance(secret, Mapping) else None
+    if isinstance(spec, InvalidSpec):
+        return None
+    secret = credentials_secret(spec)
     return GroupKey(
         kind=ref.key.kind,
-        region=str(spec.get("regionId") or default_region),
-        credentials=(ref.key.namespace, str(name)) if name else None,
-        workspace_id=str(spec.get("workspaceId", "")),
+        region=spec.region_id or default_region,
+        credentials=(ref.key.namespace, secret) if secret else None,
+        workspace_id=spec.workspace_id,
     )
 
 
 def remote_id(ref: RefSnapshot) -> str:
-    field_name = "submissionId" if ref.key.kind == JOB_KIND else "clusterId"
-    return str(ref.spec.get(field_name, ""))
+    spec = ref.spec
+    return "" if isinstance(spec, InvalidSpec) else specs.remote_id(spec)
 
 
 def needs_read_before_listing(ref: RefSnapshot, *, failed_sweep: bool = False) -> Verdict | None:

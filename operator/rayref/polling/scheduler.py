@@ -18,72 +18,15 @@ import logging
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from rayref.api.specs import ParsedSpec
+from rayref.polling.refs import PollFunction, PollOutcome, PollStrategy, RefKey, RefSnapshot
+from rayref.polling.timing import CRASH_RETRY_DELAY
+
 logger = logging.getLogger("rayref.scheduler")
-
-# A poll that raised unexpectedly is retried after this long (seconds).
-CRASH_RETRY_DELAY = 30.0
-
-
-@dataclass(frozen=True, order=True)
-class RefKey:
-    kind: str
-    namespace: str
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.kind}/{self.namespace}/{self.name}"
-
-
-@dataclass(frozen=True)
-class RefSnapshot:
-    """What a poll sees: an immutable copy of the registry entry at launch time."""
-
-    key: RefKey
-    uid: str
-    generation: int
-    spec: Mapping[str, Any]
-    status: Mapping[str, Any]
-    resource_version: str
-
-    @property
-    def suspended(self) -> bool:
-        return bool(self.spec.get("suspend", False))
-
-
-@dataclass(frozen=True)
-class PollOutcome:
-    """What a poll reports back.
-
-    `next_delay` None means: stop polling this ref until its spec changes (or
-    the operator restarts). `status`/`resource_version` are set when the poll
-    wrote the status, so that the registry does not wait for the watch event.
-    `gone` means the object no longer exists.
-    """
-
-    next_delay: float | None
-    status: Mapping[str, Any] | None = None
-    resource_version: str | None = None
-    gone: bool = False
-
-
-class PollStrategy(Protocol):
-    """How due refs are grouped and polled.
-
-    `batch_key` groups due refs that one call can serve (today: each ref is
-    alone; with ListRayJob: one batch per endpoint, credentials and
-    workspace). `poll_batch` must return an outcome for every ref it was given.
-    """
-
-    def batch_key(self, ref: RefSnapshot) -> Hashable: ...
-
-    async def poll_batch(self, refs: Sequence[RefSnapshot]) -> Mapping[RefKey, PollOutcome]: ...
-
-
-PollFunction = Callable[[RefSnapshot], Awaitable[PollOutcome]]
 
 
 class PerRefStrategy:
@@ -140,7 +83,7 @@ class _Entry:
     key: RefKey
     uid: str
     generation: int
-    spec: Mapping[str, Any]
+    spec: ParsedSpec
     status: Mapping[str, Any]
     resource_version: str
     due: float | None = None
@@ -207,20 +150,20 @@ class Scheduler:
         *,
         uid: str,
         generation: int,
-        spec: Mapping[str, Any],
+        spec: ParsedSpec,
         status: Mapping[str, Any],
         resource_version: str,
     ) -> None:
         """Record the object as the API server last showed it (listing or watch event)."""
         entry = self._entries.get(key)
         if entry is None or entry.uid != uid:
-            entry = _Entry(key, uid, generation, compact(spec), compact(status), resource_version)
+            entry = _Entry(key, uid, generation, spec, compact(status), resource_version)
             self._entries[key] = entry
             self._schedule(entry, 0.0)
             return
         if generation != entry.generation:
             entry.generation = generation
-            entry.spec = compact(spec)
+            entry.spec = spec
             entry.status = compact(status)
             entry.resource_version = resource_version
             if entry.in_flight:

@@ -1,6 +1,6 @@
 """`ListPollStrategy`: the scheduler's work as list sweeps per group, Gets only where needed.
 
-For each batch of due refs of one group (see `batching.GroupKey`):
+For each batch of due refs of one group (see `listings.GroupKey`):
 
 1. refs no list can vouch for (never read for this generation, last read failed,
    suspended, no shared credentials for their namespace) go to the per-ref poll;
@@ -15,8 +15,8 @@ For each batch of due refs of one group (see `batching.GroupKey`):
 
 A throttled or failing sweep leaves the refs' status as it is (staler first) and
 tries again soon. When the sweeps have failed for a whole poll interval of a ref,
-its status says so (`Synced=False` with the sweep's reason, last state kept; the
-`report` function) and the ref stays with the sweeps: the first sweep that works
+its status says so (`Synced=False` with the sweep's reason, last state kept;
+`Poller.report_failure`) and the ref stays with the sweeps: the first sweep that works
 again sends it to a Get, which restores `Synced=True`. A sweep refused for a reason a
 person must fix (credentials, bad request, unknown workspace) hands the refs to the
 per-ref poll, which reports it in each status as before. A ref a finished sweep did
@@ -26,12 +26,12 @@ not cover (the window ran past the page limit) is read with a Get.
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from rayref.api.kinds import CLUSTER_KIND, JOB_KIND
 from rayref.emr import endpoints
@@ -48,21 +48,22 @@ from rayref.emr.errors import (
 )
 from rayref.kube.client import KubeError
 from rayref.mirror.times import epoch_ms
-from rayref.polling import listings as batching
+from rayref.observability.metrics import Metrics
+from rayref.polling import listings
+from rayref.polling.cloud import CloudAccess, fingerprint
 from rayref.polling.listings import (
     ClusterListing,
     GroupKey,
     JobListing,
     Verdict,
 )
-from rayref.polling.reconcile import OPERATOR_RETRY, PollContext
-from rayref.polling.scheduler import PollFunction, PollOutcome, RefKey, RefSnapshot
+from rayref.polling.reconcile import Poller
+from rayref.polling.refs import PollOutcome, RefKey, RefSnapshot
 from rayref.polling.timing import (
     TICK_SECONDS,
     SweepGrid,
     instance_refresh_period,
     next_poll_delay,
-    poll_interval,
     stale_retry_delay,
 )
 
@@ -80,9 +81,6 @@ GETS_PER_GROUP = 4
 # The list call could not be made for a reason a person must fix: hand the refs to the
 # per-ref poll (which reports it per ref and backs off) and do not list again for this long.
 REFUSED_SWEEP_SECONDS = 120.0
-
-# Records a failed read on a ref without reading it (see `Poller.report_failure`).
-FailureReport = Callable[[RefSnapshot, Exception], Awaitable[PollOutcome]]
 
 REFUSALS = (
     CredentialsError,
@@ -102,7 +100,23 @@ class _NodeReads:
     unchanged: int = 0
 
 
-_Found = tuple[dict[RefKey, "batching.Summary | None"], float, "SweepError | None"]
+@dataclass(slots=True)
+class RefSweepState:
+    """What the sweeps remember of one ref (by uid), forgotten with the ref."""
+
+    # The list item last found to match the status: (resourceVersion, fingerprint).
+    remembered: tuple[str, int] | None = None
+    # A running cluster's node reads (only GetRayCluster shows nodes).
+    nodes: _NodeReads | None = None
+    # Since when the sweeps meant to vouch for the ref have failed.
+    unverified_since: float | None = None
+    # The generation whose status now shows a failed sweep (not a failed Get).
+    sweep_failed: int | None = None
+    # Checked at least once since start (the restart re-verification).
+    checked: bool = False
+
+
+_Found = tuple[dict[RefKey, "listings.Summary | None"], float, "SweepError | None"]
 
 
 @dataclass
@@ -120,29 +134,24 @@ class _Refusal:
     until: float
 
 
-def _credentials_fingerprint(credentials: Credentials) -> str:
-    material = "\0".join(
-        (credentials.access_key_id, credentials.access_key_secret, credentials.security_token or "")
-    )
-    return hashlib.sha256(material.encode()).hexdigest()
-
-
 class ListPollStrategy:
     def __init__(
         self,
-        poll: PollFunction,
-        context: PollContext,
+        reconciler: Poller,
+        cloud: CloudAccess,
+        metrics: Metrics,
         *,
-        report: FailureReport,
         clock: Callable[[], float] = time.monotonic,
-        page_size: int = batching.PAGE_SIZE,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        page_size: int = listings.PAGE_SIZE,
         gets_per_group: int = GETS_PER_GROUP,
         reuse_seconds: float = REUSE_SECONDS,
     ) -> None:
-        self._poll = poll
-        self._report = report
-        self._ctx = context
+        self._reconciler = reconciler
+        self._cloud = cloud
+        self._metrics = metrics
         self._clock = clock
+        self._now = now
         self._page_size = page_size
         self._gets_per_group = gets_per_group
         self._reuse_seconds = reuse_seconds
@@ -152,23 +161,21 @@ class ListPollStrategy:
         self._job_listings: dict[GroupKey, list[JobListing]] = {}
         self._cluster_listings: dict[GroupKey, ClusterListing] = {}
         self._refusals: dict[GroupKey, _Refusal] = {}
-        # by uid: the last list item found to match the status (resourceVersion, fingerprint)
-        self._remembered: dict[str, tuple[str, int]] = {}
-        self._nodes: dict[str, _NodeReads] = {}
-        self._checked: set[str] = set()
-        # by uid: since when the sweeps meant to vouch for the ref have failed
-        self._unverified_since: dict[str, float] = {}
-        # by uid: the generation whose status now shows a failed sweep (not a failed Get)
-        self._sweep_failed: dict[str, int] = {}
+        # by uid; a ref is in here once it has been checked since start
+        self._refs: dict[str, RefSweepState] = {}
+        self._checked = 0
         self.sweeps = 0
 
     # -- the PollStrategy protocol ------------------------------------------------
 
     def batch_key(self, ref: RefSnapshot) -> Hashable:
-        return batching.group_key(ref, self._ctx.settings.default_region)
+        key = listings.group_key(ref, self._cloud.default_region)
+        return ref.key if key is None else key
 
     async def poll_batch(self, refs: Sequence[RefSnapshot]) -> Mapping[RefKey, PollOutcome]:
-        key = batching.group_key(refs[0], self._ctx.settings.default_region)
+        key = listings.group_key(refs[0], self._cloud.default_region)
+        if key is None:  # an invalid spec: only its own poll can say so
+            return {ref.key: await self._reconciler(ref) for ref in refs}
         started = self._clock()
         direct: list[RefSnapshot] = []
         listable: list[RefSnapshot] = []
@@ -184,22 +191,31 @@ class ListPollStrategy:
             outcomes.update(listed)
         if direct:
             outcomes.update(await self._poll_each(key, direct))
-        self._checked.update(ref.uid for ref in refs if ref.key in outcomes)
-        self._ctx.metrics.refs_checked.set(len(self._checked))
+        for ref in refs:
+            if ref.key in outcomes:
+                state = self._state(ref)
+                if not state.checked:
+                    state.checked = True
+                    self._checked += 1
+        self._metrics.refs_checked.set(self._checked)
         return outcomes
 
     def forget(self, uid: str) -> None:
         """The ref is gone (a forget hook of the runtime)."""
-        self._checked.discard(uid)
-        self._remembered.pop(uid, None)
-        self._nodes.pop(uid, None)
-        self._unverified_since.pop(uid, None)
-        self._sweep_failed.pop(uid, None)
+        state = self._refs.pop(uid, None)
+        if state is not None and state.checked:
+            self._checked -= 1
 
     @property
     def checked(self) -> int:
         """Refs checked at least once since start (the restart re-verification)."""
-        return len(self._checked)
+        return self._checked
+
+    def _state(self, ref: RefSnapshot) -> RefSweepState:
+        state = self._refs.get(ref.uid)
+        if state is None:
+            state = self._refs[ref.uid] = RefSweepState()
+        return state
 
     # -- deciding -----------------------------------------------------------------
 
@@ -208,10 +224,11 @@ class ListPollStrategy:
             return True
         # Synced=False from failed sweeps keeps the ref with the sweeps: a Get each would
         # cost the budget what the sweep saves, for an answer no better.
-        failed_sweep = self._sweep_failed.get(ref.uid) == ref.generation
-        if batching.needs_read_before_listing(ref, failed_sweep=failed_sweep) is not None:
+        state = self._refs.get(ref.uid)
+        failed_sweep = state is not None and state.sweep_failed == ref.generation
+        if listings.needs_read_before_listing(ref, failed_sweep=failed_sweep) is not None:
             return True
-        if key.credentials is None and not self._ctx.settings.shared_credentials_allowed(
+        if key.credentials is None and not self._cloud.shared_credentials_allowed(
             ref.key.namespace
         ):
             return True
@@ -220,9 +237,11 @@ class ListPollStrategy:
 
     def _failing_for_an_interval(self, ref: RefSnapshot) -> bool:
         now = self._clock()
-        since = self._unverified_since.setdefault(ref.uid, now)
+        state = self._state(ref)
+        if state.unverified_since is None:
+            state.unverified_since = now
         # Half a tick of slack, as for node reads: retries land on ticks.
-        return now - since >= poll_interval(ref.spec) - TICK_SECONDS / 2
+        return now - state.unverified_since >= ref.interval - TICK_SECONDS / 2
 
     async def _check_listed(
         self, key: GroupKey, refs: list[RefSnapshot], started: float
@@ -240,7 +259,7 @@ class ListPollStrategy:
         if error is not None and isinstance(error, REFUSALS):
             await self._note_refusal(key, refs[0], error)
             return list(refs), {}
-        now = self._ctx.now()
+        now = self._now()
         direct: list[RefSnapshot] = []
         failed: list[RefSnapshot] = []
         outcomes: dict[RefKey, PollOutcome] = {}
@@ -253,23 +272,23 @@ class ListPollStrategy:
                 else:
                     outcomes[ref.key] = self._stale(key, ref, error)
                 continue
-            self._unverified_since.pop(ref.uid, None)
-            if self._sweep_failed.pop(ref.uid, None) is not None:
+            state = self._state(ref)
+            state.unverified_since = None
+            if state.sweep_failed is not None:
+                state.sweep_failed = None
                 direct.append(ref)  # its status still shows the failed sweeps
                 continue
             summary = lookup[ref.key]
-            judgement = batching.judge(
-                ref, summary, remembered=self._remembered.get(ref.uid), now=now
-            )
+            judgement = listings.judge(ref, summary, remembered=state.remembered, now=now)
             verdict = judgement.verdict
             if verdict is Verdict.UNCHANGED:
                 assert judgement.fingerprint is not None
-                self._remembered[ref.uid] = (ref.resource_version, judgement.fingerprint)
-                if key.kind == CLUSTER_KIND and self._nodes_due(key, ref, summary):
+                state.remembered = (ref.resource_version, judgement.fingerprint)
+                if key.kind == CLUSTER_KIND and self._nodes_due(key, ref, state, summary):
                     verdict = Verdict.INSTANCES
-            self._ctx.metrics.polls.labels(ref.key.kind, f"listed-{verdict}").inc()
+            self._metrics.polls.labels(ref.key.kind, f"listed-{verdict}").inc()
             if verdict is Verdict.UNCHANGED:
-                self._ctx.metrics.synced(ref.key)
+                self._metrics.synced(ref.key)
                 outcomes[ref.key] = self._unchanged(key, ref, now, observed_at=taken_at)
             else:
                 direct.append(ref)
@@ -286,7 +305,7 @@ class ListPollStrategy:
         for ref in refs:
             next_delay = self._stale_delay(key, ref, error)
             try:
-                outcome = await self._report(ref, error)
+                outcome = await self._reconciler.report_failure(ref, error)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -296,7 +315,7 @@ class ListPollStrategy:
             if outcome.gone:
                 outcomes[ref.key] = outcome
                 continue
-            self._sweep_failed[ref.uid] = ref.generation
+            self._state(ref).sweep_failed = ref.generation
             outcomes[ref.key] = PollOutcome(
                 next_delay=next_delay,
                 status=outcome.status,
@@ -304,26 +323,31 @@ class ListPollStrategy:
             )
         return outcomes
 
-    def _nodes_due(self, key: GroupKey, ref: RefSnapshot, summary: batching.Summary | None) -> bool:
-        if not batching.shows_nodes(summary, ref.status):
-            self._nodes.pop(ref.uid, None)
+    def _nodes_due(
+        self,
+        key: GroupKey,
+        ref: RefSnapshot,
+        state: RefSweepState,
+        summary: listings.Summary | None,
+    ) -> bool:
+        if not listings.shows_nodes(summary, ref.status):
+            state.nodes = None
             return False
-        reads = self._nodes.get(ref.uid)
+        reads = state.nodes
         if reads is None:
             return True
-        period = instance_refresh_period(poll_interval(ref.spec), reads.unchanged)
+        period = instance_refresh_period(ref.interval, reads.unchanged)
         # Half a tick of slack: a check landing a hair early must not skip a whole period.
         return self._clock() - reads.at >= period - self._grid(key).tick / 2
 
     def _unchanged(
         self, key: GroupKey, ref: RefSnapshot, now: datetime, *, observed_at: float
     ) -> PollOutcome:
-        interval = poll_interval(ref.spec)
-        delay = next_poll_delay(ref.key.kind, ref.status, interval, now=now)
+        delay = next_poll_delay(ref.key.kind, ref.status, ref.interval, now=now)
         return PollOutcome(next_delay=self._snap(key, delay, observed_at))
 
     def _stale(self, key: GroupKey, ref: RefSnapshot, error: Exception | None) -> PollOutcome:
-        self._ctx.metrics.polls.labels(ref.key.kind, "listed-stale").inc()
+        self._metrics.polls.labels(ref.key.kind, "listed-stale").inc()
         return PollOutcome(next_delay=self._stale_delay(key, ref, error))
 
     def _stale_delay(
@@ -331,8 +355,7 @@ class ListPollStrategy:
     ) -> float | None:
         """When to try the sweep again for a ref it failed to cover."""
         retry_after = error.retry_after if isinstance(error, ThrottledError) else None
-        interval = poll_interval(ref.spec)
-        return self._snap(key, stale_retry_delay(interval, retry_after), self._clock())
+        return self._snap(key, stale_retry_delay(ref.interval, retry_after), self._clock())
 
     # -- timing -------------------------------------------------------------------
 
@@ -388,7 +411,7 @@ class ListPollStrategy:
     async def _sweep(self, key: GroupKey, refs: list[RefSnapshot], started: float) -> _Found:
         """The list item (None: absent) of every ref a sweep covers, when the sweep was
         taken, and the error that cut it short."""
-        found: dict[RefKey, batching.Summary | None] = {}
+        found: dict[RefKey, listings.Summary | None] = {}
         try:
             if key.kind == JOB_KIND:
                 taken_at = await self._sweep_jobs(key, refs, started, found)
@@ -399,42 +422,42 @@ class ListPollStrategy:
         return found, taken_at, None
 
     def _fresh_job_listings(self, key: GroupKey, started: float) -> list[JobListing]:
-        listings = [
+        fresh = [
             listing
             for listing in self._job_listings.get(key, [])
             if listing.taken_at >= started - self._reuse_seconds
         ]
-        self._job_listings[key] = listings
-        return listings
+        self._job_listings[key] = fresh
+        return fresh
 
     async def _sweep_jobs(
         self,
         key: GroupKey,
         refs: list[RefSnapshot],
         started: float,
-        found: dict[RefKey, batching.Summary | None],
+        found: dict[RefKey, listings.Summary | None],
     ) -> float:
         uncovered: list[tuple[RefSnapshot, int]] = []
         taken_at = self._clock()
-        listings = self._fresh_job_listings(key, started)
+        reusable = self._fresh_job_listings(key, started)
         for ref in refs:
             submit = epoch_ms(ref.status.get("submitTime"))
             assert submit is not None  # needs_read_before_listing sent the others away
-            listing = next((item for item in listings if item.covers(submit)), None)
+            listing = next((item for item in reusable if item.covers(submit)), None)
             if listing is None:
                 uncovered.append((ref, submit))
             else:
-                found[ref.key] = listing.items.get(batching.remote_id(ref))
+                found[ref.key] = listing.items.get(listings.remote_id(ref))
                 taken_at = min(taken_at, listing.taken_at)
         if not uncovered:
             return taken_at
-        low, high = batching.job_window(s for _, s in uncovered)
+        low, high = listings.job_window(s for _, s in uncovered)
         listing = JobListing(low=low, high=high, taken_at=self._clock())
         self._job_listings.setdefault(key, []).append(listing)
         self.sweeps += 1
         try:
             client = await self._client(key, uncovered[0][0])
-            for page_num in range(1, batching.MAX_PAGES + 1):
+            for page_num in range(1, listings.MAX_PAGES + 1):
                 page = await client.list_ray_jobs(
                     key.workspace_id,
                     page_num=page_num,
@@ -451,7 +474,7 @@ class ListPollStrategy:
         finally:
             for ref, submit in uncovered:
                 if listing.covers(submit):
-                    found[ref.key] = listing.items.get(batching.remote_id(ref))
+                    found[ref.key] = listing.items.get(listings.remote_id(ref))
         return min(taken_at, listing.taken_at)
 
     async def _sweep_clusters(
@@ -459,7 +482,7 @@ class ListPollStrategy:
         key: GroupKey,
         refs: list[RefSnapshot],
         started: float,
-        found: dict[RefKey, batching.Summary | None],
+        found: dict[RefKey, listings.Summary | None],
     ) -> float:
         listing = self._cluster_listings.get(key)
         if (
@@ -472,7 +495,7 @@ class ListPollStrategy:
             self.sweeps += 1
             try:
                 client = await self._client(key, refs[0])
-                for page_num in range(1, batching.MAX_PAGES + 1):
+                for page_num in range(1, listings.MAX_PAGES + 1):
                     page = await client.list_ray_clusters(
                         key.workspace_id, page_num=page_num, page_size=self._page_size
                     )
@@ -482,32 +505,26 @@ class ListPollStrategy:
                         break
             finally:
                 for ref in refs:
-                    cluster_id = batching.remote_id(ref)
+                    cluster_id = listings.remote_id(ref)
                     if cluster_id in listing.items or listing.complete:
                         found[ref.key] = listing.items.get(cluster_id)
             return listing.taken_at
         for ref in refs:
-            found[ref.key] = listing.items.get(batching.remote_id(ref))
+            found[ref.key] = listing.items.get(listings.remote_id(ref))
         return listing.taken_at
 
+    async def _credentials(self, key: GroupKey, ref: RefSnapshot) -> Credentials:
+        secret = key.credentials[1] if key.credentials is not None else None
+        return await self._cloud.credentials.credentials_for(ref.key.namespace, secret)
+
     async def _client(self, key: GroupKey, ref: RefSnapshot) -> EmrClient:
-        ctx = self._ctx
-        credentials = await ctx.credentials.credentials_for(ref.key.namespace, ref.spec)
+        credentials = await self._credentials(key, ref)
         refusal = self._refusals.get(key)
-        if refusal is not None and refusal.fingerprint != _credentials_fingerprint(credentials):
+        if refusal is not None and refusal.fingerprint != fingerprint(credentials):
             del self._refusals[key]  # the Secret changed: list again
-        endpoints.validate_region(key.region)
+        # The workspace ends up in a URL path: checked again here, not only by the CRD.
         endpoints.validate_workspace_id(key.workspace_id)
-        return EmrClient(
-            credentials,
-            region=key.region,
-            network=ctx.settings.network,
-            endpoint=ctx.settings.endpoint,
-            http_client=ctx.http,
-            budget=ctx.budget,
-            retry_policy=OPERATOR_RETRY,
-            observer=ctx.observer,
-        )
+        return self._cloud.client(credentials, key.region)
 
     async def _note_refusal(self, key: GroupKey, ref: RefSnapshot, error: Exception) -> None:
         logger.info(
@@ -516,13 +533,10 @@ class ListPollStrategy:
             key.workspace_id,
             type(error).__name__,
         )
-        fingerprint = ""
-        try:
-            credentials = await self._ctx.credentials.credentials_for(ref.key.namespace, ref.spec)
-            fingerprint = _credentials_fingerprint(credentials)
-        except (CredentialsError, KubeError):
-            pass
-        self._refusals[key] = _Refusal(fingerprint, self._clock() + REFUSED_SWEEP_SECONDS)
+        refused = ""
+        with contextlib.suppress(CredentialsError, KubeError):
+            refused = fingerprint(await self._credentials(key, ref))
+        self._refusals[key] = _Refusal(refused, self._clock() + REFUSED_SWEEP_SECONDS)
 
     # -- per-ref polls --------------------------------------------------------------
 
@@ -533,26 +547,28 @@ class ListPollStrategy:
         async def worker() -> None:
             for ref in pending:  # one shared iterator: each ref is taken once
                 try:
-                    outcome = await self._poll(ref)
+                    outcome = await self._reconciler(ref)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     logger.exception("poll of %s crashed", ref.key)
                     continue
-                self._unverified_since.pop(ref.uid, None)
-                self._sweep_failed.pop(ref.uid, None)
-                results[ref.key] = self._after_poll(key, ref, outcome)
+                state = self._state(ref)
+                state.unverified_since = state.sweep_failed = None
+                results[ref.key] = self._after_poll(key, ref, state, outcome)
 
         await asyncio.gather(*(worker() for _ in range(min(self._gets_per_group, len(refs)))))
         return results
 
-    def _after_poll(self, key: GroupKey, ref: RefSnapshot, outcome: PollOutcome) -> PollOutcome:
+    def _after_poll(
+        self, key: GroupKey, ref: RefSnapshot, state: RefSweepState, outcome: PollOutcome
+    ) -> PollOutcome:
         now = self._clock()
         if key.kind == CLUSTER_KIND and not ref.suspended:
-            reads = self._nodes.get(ref.uid)
+            reads = state.nodes
             wrote = outcome.status is not None
             unchanged = 0 if wrote or reads is None else reads.unchanged + 1
-            self._nodes[ref.uid] = _NodeReads(at=now, unchanged=unchanged)
+            state.nodes = _NodeReads(at=now, unchanged=unchanged)
         if outcome.gone or outcome.next_delay is None:
             return outcome
         return PollOutcome(

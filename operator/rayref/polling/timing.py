@@ -168,12 +168,3 @@ def instance_refresh_period(interval: float, unchanged_reads: int) -> float:
     The cluster's state is still seen every interval through the list."""
     steps = min(2, max(0, unchanged_reads) // 3)
     return interval * (1 << steps)
-
-
-def poll_interval(spec: Mapping[str, Any]) -> float:
-    """`spec.pollIntervalSeconds`: the CRD's default (30 s) when absent or unreadable,
-    never below its minimum (5 s)."""
-    try:
-        return max(5.0, float(spec.get("pollIntervalSeconds", 30)))
-    except (TypeError, ValueError):
-        return 30.0

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from rayref.api.kinds import CLUSTER_KIND, JOB_KIND
+from rayref.api.specs import InvalidSpec, parse_spec
 from rayref.emr.models import RayClusterSummary, RayJobSummary
 from rayref.mirror.cluster import cluster_status
 from rayref.mirror.failure import sync_failure
@@ -15,8 +16,7 @@ from rayref.mirror.job import job_status
 from rayref.mirror.times import epoch_ms
 from rayref.polling import listings as batching
 from rayref.polling.listings import ClusterListing, JobListing, Verdict
-from rayref.polling.scheduler import RefKey, RefSnapshot
-from rayref.polling.timing import poll_interval
+from rayref.polling.refs import RefKey, RefSnapshot
 from tests.unit.mirror.remotes import DASHBOARD_URL, at, cluster, cluster_body, job, job_body
 
 JOB_SUMMARY_KEYS = (
@@ -57,13 +57,16 @@ def ref(
     resource_version: str = "100",
     **spec: Any,
 ) -> RefSnapshot:
-    base = {"workspaceId": "w-d2d82aa09155", "credentialsSecretRef": {"name": "creds"}}
+    remote = {"submissionId": "rj-test"} if kind == JOB_KIND else {"clusterId": "ray-test"}
+    base = {"workspaceId": "w-d2d82aa09155", "credentialsSecretRef": {"name": "creds"}, **remote}
     base.update(spec)
+    parsed = parse_spec(kind, base)
+    assert not isinstance(parsed, InvalidSpec), parsed
     return RefSnapshot(
         key=RefKey(kind, namespace, "r"),
         uid="uid-1",
         generation=generation,
-        spec=base,
+        spec=parsed,
         status=status or {},
         resource_version=resource_version,
     )
@@ -282,7 +285,18 @@ def test_status_times_read_back_as_epoch_milliseconds() -> None:
     assert epoch_ms(None) is None
 
 
-@pytest.mark.parametrize(("value", "seconds"), [(None, 30.0), (60, 60.0), (1, 5.0), ("x", 30.0)])
+@pytest.mark.parametrize(("value", "seconds"), [(None, 30.0), (60, 60.0)])
 def test_poll_interval_from_the_spec(value: object, seconds: float) -> None:
-    spec = {} if value is None else {"pollIntervalSeconds": value}
-    assert poll_interval(spec) == seconds
+    extra = {} if value is None else {"pollIntervalSeconds": value}
+    assert ref(**extra).interval == seconds
+
+
+@pytest.mark.parametrize("value", [1, "x", 86401])
+def test_an_unreadable_poll_interval_is_an_invalid_spec_naming_the_field(value: object) -> None:
+    """The CRD refuses these; one stored around it is reported, polled at the default."""
+    spec = {"workspaceId": "w-d2d82aa09155", "submissionId": "rj-x", "pollIntervalSeconds": value}
+    parsed = parse_spec(JOB_KIND, spec)
+    assert isinstance(parsed, InvalidSpec)
+    assert "spec.pollIntervalSeconds" in parsed.message
+    snapshot = RefSnapshot(RefKey(JOB_KIND, "ns", "r"), "uid", 1, parsed, {}, "1")
+    assert snapshot.interval == 30.0

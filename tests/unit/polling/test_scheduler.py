@@ -12,15 +12,11 @@ from typing import Any
 
 import pytest
 
-from rayref.polling.scheduler import (
-    CRASH_RETRY_DELAY,
-    PerRefStrategy,
-    PollOutcome,
-    RefKey,
-    RefSnapshot,
-    Scheduler,
-    compact,
-)
+from rayref.api.kinds import JOB_KIND
+from rayref.api.specs import InvalidSpec, parse_spec
+from rayref.polling.refs import PollOutcome, RefKey, RefSnapshot
+from rayref.polling.scheduler import PerRefStrategy, Scheduler, compact
+from rayref.polling.timing import CRASH_RETRY_DELAY
 
 
 class FakeClock:
@@ -116,7 +112,9 @@ def observe(
         key(name),
         uid=uid or f"uid-{name}",
         generation=generation,
-        spec=spec or {"workspaceId": "w-0123456789ab", "submissionId": f"rj-{name}"},
+        spec=parse_spec(
+            JOB_KIND, spec or {"workspaceId": "w-0123456789ab", "submissionId": f"rj-{name}"}
+        ),
         status=status or {},
         resource_version=rv,
     )
@@ -326,7 +324,8 @@ class WorkspaceBatches:
         self.batches: list[list[str]] = []
 
     def batch_key(self, ref: RefSnapshot) -> Hashable:
-        return ref.spec["workspaceId"]
+        assert not isinstance(ref.spec, InvalidSpec), ref.spec
+        return ref.spec.workspace_id
 
     async def poll_batch(self, refs: Sequence[RefSnapshot]) -> Mapping[RefKey, PollOutcome]:
         self.batches.append(sorted(ref.key.name for ref in refs))

@@ -10,17 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
+from rayref.api.kinds import JOB_KIND
 from rayref.emr.budget import RequestBudget
 from rayref.observability.metrics import Metrics
-from rayref.polling.scheduler import (
-    PollOutcome,
-    PollStrategy,
-    RefKey,
-    RefSnapshot,
-    Scheduler,
-)
+from rayref.polling.refs import PollOutcome, PollStrategy, RefKey, RefSnapshot
+from rayref.polling.scheduler import Scheduler
 
-JOB = "RayJobRef"
+JOB = JOB_KIND
 UNKNOWN = "Unknown"
 
 

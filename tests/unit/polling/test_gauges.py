@@ -12,19 +12,22 @@ from typing import Any
 
 import pytest
 
+from rayref.api.specs import parse_spec
 from rayref.emr.budget import RequestBudget
-from rayref.observability.gauges import TrackedStrategy, refresh
 from rayref.observability.metrics import Metrics
-from rayref.polling.scheduler import (
-    PerRefStrategy,
-    PollOutcome,
-    RefKey,
-    RefSnapshot,
-    Scheduler,
-)
+from rayref.polling.gauges import TrackedStrategy, refresh
+from rayref.polling.refs import PollOutcome, RefKey, RefSnapshot
+from rayref.polling.scheduler import PerRefStrategy, Scheduler
 from tests.unit.polling.test_scheduler import FakeClock, settle
 
 JOB, CLUSTER = "RayJobRef", "RayClusterRef"
+
+
+def spec_of(kind: str, name: str) -> dict[str, Any]:
+    remote = {"submissionId": f"rj-{name}"} if kind == JOB else {"clusterId": f"ray-{name}"}
+    return {"workspaceId": "w-0123456789ab", **remote}
+
+
 INTERVAL = 30.0
 
 
@@ -75,7 +78,7 @@ class Bed:
             key,
             uid=f"uid-{name}",
             generation=1,
-            spec={},
+            spec=parse_spec(kind, spec_of(kind, name)),
             status=dict(status or {}),
             resource_version=resource_version,
         )
@@ -200,7 +203,7 @@ async def test_suspended_stopped_and_deleted_refs_do_not_count(bed: Bed) -> None
         RefKey(JOB, "ns", "paused"),
         uid="uid-paused",
         generation=2,
-        spec={"suspend": True},  # a spec change: polled at once
+        spec=parse_spec(JOB, {**spec_of(JOB, "paused"), "suspend": True}),  # polled at once
         status={},
         resource_version="2",
     )

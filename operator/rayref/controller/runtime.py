@@ -1,0 +1,175 @@
+"""The runtime: everything built once at kopf's startup and shared by all refs.
+
+`build_runtime` is a few small steps (clients, cloud access, reconcile, strategy,
+scheduler, background tasks), each a function that can be read on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from rayref.api.kinds import PLURALS
+from rayref.controller.settings import OperatorSettings
+from rayref.emr.client import RequestObserver, new_http_client
+from rayref.emr.credentials import CredentialsProvider, default_provider_chain
+from rayref.kube.client import KubeClient
+from rayref.kube.connection import ConnectionSecrets
+from rayref.kube.credentials import CredentialsSource
+from rayref.kube.events import EventRecorder
+from rayref.observability.memory import release_free_memory
+from rayref.observability.metrics import Metrics
+from rayref.polling.budget import AdaptiveBudget
+from rayref.polling.cloud import CloudAccess
+from rayref.polling.gauges import TrackedStrategy, refresh
+from rayref.polling.reconcile import PollContext, Poller
+from rayref.polling.refs import PollStrategy, RefKey
+from rayref.polling.scheduler import PerRefStrategy, Scheduler
+from rayref.polling.sweeps import ListPollStrategy
+
+GAUGE_REFRESH_SECONDS = 5.0
+# Give the start-up listing's freed memory back after the first sweeps, then now and
+# then (a burst of watch events leaves the same kind of free heap).
+HEAP_TRIM_SECONDS = (30.0, 60.0, 120.0)
+HEAP_TRIM_EVERY = 600.0
+
+ForgetHook = Callable[[str], None]
+
+
+@dataclass
+class Runtime:
+    """Everything built once at startup and shared by all refs."""
+
+    scheduler: Scheduler
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+    # Called with a deleted ref's uid, so nothing keeps state for it.
+    forget_hooks: list[ForgetHook] = field(default_factory=list)
+
+    def forget(self, key: RefKey, uid: str) -> None:
+        self.scheduler.forget(key)
+        for hook in self.forget_hooks:
+            hook(uid)
+
+    async def close(self) -> None:
+        for task in self.background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.scheduler.stop()
+        for close in self.closers:
+            with contextlib.suppress(Exception):
+                await close()
+
+
+def budget_observer(budget: AdaptiveBudget, metrics: Metrics) -> RequestObserver:
+    """Every cloud request's outcome: metrics, and the budget's slowdown on throttling."""
+
+    def observe(operation: str, outcome: str, seconds: float) -> None:
+        rate = budget.rate
+        budget.observe(operation, outcome, seconds)
+        metrics.cloud_request(operation, outcome, seconds)
+        if budget.rate < rate:
+            metrics.budget_slowdowns.inc()
+
+    return observe
+
+
+def cloud_access(
+    settings: OperatorSettings,
+    kube: KubeClient,
+    http: httpx.AsyncClient,
+    budget: AdaptiveBudget,
+    metrics: Metrics,
+) -> CloudAccess:
+    shared: CredentialsProvider | None = (
+        default_provider_chain(http_client=http) if settings.shared_credentials_namespaces else None
+    )
+    return CloudAccess(
+        http=http,
+        budget=budget,
+        credentials=CredentialsSource(
+            kube,
+            shared_allowed=settings.shared_credentials_allowed,
+            shared_provider=shared,
+            cache_seconds=settings.secret_cache_seconds,
+        ),
+        default_region=settings.default_region,
+        network=settings.network,
+        endpoint=settings.endpoint,
+        shared_credentials_allowed=settings.shared_credentials_allowed,
+        observer=budget_observer(budget, metrics),
+    )
+
+
+def scheduler_for(
+    settings: OperatorSettings, poller: Poller, cloud: CloudAccess, metrics: Metrics
+) -> tuple[Scheduler, list[ForgetHook]]:
+    """The scheduler driving the configured strategy, and the strategy's forget hooks."""
+
+    # The scheduler is assigned below, before it ever polls.
+    def due_at(key: RefKey) -> float | None:
+        return scheduler.due_at(key)
+
+    strategy: PollStrategy
+    hooks: list[ForgetHook] = []
+    if settings.poll_strategy == "list":
+        sweeps = ListPollStrategy(poller, cloud, metrics)
+        strategy, hooks = sweeps, [sweeps.forget]
+        # The strategy spreads groups itself (a phase per group) and keeps each group's
+        # refs on shared ticks; per-ref jitter would split them into many sweeps.
+        scheduler = Scheduler(
+            TrackedStrategy(strategy, metrics, due_at),
+            max_in_flight=settings.max_in_flight,
+            jitter=lambda delay: delay,
+        )
+    else:
+        strategy = PerRefStrategy(poller)
+        scheduler = Scheduler(
+            TrackedStrategy(strategy, metrics, due_at), max_in_flight=settings.max_in_flight
+        )
+    return scheduler, hooks
+
+
+def build_runtime(settings: OperatorSettings, metrics: Metrics | None = None) -> Runtime:
+    """Build the runtime. `metrics` may come already serving (the leader election starts
+    it before kopf, so a standby answers /metrics too); otherwise it is started here."""
+    if metrics is None:
+        metrics = Metrics()
+        metrics.serve(settings.metrics_port)
+    kube = KubeClient.from_environment()
+    http = new_http_client(max_connections=max(20, settings.max_in_flight))
+    budget = AdaptiveBudget(settings.request_rate, settings.request_burst)
+    cloud = cloud_access(settings, kube, http, budget, metrics)
+    events, connection_secrets = EventRecorder(kube), ConnectionSecrets(kube)
+    poller = Poller(PollContext(cloud, kube, events, connection_secrets, metrics))
+    scheduler, strategy_hooks = scheduler_for(settings, poller, cloud, metrics)
+    runtime = Runtime(scheduler=scheduler)
+    runtime.closers += [http.aclose, kube.close]
+    runtime.forget_hooks += [events.forget, connection_secrets.forget_owner, poller.forget]
+    runtime.forget_hooks += strategy_hooks
+    if settings.metrics_port:
+        runtime.background.append(asyncio.create_task(refresh_gauges(metrics, scheduler, budget)))
+    runtime.background.append(asyncio.create_task(trim_heap()))
+    return runtime
+
+
+async def refresh_gauges(metrics: Metrics, scheduler: Scheduler, budget: AdaptiveBudget) -> None:
+    while True:
+        refresh(metrics, scheduler, budget, list(PLURALS), time.monotonic)
+        await asyncio.sleep(GAUGE_REFRESH_SECONDS)
+
+
+async def trim_heap() -> None:
+    for delay in HEAP_TRIM_SECONDS:
+        await asyncio.sleep(delay)
+        if not release_free_memory():
+            return
+    while True:
+        await asyncio.sleep(HEAP_TRIM_EVERY)
+        release_free_memory()
