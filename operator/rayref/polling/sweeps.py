@@ -67,7 +67,7 @@ from rayref.polling.timing import (
     stale_retry_delay,
 )
 
-logger = logging.getLogger("rayref.list_poll")
+logger = logging.getLogger("rayref.sweeps")
 
 # KubeError: the credentials Secret could not be read (API server unavailable).
 SweepError = EmrError | endpoints.InvalidIdentifierError | KubeError
