@@ -1,8 +1,9 @@
 """Client-side CPU cost of one GetRayJob call: build + sign the request, parse the reply.
 
-No network: an httpx MockTransport answers with the contract's fixture, so what is
-measured is what EmrClient adds per call (URL building, AcsV3Auth signing, httpx
-request/response plumbing, pydantic parsing). The pieces are also timed alone.
+No network: an httpx MockTransport answers with the example GetRayJob answer of
+tests/data, so what is measured is what EmrClient adds per call (URL building,
+AcsV3Auth signing, httpx request/response plumbing, pydantic parsing). The pieces are
+also timed alone.
 
     .venv/bin/python bench/client_overhead.py [--calls 5000]
 """
@@ -25,7 +26,7 @@ from rayref.emr.client import EmrClient  # noqa: E402
 from rayref.emr.credentials import Credentials  # noqa: E402
 from rayref.emr.models import RayJob  # noqa: E402
 
-FIXTURE = REPO_ROOT.parent / "shared" / "emr-api" / "fixtures" / "get-ray-job.json"
+FIXTURE = REPO_ROOT / "tests" / "data" / "responses" / "get-ray-job.json"
 CREDS = Credentials("STS.benchKey", "benchSECRETbenchSECRET0123456789", "CAIS+bench/token==")
 
 

@@ -14,9 +14,19 @@ from pydantic import ValidationError
 from rayref.emr import models
 from rayref.emr.models import ClusterState, JobClusterState, JobStatus, RayCluster, RayJob
 from tests.fixtures.paths import FIXTURES_DIR
+from tests.support import sdk_fields
 
-SUBMIT_TOKEN = "1d06484d3b424f7fa4ab7082a4076da2"
-DASHBOARD_TOKEN = "tok3nV4lue"
+SUBMIT_TOKEN = "6f2a8c4e0b9d7f1a3c5e7b9d2f4a6c8e"  # the secrets of tests/data/responses
+DASHBOARD_TOKENS = ["dj8Qm2xV5nR7tK4w", "hx4Lp9Qw2Zs6", "Zk3mP8qR2vX6"]
+ENV_SECRETS = ["fs-tok-2b7d9e4a6c1f", "db-pw-8c3e1a9f7b5d", "hf-tok-9d1b3f5a7c2e"]
+REDIS_PASSWORD = "rds-pw-5e7a9c1b3d2f"
+SECRETS = [SUBMIT_TOKEN, *DASHBOARD_TOKENS, *ENV_SECRETS, REDIS_PASSWORD]
+ANSWERS = {
+    "GetRayJob": "get-ray-job.json",
+    "GetRayCluster": "get-ray-cluster.json",
+    "ListRayJob": "list-ray-job.json",
+    "ListRayCluster": "list-ray-cluster.json",
+}
 
 
 def _fixture(name: str) -> dict[str, Any]:
@@ -24,74 +34,87 @@ def _fixture(name: str) -> dict[str, Any]:
     return data
 
 
-def _secret_cluster() -> dict[str, Any]:
-    body = _fixture("get-ray-cluster.json")
-    body["dashboardUrl"] = (
-        f"https://gw.example/ws/w-1/raycluster/ray-1/dashboard?token={DASHBOARD_TOKEN}"
-    )
-    body["headSpec"]["env"] = "DB_PASSWORD=hunter2hunter2"
-    body["headSpec"]["gftConfig"] = {
-        "redisUrl": "redis://default:r3disPassw0rd@redis.internal:6379/0",
-        "redisUsername": "default",
-        "redisPassword": "r3disPassw0rd",
-    }
-    body["workerSpec"][0]["env"] = "API_KEY=w0rkerS3cret"
-    return body
-
-
-SECRETS = [SUBMIT_TOKEN, DASHBOARD_TOKEN, "hunter2hunter2", "r3disPassw0rd", "w0rkerS3cret"]
+@pytest.mark.parametrize("operation", sorted(ANSWERS))
+def test_every_example_answer_holds_every_field_the_sdk_knows(operation: str) -> None:
+    body = _fixture(ANSWERS[operation])
+    assert sdk_fields.paths(body) == sdk_fields.known_paths(operation)
+    # The SDK's own parse-then-serialise keeps the answer as it is.
+    assert sdk_fields.sdk_round_trip(operation, body) == body
 
 
 def test_get_ray_job_fixture_parses_every_field() -> None:
     job = RayJob.model_validate_json((FIXTURES_DIR / "get-ray-job.json").read_bytes())
-    assert job.submission_id == "rj-xxxxxxxxxx"
+    assert job.submission_id == "rj-7h3k9m2p5q8r1t4v"
     assert job.status is JobStatus.RUNNING
     assert job.cluster_state is JobClusterState.RUNNING
-    assert job.submit_time == datetime(2025, 6, 19, 9, 58, 2, 303000, tzinfo=UTC)
+    assert job.submit_time == datetime(2026, 3, 14, 8, 0, 0, 123000, tzinfo=UTC)
     assert job.end_time is not None and job.end_time.tzinfo is UTC
-    assert job.duration == 2459764
-    assert job.cu_hours == 1899.0
-    assert job.tags[0].key == "workflowId" and job.tags[0].value == "wf-123test"
-    assert job.entrypoint_num_cpus == "1" and job.entrypoint_num_gpus == "0"
-    assert job.head_spec is not None and job.head_spec.cpu == "2"
+    assert job.duration == 3642
+    assert job.cu_hours == 24.0
+    assert [(t.key, t.value) for t in job.tags] == [
+        ("team", "search-ranking"),
+        ("workflowId", "wf-7c1d2e"),
+    ]
+    assert job.entrypoint_num_cpus == "0.5" and job.entrypoint_num_gpus == "1"
+    assert job.head_spec is not None and job.head_spec.cpu == "4"
     assert job.head_spec.enable_auto_scaling is True
-    assert job.worker_specs[0].max_replica == 10
-    assert job.gu_hours is not None and job.gu_hours.gpu_hours == 2.6
-    assert job.volume_ids == ["vol-123456789"]
-    assert job.task_biz_id == "TSK-682e0112f6f24d9f9305b92174846985"
+    assert job.head_spec.display_release_version == "err-1.2.0 (Ray 2.55.1, Python 3.12)"
+    assert job.worker_specs[0].max_replica == 4
+    assert job.worker_specs[0].gpu_spec == "ecs.gn7i-c8g1.2xlarge"
+    assert job.gu_hours is not None and job.gu_hours.gpu_hours == 3.04
+    assert job.volume_ids == ["vol-4d8e2a6b1c3f"]
+    assert job.task_biz_id == "TSK-3f9a1c7e5b2d4f6a8c0e1b3d5f7a9c2e"
     assert job.runtime_env_json is not None
-    assert job.runtime_env_json.env_vars() == {"KEY": "VALUE"}
+    assert job.runtime_env_json.env_vars() == {"FEATURE_STORE_TOKEN": "fs-tok-2b7d9e4a6c1f"}
     assert job.dashboard_url is not None
-    assert job.dashboard_url.get_secret_value().endswith("?token=xxxxxx")
+    assert job.dashboard_url.get_secret_value().endswith("?token=dj8Qm2xV5nR7tK4w")
+    assert [url.redacted() for url in job.dashboard_url_extra] == [
+        "https://emr-ray-gateway-cn-shanghai.aliyuncs.com/workspace/w-5c1e9a7b3d20/raycluster/"
+        "ray-7h3k9m2p5q8r1t4v/history"
+    ]
     # Nothing of the fixture is left over as an unknown field.
     assert job.model_extra == {}
+    assert job.head_spec.model_extra == {} and job.worker_specs[0].model_extra == {}
 
 
 def test_get_ray_cluster_fixture_parses_every_field() -> None:
     cluster = RayCluster.model_validate(_fixture("get-ray-cluster.json"))
     assert cluster.state is ClusterState.RUNNING
-    assert cluster.creator == "202077646755523991"
-    assert cluster.user_id == "123456789012"
-    assert cluster.instances[0].container_exit_code == 137
-    assert cluster.instances[0].create_time == datetime(2025, 1, 3, 2, 8, 36, 167000, tzinfo=UTC)
-    assert cluster.worker_spec[0].worker_type == "CPU" and cluster.worker_spec[0].replica == 2
+    assert cluster.creator == "287341659022117845"
+    assert cluster.user_id == "1849273650112233"
+    head_node, worker_node = cluster.instances
+    assert head_node.container_exit_code == 137 and head_node.reason == "OOMKilled"
+    assert head_node.create_time == datetime(2026, 3, 13, 8, 0, 1, 250000, tzinfo=UTC)
+    assert (worker_node.type, worker_node.container_exit_code) == ("Worker", 0)
+    assert cluster.worker_spec[0].worker_type == "GPU" and cluster.worker_spec[0].replica == 1
     assert cluster.submit_token is not None
     assert cluster.submit_token.get_secret_value() == SUBMIT_TOKEN
     assert (
         cluster.job_url_inner
-        == "http://emr-spark-ray-gateway-cn-hangzhou-internal.emr.aliyuncs.com"
+        == "http://emr-spark-ray-gateway-cn-shanghai-internal.emr.aliyuncs.com"
     )
-    assert cluster.modified_time == datetime(2025, 8, 4, 2, 29, 1, 693000, tzinfo=UTC)
+    assert cluster.modified_time == datetime(2026, 3, 13, 7, 59, 59, tzinfo=UTC)
+    head = cluster.head_spec
+    assert head is not None and head.gft_enabled is True and head.gft_config is not None
+    assert head.gft_config.redis_username == "ray"
+    assert head.gft_config.redis_password is not None
+    assert head.gft_config.redis_password.get_secret_value() == REDIS_PASSWORD
+    assert head.env is not None and "db-pw-8c3e1a9f7b5d" in head.env.get_secret_value()
+    assert head.ray_start_params == '{"num-cpus":"4","dashboard-host":"0.0.0.0"}'
+    worker_env = cluster.worker_spec[0].env
+    assert worker_env is not None and "hf-tok-9d1b3f5a7c2e" in worker_env.get_secret_value()
     assert cluster.model_extra == {}
+    assert head.model_extra == {} and cluster.worker_spec[0].model_extra == {}
 
 
 def test_secrets_never_show() -> None:
-    cluster = RayCluster.model_validate(_secret_cluster())
-    job = RayJob.model_validate(
-        _fixture("get-ray-job.json")
-        | {"runtimeEnvJson": json.dumps({"pip": ["x"], "env_vars": {"TOKEN": "hunter2hunter2"}})}
-    )
-    for model in (cluster, job):
+    models_shown = [
+        RayCluster.model_validate(_fixture("get-ray-cluster.json")),
+        RayJob.model_validate(_fixture("get-ray-job.json")),
+        models.RayJobPage.model_validate(_fixture("list-ray-job.json")),
+        models.RayClusterPage.model_validate(_fixture("list-ray-cluster.json")),
+    ]
+    for model in models_shown:
         shown = [
             repr(model),
             str(model),
@@ -102,18 +125,18 @@ def test_secrets_never_show() -> None:
         for text in shown:
             for secret in SECRETS:
                 assert secret not in text
-    head = cluster.head_spec
-    assert head is not None and head.gft_config is not None
-    assert head.gft_config.redis_password is not None
-    assert head.gft_config.redis_password.get_secret_value() == "r3disPassw0rd"
-    assert head.env is not None and head.env.get_secret_value() == "DB_PASSWORD=hunter2hunter2"
+    cluster = RayCluster.model_validate(_fixture("get-ray-cluster.json"))
     assert cluster.dashboard_url is not None
-    assert (
-        cluster.dashboard_url.redacted() == "https://gw.example/ws/w-1/raycluster/ray-1/dashboard"
+    assert cluster.dashboard_url.redacted() == (
+        "https://emr-ray-gateway-cn-shanghai.aliyuncs.com/workspace/w-5c1e9a7b3d20/raycluster/"
+        "ray-p4s8w2y6a1c5e9g3/dashboard"
     )
+    job = RayJob.model_validate(_fixture("get-ray-job.json"))
     assert job.runtime_env_json is not None
-    assert json.loads(job.runtime_env_json.redacted())["pip"] == ["x"]
-    assert job.runtime_env_json.env_vars() == {"TOKEN": "hunter2hunter2"}
+    assert json.loads(job.runtime_env_json.redacted())["pip"] == [
+        "pyarrow==17.0.0",
+        "lightgbm==4.5.0",
+    ]
 
 
 def test_unknown_enum_values_and_fields_are_kept() -> None:
@@ -160,25 +183,26 @@ def test_snake_case_names_are_accepted() -> None:
 
 
 def test_list_pages() -> None:
-    page = models.RayJobPage.model_validate(
-        {
-            "requestId": "r-1",
-            "totalCount": "2",
-            "rayJobs": [
-                {"submissionId": "rj-1", "status": "Succeeded", "resourceQueue": "root_queue"},
-                {"submissionId": "rj-2", "status": "Brand-new", "submitTime": 1750327082303},
-            ],
-        }
-    )
+    page = models.RayJobPage.model_validate(_fixture("list-ray-job.json"))
     assert page.total_count == 2
-    assert [j.submission_id for j in page.ray_jobs] == ["rj-1", "rj-2"]
-    assert page.ray_jobs[0].status in models.TERMINAL_JOB_STATUSES
-    assert page.ray_jobs[0].resource_queue == "root_queue"
-    clusters = models.RayClusterPage.model_validate(
-        {"requestId": "r-2", "rayClusters": [_fixture("get-ray-cluster.json")]}
+    assert [j.submission_id for j in page.ray_jobs] == [
+        "rj-7h3k9m2p5q8r1t4v",
+        "rj-2b6d0f4h8j1l5n9p",
+    ]
+    assert page.ray_jobs[1].status in models.TERMINAL_JOB_STATUSES
+    assert page.ray_jobs[1].cu_hours == 1.5
+    assert page.ray_jobs[0].resource_queue == "dev_queue"
+    assert all(job.model_extra == {} for job in page.ray_jobs)
+    odd = models.RayJobPage.model_validate(
+        {"totalCount": "2", "rayJobs": [{"submissionId": "rj-2", "status": "Brand-new"}]}
     )
-    assert clusters.ray_clusters[0].state is ClusterState.RUNNING
-    assert clusters.ray_clusters[0].worker_spec[0].group_name == "WorkerGroup1"
+    assert odd.total_count == 2 and odd.ray_jobs[0].status == "Brand-new"
+    clusters = models.RayClusterPage.model_validate(_fixture("list-ray-cluster.json"))
+    assert [c.state for c in clusters.ray_clusters] == [ClusterState.RUNNING, ClusterState.STOPPED]
+    assert clusters.ray_clusters[0].worker_spec[0].group_name == "gpu-workers"
+    assert clusters.ray_clusters[1].head_spec is not None
+    assert clusters.ray_clusters[1].head_spec.gpu_spec is None
+    assert all(c.model_extra == {} for c in clusters.ray_clusters)
 
 
 def test_wrong_shapes_are_validation_errors() -> None:

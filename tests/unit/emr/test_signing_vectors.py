@@ -1,4 +1,4 @@
-"""Every vector of signing-vectors.json, computed by our signer from the recorded inputs."""
+"""The signing vectors: what the official SDK computes, and our signer on every one of them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from rayref.emr import signing
 from rayref.emr.credentials import Credentials
+from tests.data import make_signing_vectors
 from tests.fixtures.paths import SIGNING_VECTORS
 
 
@@ -22,8 +23,33 @@ def _vectors() -> list[dict[str, Any]]:
 VECTORS = _vectors()
 
 
-def test_there_are_twelve_vectors() -> None:
-    assert len(VECTORS) == 12
+def test_the_committed_vectors_are_what_the_sdk_computes() -> None:
+    """tests/data/make_signing_vectors.py run against the installed SDK gives the file."""
+    committed = SIGNING_VECTORS.read_text(encoding="utf-8")
+    assert make_signing_vectors.render(make_signing_vectors.generate()) == committed, (
+        "signing-vectors.json is stale: run .venv/bin/python -m tests.data.make_signing_vectors"
+    )
+
+
+def test_the_vectors_cover_every_case() -> None:
+    ids = [v["id"] for v in VECTORS]
+    assert len(ids) == len(set(ids)) >= 17
+    assert {v["operation"] for v in VECTORS} == {
+        "GetRayJob",
+        "GetRayCluster",
+        "ListRayJob",
+        "ListRayCluster",
+    }
+    kinds = [v["generated_by"] for v in VECTORS]
+    assert kinds.count("sdk_pipeline") >= 12 and kinds.count("sdk_signer_direct") >= 5
+    raw = [
+        "".join((v["inputs"]["path_params_raw"] | v["inputs"]["query"]).values()) for v in VECTORS
+    ]
+    for needed in (" ", "+", "~", "/", "%", "ü", "训", "\U0001f680"):
+        assert any(needed in text for text in raw), needed
+    assert sum(v["inputs"]["security_token"] is not None for v in VECTORS) >= 6
+    assert any("-vpc." in v["inputs"]["host"] for v in VECTORS)
+    assert any(":" in v["inputs"]["host"] for v in VECTORS)
 
 
 def _encoded_path(vector: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""Remote objects for the mapping tests: the shared fixtures, and variants of them."""
+"""Remote objects for the mapping tests: the example answers of tests/data, and variants."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from rayref.emr.models import RayCluster, RayJob
 from tests.fixtures.paths import FIXTURES_DIR
 
 T0 = datetime(2026, 6, 1, 8, 0, 0, tzinfo=UTC)
-SUBMIT_TOKEN = "1d06484d3b424f7fa4ab7082a4076da2"  # from get-ray-cluster.json
-# The fixtures' dashboard token ("xxxxxx") also appears in their masked IDs, so tests that
-# look for a leak use URLs with this token instead.
+SUBMIT_TOKEN = "6f2a8c4e0b9d7f1a3c5e7b9d2f4a6c8e"  # from get-ray-cluster.json
+# Tests that look for a leaked dashboard token use URLs with this one.
 DASHBOARD_TOKEN = "dash-7f3e9c1a-secret"
 DASHBOARD_URL = (
     "https://emr-ray-gateway-cn-hangzhou.aliyuncs.com/workspace/w-d2d82aa09155/raycluster/"

@@ -24,42 +24,53 @@ def test_fixture_maps_nodes_endpoints_and_specs() -> None:
     update = cluster_status(cluster(), None, generation=1, now=T0)
     status = update.status
     assert status["state"] == "Running"
-    assert status["message"] == "ok"
-    assert (status["ready"], status["readyInstances"], status["totalInstances"]) == ("1/1", 1, 1)
-    assert status["instances"] == [
-        {
-            "type": "Head",
-            "instanceId": "ray-uiulpgow9xljim10-head-7cgta",
-            "phase": "Running",
-            "containerState": "Running",
-            "reason": "OOMKilled",
-            "message": "ok",
-            "containerExitCode": 137,
-            "containerStateReason": "ok",
-            "containerStateMessage": "ContainerExit",
-            "startTime": "2025-11-12T11:24:58Z",
-            "createTime": "2025-01-03T02:08:36.167Z",
-        }
-    ]
-    assert status["jobUrl"] == "https://emr-spark-ray-gateway-cn-hangzhou.aliyuncs.com"
+    assert status["message"] == "Cluster is running."
+    assert (status["ready"], status["readyInstances"], status["totalInstances"]) == ("2/2", 2, 2)
+    assert status["instances"][0] == {
+        "type": "Head",
+        "instanceId": "ray-p4s8w2y6a1c5e9g3-head-4kq7z",
+        "phase": "Running",
+        "containerState": "Running",
+        "reason": "OOMKilled",
+        "message": "Restarted after the container ran out of memory.",
+        "containerExitCode": 137,
+        "containerStateReason": "OOMKilled",
+        "containerStateMessage": "Container exceeded its memory limit and was restarted.",
+        "startTime": "2026-03-13T08:22:20Z",
+        "createTime": "2026-03-13T08:00:01.250Z",
+    }
+    assert [i["type"] for i in status["instances"]] == ["Head", "Worker"]
+    assert status["jobUrl"] == "https://emr-spark-ray-gateway-cn-shanghai.aliyuncs.com"
     assert (
         status["jobUrlInner"]
-        == "http://emr-spark-ray-gateway-cn-hangzhou-internal.emr.aliyuncs.com"
+        == "http://emr-spark-ray-gateway-cn-shanghai-internal.emr.aliyuncs.com"
     )
     assert (
         status["grpcEndpoint"]
-        == "ray://emr-spark-ray-gateway-cn-hangzhou-internal.emr.aliyuncs.com:80"
+        == "ray://emr-spark-ray-gateway-cn-shanghai-internal.emr.aliyuncs.com:80"
     )
-    assert status["dashboardUrl"].endswith("/raycluster/ray-xxxxxx/dashboard")
+    assert status["dashboardUrl"].endswith("/raycluster/ray-p4s8w2y6a1c5e9g3/dashboard")
     assert status["displayReleaseVersion"] == "ray-1.0.0 (Ray 2.47.1, Python 3.12)"
-    assert status["headSpec"]["queueName"] == "root_queue"
-    assert status["workerSpecs"][0]["workerType"] == "CPU"
-    assert status["workerSpecs"][0]["replica"] == 2
+    assert status["headSpec"]["queueName"] == "dev_queue"
+    assert status["headSpec"]["gftEnabled"] is True
+    assert status["workerSpecs"][0]["workerType"] == "GPU"
+    assert status["workerSpecs"][0]["replica"] == 1
     assert (status["createTime"], status["modifiedTime"]) == (
-        "2025-06-19T09:58:03.303Z",
-        "2025-08-04T02:29:01.693Z",
+        "2026-03-12T08:00:00.750Z",
+        "2026-03-13T07:59:59Z",
     )
-    assert "submitToken" not in json.dumps(status)
+    text = json.dumps(status)
+    assert "submitToken" not in text
+    # the fixture's node environments, Redis password and tokens stay out of the status
+    for key in ("env", "gftConfig", "rayStartParams", "redisPassword"):
+        assert f'"{key}"' not in text
+    for secret in (
+        SUBMIT_TOKEN,
+        "db-pw-8c3e1a9f7b5d",
+        "hf-tok-9d1b3f5a7c2e",
+        "rds-pw-5e7a9c1b3d2f",
+    ):
+        assert secret not in text
     # The fixture's head node reports OOMKilled: one Warning on the first read.
     assert ("Warning", "InstanceOOMKilled") in [(t.type, t.reason) for t in update.transitions]
 
@@ -98,9 +109,9 @@ def test_secrets_never_reach_the_status() -> None:
 def test_connection_secret_holds_the_full_values() -> None:
     data = connection_secret_data(cluster(dashboardUrl=DASHBOARD_URL))
     assert data == {
-        "jobUrl": "https://emr-spark-ray-gateway-cn-hangzhou.aliyuncs.com",
-        "jobUrlInner": "http://emr-spark-ray-gateway-cn-hangzhou-internal.emr.aliyuncs.com",
-        "grpcEndpoint": "ray://emr-spark-ray-gateway-cn-hangzhou-internal.emr.aliyuncs.com:80",
+        "jobUrl": "https://emr-spark-ray-gateway-cn-shanghai.aliyuncs.com",
+        "jobUrlInner": "http://emr-spark-ray-gateway-cn-shanghai-internal.emr.aliyuncs.com",
+        "grpcEndpoint": "ray://emr-spark-ray-gateway-cn-shanghai-internal.emr.aliyuncs.com:80",
         "submitToken": SUBMIT_TOKEN,
         "dashboardUrl": DASHBOARD_URL,
     }

@@ -9,6 +9,9 @@ import pytest
 from rayref.mirror.job import job_status
 from tests.unit.mirror.remotes import DASHBOARD_TOKEN, DASHBOARD_URL, T0, at, condition, job
 
+ENGINE = "err-1.2.0 (Ray 2.55.1, Python 3.12)"
+GPU = "ecs.gn7i-c8g1.2xlarge"
+
 
 def test_fixture_maps_every_documented_field() -> None:
     update = job_status(job(), None, generation=1, now=T0)
@@ -16,64 +19,70 @@ def test_fixture_maps_every_documented_field() -> None:
     assert update.changed
     assert status["phase"] == "Running"
     assert status["clusterState"] == "Running"
-    assert status["message"] == "Job finished successfully."
-    assert status["name"] == "myRayCluster"
-    assert status["displayReleaseVersion"] == "err-1.2.0 (Ray 2.55.1, Python 3.12)"
-    assert status["tags"] == [{"key": "workflowId", "value": "wf-123test"}]
-    assert status["entrypoint"] == "python main.py"
+    assert status["message"] == "Job is running."
+    assert status["name"] == "feature-backfill"
+    assert status["displayReleaseVersion"] == ENGINE
+    assert status["tags"] == [
+        {"key": "team", "value": "search-ranking"},
+        {"key": "workflowId", "value": "wf-7c1d2e"},
+    ]
+    assert status["entrypoint"] == "python -m jobs.backfill --date 2026-03-01"
     assert status["entrypointResources"] == {
-        "numCpus": "1",
-        "numGpus": "0",
-        "memory": "4Gi",
-        "custom": {"fpu": 1},
+        "numCpus": "0.5",
+        "numGpus": "1",
+        "memory": "2Gi",
+        "custom": {"accelerator_type:A10": 1},
     }
     # epoch milliseconds -> RFC 3339, milliseconds kept when there are any
-    assert status["submitTime"] == "2025-06-19T09:58:02.303Z"
-    assert status["startTime"] == "2025-06-19T09:58:03.303Z"
-    assert status["endTime"] == "2025-11-12T12:09:32Z"
-    assert status["durationSeconds"] == 2459764
-    assert status["networkServiceName"] == "vpc"
-    assert status["workingDir"] == "oss://mybucket/hello.zip"
+    assert status["submitTime"] == "2026-03-14T08:00:00.123Z"
+    assert status["startTime"] == "2026-03-14T08:00:31.456Z"
+    assert status["endTime"] == "2026-03-14T09:01:14Z"
+    assert status["durationSeconds"] == 3642
+    assert status["networkServiceName"] == "prod-vpc-link"
+    assert status["workingDir"] == "oss://ml-team-artifacts/backfill/code.zip"
     assert status["submissionMode"] == "HTTPMode"
-    assert status["volumeIds"] == ["vol-123456789"]
+    assert status["volumeIds"] == ["vol-4d8e2a6b1c3f"]
     assert status["lifecycle"] == {
         "shutdownAfterJobFinishes": True,
-        "ttlSecondsAfterFinished": 60,
-        "activeDeadlineSeconds": 3600,
-        "backoffLimit": 2,
+        "ttlSecondsAfterFinished": 120,
+        "activeDeadlineSeconds": 7200,
+        "backoffLimit": 0,
     }
     assert status["headSpec"] == {
         "replica": 1,
         "enableAutoScaling": True,
-        "idleTimeoutSeconds": 60,
-        "queueName": "root_queue",
-        "cpu": "2",
-        "memory": "8Gi",
-        "gpuSpec": "ecs.gn6i-c4g1.xlarge",
+        "idleTimeoutSeconds": 120,
+        "queueName": "dev_queue",
+        "cpu": "4",
+        "memory": "16Gi",
+        "gpuSpec": GPU,
+        "displayReleaseVersion": ENGINE,
     }
     assert status["workerSpecs"] == [
         {
-            "groupName": "WorkerGroup1",
-            "replica": 1,
+            "groupName": "gpu-workers",
+            "replica": 2,
             "minReplica": 1,
-            "maxReplica": 10,
-            "queueName": "root_queue",
-            "cpu": "2",
-            "memory": "8Gi",
-            "gpuSpec": "ecs.gn6i-c4g1.xlarge",
+            "maxReplica": 4,
+            "queueName": "dev_queue",
+            "cpu": "8",
+            "memory": "30Gi",
+            "gpuSpec": GPU,
+            "displayReleaseVersion": ENGINE,
         }
     ]
     assert status["logLocation"] == {
-        "bucketName": "ss-ray-cn-hangzhou",
-        "path": "w-xxxxxxx/ray/logs/xxxxxx/",
+        "bucketName": "ss-ray-cn-shanghai",
+        "path": "w-5c1e9a7b3d20/ray/logs/rj-7h3k9m2p5q8r1t4v/",
     }
-    assert status["usage"] == {"cuHours": 1899, "gpuHours": 2.6, "gpuSpec": "ecs.gn6i-c4g1.xlarge"}
-    assert status["creatorName"] == "Alice"
-    assert status["taskBizId"] == "TSK-682e0112f6f24d9f9305b92174846985"
-    assert status["dashboardUrl"] == (
-        "https://emr-ray-gateway-cn-hangzhou.aliyuncs.com/workspace/w-xxxxxxxx/raycluster/"
-        "ray-xxxxxx/dashboard"
-    )
+    assert status["usage"] == {"cuHours": 24, "gpuHours": 3.04, "gpuSpec": GPU}
+    assert status["creatorName"] == "Bob"
+    assert status["taskBizId"] == "TSK-3f9a1c7e5b2d4f6a8c0e1b3d5f7a9c2e"
+    gateway = "https://emr-ray-gateway-cn-shanghai.aliyuncs.com/workspace/w-5c1e9a7b3d20"
+    assert status["dashboardUrl"] == f"{gateway}/raycluster/ray-7h3k9m2p5q8r1t4v/dashboard"
+    assert status["dashboardUrlExtra"] == [f"{gateway}/raycluster/ray-7h3k9m2p5q8r1t4v/history"]
+    # the fixture's env_vars token never reaches the status
+    assert "fs-tok-2b7d9e4a6c1f" not in json.dumps(status)
     assert status["observedGeneration"] == 1
     assert status["lastSyncTime"] == "2026-06-01T08:00:00Z"
 
@@ -103,7 +112,7 @@ def test_first_status_before_any_field_is_known() -> None:
 
 def test_an_unchanged_remote_changes_nothing() -> None:
     first = job_status(job(), None, generation=1, now=T0)
-    # As the apiserver gives it back: JSON round trip (1899.0 would come back as 1899).
+    # As the apiserver gives it back: JSON round trip (24.0 would come back as 24).
     stored = json.loads(json.dumps(first.status))
     second = job_status(job(), stored, generation=1, now=at(600))
     assert not second.changed

@@ -1,0 +1,1 @@
+"""Data the tests and benchmarks read: example API answers and signing vectors."""
