@@ -33,7 +33,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from rayref.api.kinds import CLUSTER_KIND, JOB_KIND
+from rayref.api.kinds import CLUSTER_KIND
 from rayref.emr import endpoints
 from rayref.emr.client import EmrClient
 from rayref.emr.credentials import Credentials
@@ -42,19 +42,16 @@ from rayref.emr.errors import (
     AuthenticationError,
     BadRequestError,
     CredentialsError,
-    EmrError,
     NotFoundError,
     ThrottledError,
 )
 from rayref.kube.client import KubeError
-from rayref.mirror.times import epoch_ms
 from rayref.observability.metrics import Metrics
 from rayref.polling import listings
 from rayref.polling.cloud import CloudAccess, fingerprint
+from rayref.polling.lister import REUSE_SECONDS, GroupLister
 from rayref.polling.listings import (
-    ClusterListing,
     GroupKey,
-    JobListing,
     Verdict,
 )
 from rayref.polling.reconcile import Poller
@@ -69,12 +66,6 @@ from rayref.polling.timing import (
 
 logger = logging.getLogger("rayref.sweeps")
 
-# KubeError: the credentials Secret could not be read (API server unavailable).
-SweepError = EmrError | endpoints.InvalidIdentifierError | KubeError
-
-# A sweep started this recently serves later batches of its group as if it were theirs
-# (the next check is then timed from the sweep, so refs are not checked less often).
-REUSE_SECONDS = 10.0
 # Per-ref polls (Gets) of one batch run at most this many at a time: each group then
 # holds only a few places in the budget's queue, and busy groups share it evenly.
 GETS_PER_GROUP = 4
@@ -116,18 +107,6 @@ class RefSweepState:
     checked: bool = False
 
 
-_Found = tuple[dict[RefKey, "listings.Summary | None"], float, "SweepError | None"]
-
-
-@dataclass
-class _Waiting:
-    """A batch waiting for its group's sweep; `result` is set by whoever sweeps."""
-
-    refs: list[RefSnapshot]
-    started: float
-    result: _Found | None = None
-
-
 @dataclass(frozen=True)
 class _Refusal:
     fingerprint: str
@@ -152,19 +131,15 @@ class ListPollStrategy:
         self._metrics = metrics
         self._clock = clock
         self._now = now
-        self._page_size = page_size
         self._gets_per_group = gets_per_group
-        self._reuse_seconds = reuse_seconds
+        self._lister = GroupLister(
+            self._client, clock=clock, page_size=page_size, reuse_seconds=reuse_seconds
+        )
         self._grids: dict[GroupKey, SweepGrid] = {}
-        self._locks: dict[GroupKey, asyncio.Lock] = {}
-        self._queues: dict[GroupKey, list[_Waiting]] = {}
-        self._job_listings: dict[GroupKey, list[JobListing]] = {}
-        self._cluster_listings: dict[GroupKey, ClusterListing] = {}
         self._refusals: dict[GroupKey, _Refusal] = {}
         # by uid; a ref is in here once it has been checked since start
         self._refs: dict[str, RefSweepState] = {}
         self._checked = 0
-        self.sweeps = 0
 
     # -- the PollStrategy protocol ------------------------------------------------
 
@@ -205,6 +180,11 @@ class ListPollStrategy:
         state = self._refs.pop(uid, None)
         if state is not None and state.checked:
             self._checked -= 1
+
+    @property
+    def sweeps(self) -> int:
+        """List sweeps taken since start (each one or more pages)."""
+        return self._lister.sweeps
 
     @property
     def checked(self) -> int:
@@ -248,7 +228,7 @@ class ListPollStrategy:
     ) -> tuple[list[RefSnapshot], dict[RefKey, PollOutcome]]:
         """Look refs up in a (possibly reused) sweep. Returns the refs that need their
         own poll and the outcomes of the others."""
-        lookup, taken_at, error = await self._lookup(key, refs, started)
+        lookup, taken_at, error = await self._lister.lookup(key, refs, started)
         if error is not None:
             logger.warning(
                 "listing %s refs of workspace %s failed: %s",
@@ -372,146 +352,7 @@ class ListPollStrategy:
         due = self._grid(key).next_due(observed_at, delay, not_before=now)
         return max(0.0, due - now)
 
-    # -- listing ------------------------------------------------------------------
-
-    async def _lookup(self, key: GroupKey, refs: list[RefSnapshot], started: float) -> _Found:
-        """The sweep result for `refs`, coalesced with other batches of the group.
-
-        Batches of a group queue up; whoever holds the group's lock sweeps for every
-        batch queued so far (one window for all of them) and hands each its part.
-        While one sweep runs, the batches arriving meanwhile (an operator start
-        feeds thousands of refs in a trickle) wait and are served by the next one.
-        """
-        waiting = _Waiting(refs, started)
-        queue = self._queues.setdefault(key, [])
-        queue.append(waiting)
-        async with self._locks.setdefault(key, asyncio.Lock()):
-            if waiting.result is None:
-                served = self._queues.pop(key, [])
-                try:
-                    found, taken_at, error = await self._sweep(
-                        key,
-                        [ref for item in served for ref in item.refs],
-                        min(item.started for item in served),
-                    )
-                except BaseException:
-                    # cancelled or crashed mid-sweep: the next lock holder serves the others
-                    others = [item for item in served if item is not waiting]
-                    self._queues.setdefault(key, []).extend(others)
-                    raise
-                for item in served:
-                    item.result = (
-                        {ref.key: found[ref.key] for ref in item.refs if ref.key in found},
-                        taken_at,
-                        error,
-                    )
-        assert waiting.result is not None
-        return waiting.result
-
-    async def _sweep(self, key: GroupKey, refs: list[RefSnapshot], started: float) -> _Found:
-        """The list item (None: absent) of every ref a sweep covers, when the sweep was
-        taken, and the error that cut it short."""
-        found: dict[RefKey, listings.Summary | None] = {}
-        try:
-            if key.kind == JOB_KIND:
-                taken_at = await self._sweep_jobs(key, refs, started, found)
-            else:
-                taken_at = await self._sweep_clusters(key, refs, started, found)
-        except (EmrError, endpoints.InvalidIdentifierError, KubeError) as exc:
-            return found, self._clock(), exc
-        return found, taken_at, None
-
-    def _fresh_job_listings(self, key: GroupKey, started: float) -> list[JobListing]:
-        fresh = [
-            listing
-            for listing in self._job_listings.get(key, [])
-            if listing.taken_at >= started - self._reuse_seconds
-        ]
-        self._job_listings[key] = fresh
-        return fresh
-
-    async def _sweep_jobs(
-        self,
-        key: GroupKey,
-        refs: list[RefSnapshot],
-        started: float,
-        found: dict[RefKey, listings.Summary | None],
-    ) -> float:
-        uncovered: list[tuple[RefSnapshot, int]] = []
-        taken_at = self._clock()
-        reusable = self._fresh_job_listings(key, started)
-        for ref in refs:
-            submit = epoch_ms(ref.status.get("submitTime"))
-            assert submit is not None  # needs_read_before_listing sent the others away
-            listing = next((item for item in reusable if item.covers(submit)), None)
-            if listing is None:
-                uncovered.append((ref, submit))
-            else:
-                found[ref.key] = listing.items.get(listings.remote_id(ref))
-                taken_at = min(taken_at, listing.taken_at)
-        if not uncovered:
-            return taken_at
-        low, high = listings.job_window(s for _, s in uncovered)
-        listing = JobListing(low=low, high=high, taken_at=self._clock())
-        self._job_listings.setdefault(key, []).append(listing)
-        self.sweeps += 1
-        try:
-            client = await self._client(key, uncovered[0][0])
-            for page_num in range(1, listings.MAX_PAGES + 1):
-                page = await client.list_ray_jobs(
-                    key.workspace_id,
-                    page_num=page_num,
-                    page_size=self._page_size,
-                    submit_time=(low, high),
-                )
-                total = page.total_count
-                last = len(page.ray_jobs) < self._page_size or (
-                    total is not None and page_num * self._page_size >= total
-                )
-                listing.add_page(list(page.ray_jobs), last=last)
-                if last:
-                    break
-        finally:
-            for ref, submit in uncovered:
-                if listing.covers(submit):
-                    found[ref.key] = listing.items.get(listings.remote_id(ref))
-        return min(taken_at, listing.taken_at)
-
-    async def _sweep_clusters(
-        self,
-        key: GroupKey,
-        refs: list[RefSnapshot],
-        started: float,
-        found: dict[RefKey, listings.Summary | None],
-    ) -> float:
-        listing = self._cluster_listings.get(key)
-        if (
-            listing is None
-            or not listing.complete
-            or (listing.taken_at < started - self._reuse_seconds)
-        ):
-            listing = ClusterListing(taken_at=self._clock())
-            self._cluster_listings[key] = listing
-            self.sweeps += 1
-            try:
-                client = await self._client(key, refs[0])
-                for page_num in range(1, listings.MAX_PAGES + 1):
-                    page = await client.list_ray_clusters(
-                        key.workspace_id, page_num=page_num, page_size=self._page_size
-                    )
-                    last = len(page.ray_clusters) < self._page_size
-                    listing.add_page(list(page.ray_clusters), last=last)
-                    if last:
-                        break
-            finally:
-                for ref in refs:
-                    cluster_id = listings.remote_id(ref)
-                    if cluster_id in listing.items or listing.complete:
-                        found[ref.key] = listing.items.get(cluster_id)
-            return listing.taken_at
-        for ref in refs:
-            found[ref.key] = listing.items.get(listings.remote_id(ref))
-        return listing.taken_at
+    # -- clients --------------------------------------------------------------------
 
     async def _credentials(self, key: GroupKey, ref: RefSnapshot) -> Credentials:
         secret = key.credentials[1] if key.credentials is not None else None

@@ -1,0 +1,204 @@
+"""Taking list sweeps: the pages of one group, coalesced across its batches and reused.
+
+A sweep is ListRayJob pages of a `submitTime` window that covers the refs asked about,
+or every ListRayCluster page. Batches of one group that arrive while a sweep runs wait
+and are served by the next one; a sweep started within `reuse_seconds` serves later
+batches as if it were theirs. What the items mean for each ref is the caller's business
+(`sweeps.ListPollStrategy`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from rayref.api.kinds import JOB_KIND
+from rayref.emr import endpoints
+from rayref.emr.client import EmrClient
+from rayref.emr.errors import EmrError
+from rayref.kube.client import KubeError
+from rayref.mirror.times import epoch_ms
+from rayref.polling import listings
+from rayref.polling.listings import ClusterListing, GroupKey, JobListing
+from rayref.polling.refs import RefKey, RefSnapshot
+
+# KubeError: the credentials Secret could not be read (API server unavailable).
+SweepError = EmrError | endpoints.InvalidIdentifierError | KubeError
+# The list item (None: absent) of every ref a sweep covers, when it was taken, and the
+# error that cut it short.
+Found = tuple[dict[RefKey, "listings.Summary | None"], float, "SweepError | None"]
+ClientFor = Callable[[GroupKey, RefSnapshot], Awaitable[EmrClient]]
+
+# A sweep started this recently serves later batches of its group as if it were theirs
+# (the next check is then timed from the sweep, so refs are not checked less often).
+REUSE_SECONDS = 10.0
+
+
+@dataclass
+class _Waiting:
+    """A batch waiting for its group's sweep; `result` is set by whoever sweeps."""
+
+    refs: list[RefSnapshot]
+    started: float
+    result: Found | None = None
+
+
+class GroupLister:
+    def __init__(
+        self,
+        client_for: ClientFor,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        page_size: int = listings.PAGE_SIZE,
+        reuse_seconds: float = REUSE_SECONDS,
+    ) -> None:
+        self._client_for = client_for
+        self._clock = clock
+        self._page_size = page_size
+        self._reuse_seconds = reuse_seconds
+        self._locks: dict[GroupKey, asyncio.Lock] = {}
+        self._queues: dict[GroupKey, list[_Waiting]] = {}
+        self._job_listings: dict[GroupKey, list[JobListing]] = {}
+        self._cluster_listings: dict[GroupKey, ClusterListing] = {}
+        self.sweeps = 0
+
+    async def lookup(self, key: GroupKey, refs: list[RefSnapshot], started: float) -> Found:
+        """The sweep result for `refs`, coalesced with other batches of the group.
+
+        Batches of a group queue up; whoever holds the group's lock sweeps for every
+        batch queued so far (one window for all of them) and hands each its part.
+        While one sweep runs, the batches arriving meanwhile (an operator start
+        feeds thousands of refs in a trickle) wait and are served by the next one.
+        """
+        waiting = _Waiting(refs, started)
+        queue = self._queues.setdefault(key, [])
+        queue.append(waiting)
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            if waiting.result is None:
+                served = self._queues.pop(key, [])
+                try:
+                    found, taken_at, error = await self._sweep(
+                        key,
+                        [ref for item in served for ref in item.refs],
+                        min(item.started for item in served),
+                    )
+                except BaseException:
+                    # cancelled or crashed mid-sweep: the next lock holder serves the others
+                    others = [item for item in served if item is not waiting]
+                    self._queues.setdefault(key, []).extend(others)
+                    raise
+                for item in served:
+                    item.result = (
+                        {ref.key: found[ref.key] for ref in item.refs if ref.key in found},
+                        taken_at,
+                        error,
+                    )
+        assert waiting.result is not None
+        return waiting.result
+
+    async def _sweep(self, key: GroupKey, refs: list[RefSnapshot], started: float) -> Found:
+        """The list item (None: absent) of every ref a sweep covers, when the sweep was
+        taken, and the error that cut it short."""
+        found: dict[RefKey, listings.Summary | None] = {}
+        try:
+            if key.kind == JOB_KIND:
+                taken_at = await self._sweep_jobs(key, refs, started, found)
+            else:
+                taken_at = await self._sweep_clusters(key, refs, started, found)
+        except (EmrError, endpoints.InvalidIdentifierError, KubeError) as exc:
+            return found, self._clock(), exc
+        return found, taken_at, None
+
+    def _fresh_job_listings(self, key: GroupKey, started: float) -> list[JobListing]:
+        fresh = [
+            listing
+            for listing in self._job_listings.get(key, [])
+            if listing.taken_at >= started - self._reuse_seconds
+        ]
+        self._job_listings[key] = fresh
+        return fresh
+
+    async def _sweep_jobs(
+        self,
+        key: GroupKey,
+        refs: list[RefSnapshot],
+        started: float,
+        found: dict[RefKey, listings.Summary | None],
+    ) -> float:
+        uncovered: list[tuple[RefSnapshot, int]] = []
+        taken_at = self._clock()
+        reusable = self._fresh_job_listings(key, started)
+        for ref in refs:
+            submit = epoch_ms(ref.status.get("submitTime"))
+            assert submit is not None  # needs_read_before_listing sent the others away
+            listing = next((item for item in reusable if item.covers(submit)), None)
+            if listing is None:
+                uncovered.append((ref, submit))
+            else:
+                found[ref.key] = listing.items.get(listings.remote_id(ref))
+                taken_at = min(taken_at, listing.taken_at)
+        if not uncovered:
+            return taken_at
+        low, high = listings.job_window(s for _, s in uncovered)
+        listing = JobListing(low=low, high=high, taken_at=self._clock())
+        self._job_listings.setdefault(key, []).append(listing)
+        self.sweeps += 1
+        try:
+            client = await self._client_for(key, uncovered[0][0])
+            for page_num in range(1, listings.MAX_PAGES + 1):
+                page = await client.list_ray_jobs(
+                    key.workspace_id,
+                    page_num=page_num,
+                    page_size=self._page_size,
+                    submit_time=(low, high),
+                )
+                total = page.total_count
+                last = len(page.ray_jobs) < self._page_size or (
+                    total is not None and page_num * self._page_size >= total
+                )
+                listing.add_page(list(page.ray_jobs), last=last)
+                if last:
+                    break
+        finally:
+            for ref, submit in uncovered:
+                if listing.covers(submit):
+                    found[ref.key] = listing.items.get(listings.remote_id(ref))
+        return min(taken_at, listing.taken_at)
+
+    async def _sweep_clusters(
+        self,
+        key: GroupKey,
+        refs: list[RefSnapshot],
+        started: float,
+        found: dict[RefKey, listings.Summary | None],
+    ) -> float:
+        listing = self._cluster_listings.get(key)
+        if (
+            listing is None
+            or not listing.complete
+            or (listing.taken_at < started - self._reuse_seconds)
+        ):
+            listing = ClusterListing(taken_at=self._clock())
+            self._cluster_listings[key] = listing
+            self.sweeps += 1
+            try:
+                client = await self._client_for(key, refs[0])
+                for page_num in range(1, listings.MAX_PAGES + 1):
+                    page = await client.list_ray_clusters(
+                        key.workspace_id, page_num=page_num, page_size=self._page_size
+                    )
+                    last = len(page.ray_clusters) < self._page_size
+                    listing.add_page(list(page.ray_clusters), last=last)
+                    if last:
+                        break
+            finally:
+                for ref in refs:
+                    cluster_id = listings.remote_id(ref)
+                    if cluster_id in listing.items or listing.complete:
+                        found[ref.key] = listing.items.get(cluster_id)
+            return listing.taken_at
+        for ref in refs:
+            found[ref.key] = listing.items.get(listings.remote_id(ref))
+        return listing.taken_at
