@@ -3,6 +3,9 @@
 The CRDs in `crds/` are generated from these models (`rayref crds`), so the docstrings and
 field descriptions are what `kubectl explain` shows. Status models are what the controller
 writes: it builds them and dumps them with `dump_status`, which gives camelCase JSON.
+
+One idea at about 460 lines: every field here is a field of the CRDs (with its
+`kubectl explain` text), and one file is what makes the generated schema reviewable.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ certificates, service-account tokens) and RBAC. Used by the test fixtures and by
 Every process is started through `rayref.devcluster.processes` and stopped by its
 pid (SIGTERM, then SIGKILL); an atexit hook and the kernel's parent-death signal
 are the backstops for a crashed or interrupted caller.
+
+One idea at about 500 lines: the start order, readiness checks and restart of the three
+processes depend on each other (the apiserver's flags name etcd's and the PKI's files).
 """
 
 from __future__ import annotations

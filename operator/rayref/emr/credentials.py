@@ -3,6 +3,10 @@
 Per-namespace credentials are static (a Kubernetes Secret). Operator-wide ones come
 from a small async provider chain of our own (environment, RRSA, credentials file,
 ECS RAM role); docs/credentials.md explains why not the vendor library.
+
+One idea at about 460 lines: the providers are small classes that share the chain's
+contract (async `get_credentials`, caching until shortly before expiry), and splitting
+them would scatter that contract over files.
 """
 
 from __future__ import annotations
