@@ -1,12 +1,11 @@
 """The polling scheduler: one loop, one heap of due times, bounded concurrency.
 
-kopf gives every object with a timer or daemon its own task and a finalizer;
-at thousands of refs that costs memory, wakeups and makes deletion depend on
-the operator. Instead kopf's event handlers feed this registry, and a single
-loop polls whichever refs are due. The scheduler knows nothing of kopf or
-Kubernetes: the work is injected as a `PollStrategy`, time as a `Clock`, so it
-is unit-testable and the scale work (List-based batching per workspace,
-adaptive intervals) can slot in as another strategy.
+kopf gives every object with a timer or daemon its own task and a finalizer; at
+thousands of refs that costs memory and wakeups, and makes deletion depend on the
+operator. Instead kopf's event handlers feed this registry, and a single loop polls
+whichever refs are due. The scheduler knows nothing of kopf or Kubernetes: the work is
+a `PollStrategy` (one Get per ref with `PerRefStrategy`, list sweeps per workspace with
+`sweeps.ListPollStrategy`), time a `Clock`, so it is unit-tested with a fake clock.
 """
 
 from __future__ import annotations
