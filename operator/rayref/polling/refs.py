@@ -63,9 +63,9 @@ class PollOutcome:
 class PollStrategy(Protocol):
     """How due refs are grouped and polled.
 
-    `batch_key` groups due refs that one call can serve (today: each ref is
-    alone; with ListRayJob: one batch per endpoint, credentials and
-    workspace). `poll_batch` must return an outcome for every ref it was given.
+    `batch_key` groups due refs that one call can serve (per-ref Gets: each ref
+    alone; list sweeps: one batch per kind, region, credentials and workspace).
+    `poll_batch` must return an outcome for every ref it was given.
     """
 
     def batch_key(self, ref: RefSnapshot) -> Hashable: ...
