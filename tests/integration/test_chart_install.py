@@ -150,7 +150,7 @@ def can_i(kube: KubeTestBed, release: Release, verb: str, resource: str, *where:
 # ---------------------------------------------------------------------- install
 
 
-def test_install_creates_crds_from_the_chart_and_a_recreate_deployment(
+def test_install_creates_crds_from_the_chart_and_a_two_replica_deployment(
     kube: KubeTestBed, namespaced_release: Release
 ) -> None:
     for crd in ("rayjobrefs.rayref.io", "rayclusterrefs.rayref.io"):
@@ -168,15 +168,30 @@ def test_install_creates_crds_from_the_chart_and_a_recreate_deployment(
     )
     assert status["info"]["status"] == "deployed"
     spec = namespaced_release.deployment["spec"]
-    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+    assert spec["replicas"] == 2 and spec["strategy"]["type"] == "RollingUpdate"
+    budget = json.loads(
+        kube.kubectl(
+            "get",
+            "pdb",
+            f"{namespaced_release.name}-rayref-operator",
+            "-n",
+            namespaced_release.namespace,
+            "-o",
+            "json",
+        ).stdout
+    )
+    assert budget["spec"]["minAvailable"] == 1
     roles = json.loads(kube.kubectl("get", "roles", "-A", "-o", "json").stdout)["items"]
     release_roles = {
-        r["metadata"]["namespace"]
+        (r["metadata"]["namespace"], r["metadata"]["name"].endswith("-leader-election"))
         for r in roles
         if r["metadata"].get("labels", {}).get("app.kubernetes.io/instance")
         == namespaced_release.name
     }
-    assert release_roles == set(namespaced_release.watched)
+    # One Role per watched namespace, plus the Lease's in the release namespace.
+    assert release_roles == {(ns, False) for ns in namespaced_release.watched} | {
+        (namespaced_release.namespace, True)
+    }
 
 
 # ---------------------------------------------------------------------- can-i matrix
@@ -271,6 +286,33 @@ def test_can_i_matrix_cluster_wide(kube: KubeTestBed, clusterwide_release: Relea
     _check_matrix(kube, clusterwide_release, CLUSTERWIDE_MATRIX)
 
 
+def test_can_i_the_one_lease_and_no_other(kube: KubeTestBed, namespaced_release: Release) -> None:
+    release = namespaced_release
+    lease = f"leases.coordination.k8s.io/{release.name}-rayref-operator"
+    other = "leases.coordination.k8s.io/kube-controller-manager"
+    own, team = ["-n", release.namespace], ["-n", release.watched[0]]
+    expected = [
+        ("get", lease, own, True),
+        ("update", lease, own, True),
+        ("watch", lease, own, True),
+        ("create", "leases.coordination.k8s.io", own, True),
+        ("delete", lease, own, False),
+        ("patch", lease, own, False),
+        ("list", "leases.coordination.k8s.io", own, False),
+        ("get", other, own, False),
+        ("update", other, own, False),
+        ("get", lease, team, False),
+        ("create", "leases.coordination.k8s.io", team, False),
+        ("update", other, ["-n", "kube-system"], False),
+    ]
+    wrong = [
+        f"{verb} {resource} {where}"
+        for verb, resource, where, allowed in expected
+        if can_i(kube, release, verb, resource, *where) != allowed
+    ]
+    assert not wrong, "can-i disagrees: " + "; ".join(wrong)
+
+
 # ---------------------------------------------------------------------- the operator
 
 
@@ -361,11 +403,14 @@ async def test_operator_does_its_job_as_the_chart_service_account(
     # The factory chooses free ports and the simulator's endpoint; the rest is the chart's.
     for owned_by_factory in ("RAYREF_HEALTH_PORT", "RAYREF_METRICS_PORT", "RAYREF_ENDPOINT"):
         settings.pop(owned_by_factory, None)
+    assert settings["RAYREF_LEADER_ELECTION"] == "true"
     operator = operator_factory.start(
         kubeconfig=token_kubeconfig,
         endpoint=simulator.base_url,
         namespaces=settings.pop("RAYREF_WATCH_NAMESPACES").split(","),
         settings=settings,
+        # What the downward API gives the pod: the Lease is in the release namespace.
+        env={"POD_NAMESPACE": release.namespace, "POD_NAME": f"{release.name}-pod"},
     )
 
     def job_phase(expected: str) -> dict[str, Any]:
@@ -397,6 +442,19 @@ async def test_operator_does_its_job_as_the_chart_service_account(
     assert "secret/shared-ray" not in secrets
 
     assert operator.running
+    # It led, with the chart's Lease RBAC alone.
+    lease = json.loads(
+        kube.kubectl(
+            "get",
+            "lease",
+            f"{release.name}-rayref-operator",
+            "-n",
+            release.namespace,
+            "-o",
+            "json",
+        ).stdout
+    )
+    assert lease["spec"]["holderIdentity"].startswith(f"{release.name}-pod-")
     log = operator.logs()
     for symptom in ("Forbidden", "forbidden", "Not enough permissions"):
         assert symptom not in log, f"{symptom!r} in the operator log:\n{operator.log_tail(40)}"

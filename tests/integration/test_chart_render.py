@@ -118,7 +118,12 @@ def test_schema_rejects_a_wrong_type_naming_the_value(helm: Path, command: str) 
         ({"network": "internet"}, "/network"),
         ({"watchNamespaces": ["Team_A"]}, "/watchNamespaces/0"),
         ({"image": {"repository": "r", "tagg": "1"}}, "tagg"),
-        ({"replicas": 3}, "replicas"),
+        ({"replicas": 0}, "/replicas"),
+        ({"replicas": 2, "leaderElection": {"enabled": False}}, "needs leaderElection.enabled"),
+        ({"leaderElection": {"renewDeadline": 15}}, "renewDeadline must be shorter"),
+        ({"leaderElection": {"retryPeriod": 9}}, "retryPeriod x1.2 must be shorter"),
+        ({"leaderElection": {"leaseName": "Not_A_Name"}}, "/leaderElection/leaseName"),
+        ({"podAntiAffinity": "always"}, "/podAntiAffinity"),
         ({"sharedCredentialsNamespaces": ["*", "team-a"]}, "/sharedCredentialsNamespaces"),
         ({"endpoint": "ftp://emr.internal"}, "/endpoint"),
         ({"credentials": {"rrsa": {"enabled": True}}}, "/credentials/rrsa/roleArn"),
@@ -186,11 +191,15 @@ def test_chart_crds_are_the_generated_crds() -> None:
 # ---------------------------------------------------------------------- Deployment
 
 
-def test_deployment_is_one_hardened_recreated_pod(helm: Path) -> None:
+def test_deployment_is_two_hardened_pods_replaced_one_at_a_time(helm: Path) -> None:
     deployment = only(render(helm), "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    assert spec["replicas"] == 2
+    # A new pod (a standby) starts before an old one stops: never fewer than two.
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
     pod = spec["template"]["spec"]
     assert pod["automountServiceAccountToken"] is True
     pod_security = pod["securityContext"]
@@ -229,7 +238,16 @@ def test_default_settings_are_valid_operator_settings(helm: Path) -> None:
     known = {"RAYREF_" + name.upper() for name in OperatorSettings.model_fields}
     assert set(settings_env) <= known, set(settings_env) - known
     settings = OperatorSettings.from_env(settings_env)
-    assert settings == OperatorSettings()  # the chart's defaults are the operator's
+    # The chart elects a leader on a Lease named after the release; everything else is
+    # the operator's own default.
+    assert settings.leader_election is True
+    assert settings.leader_election_lease_name == "ops-rayref-operator"
+    assert (
+        settings.model_copy(
+            update={"leader_election": False, "leader_election_lease_name": "rayref-operator"}
+        )
+        == OperatorSettings()
+    )
 
 
 def test_values_reach_the_operator_settings(helm: Path) -> None:
@@ -309,7 +327,10 @@ def test_rrsa_webhook_mode_annotates_for_ack_pod_identity(helm: Path) -> None:
 
 def test_cluster_mode_rbac_is_exactly_what_the_operator_uses(helm: Path) -> None:
     docs = render(helm)
-    assert not [d for d in docs if d["kind"] in ("Role", "RoleBinding")]
+    # The only Role is the leader election's (test_lease_rbac_is_one_named_lease...).
+    assert [d["metadata"]["name"] for d in docs if d["kind"] in ("Role", "RoleBinding")] == [
+        "ops-rayref-operator-leader-election"
+    ] * 2
     rules = [rule for _, rule in rules_of(docs, "ClusterRole")]
     granted = {
         (group, resource, verb)
@@ -342,6 +363,7 @@ def test_namespaced_rbac_keeps_secrets_to_the_listed_namespaces(helm: Path) -> N
     for _, rule in rules_of(docs, "ClusterRole"):
         for resource in ("secrets", "rayjobrefs", "rayclusterrefs", "events", "pods"):
             assert resource not in rule["resources"], f"cluster-wide {resource}: {rule}"
+    docs = [d for d in docs if not d["metadata"]["name"].endswith("-leader-election")]
     role_namespaces = {d["metadata"]["namespace"] for d in docs if d["kind"] == "Role"}
     binding_namespaces = {d["metadata"]["namespace"] for d in docs if d["kind"] == "RoleBinding"}
     assert role_namespaces == binding_namespaces == {"team-a", "team-b"}
@@ -384,3 +406,92 @@ def test_monitors_select_the_metrics_endpoint(helm: Path) -> None:
     assert pod_monitor["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
     without = {d["kind"] for d in render(helm, {"metrics": {"enabled": False}})}
     assert not without & {"Service", "ServiceMonitor", "PodMonitor"}
+
+
+# ---------------------------------------------------------------------- high availability
+
+
+def test_lease_rbac_is_one_named_lease_in_the_release_namespace(helm: Path) -> None:
+    for values in (None, NAMESPACED_VALUES, {"leaderElection": {"leaseName": "rayref-ha"}}):
+        docs = render(helm, values)
+        expected = ((values or {}).get("leaderElection") or {}).get(
+            "leaseName", "ops-rayref-operator"
+        )
+        (role,) = [
+            d
+            for d in docs
+            if d["metadata"]["name"].endswith("-leader-election") and d["kind"] == "Role"
+        ]
+        assert role["metadata"]["namespace"] == "rayref-system"
+        assert role["rules"] == [
+            {
+                "apiGroups": ["coordination.k8s.io"],
+                "resources": ["leases"],
+                "resourceNames": [expected],
+                "verbs": ["get", "update", "watch"],
+            },
+            # RBAC cannot limit create to a name; the namespace limits it.
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        ]
+        env = container_env(only(docs, "Deployment"))
+        assert env["RAYREF_LEADER_ELECTION_LEASE_NAME"] == expected
+        assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+        assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+        for _, rule in rules_of(docs, "ClusterRole"):
+            assert "leases" not in rule["resources"]
+
+
+def test_pdb_keeps_one_pod_through_a_drain_and_pods_spread_over_nodes(helm: Path) -> None:
+    docs = render(helm)
+    budget = only(docs, "PodDisruptionBudget")
+    deployment = only(docs, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert budget["spec"]["minAvailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    affinity = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    (term,) = affinity["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"].items() <= pod_labels.items()
+    required = only(render(helm, {"podAntiAffinity": "required"}), "Deployment")
+    assert (
+        "requiredDuringSchedulingIgnoredDuringExecution"
+        in (required["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"])
+    )
+    own = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {}}}
+    custom = only(render(helm, {"affinity": own}), "Deployment")
+    assert custom["spec"]["template"]["spec"]["affinity"] == own
+    none = only(render(helm, {"podAntiAffinity": "none"}), "Deployment")
+    assert "affinity" not in none["spec"]["template"]["spec"]
+
+
+def test_one_replica_with_election_rolls_over_to_a_standby_and_has_no_pdb(helm: Path) -> None:
+    docs = render(helm, {"replicas": 1})
+    assert not [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+    deployment = only(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    env = container_env(deployment)
+    settings = OperatorSettings.from_env({k: v for k, v in env.items() if k.startswith("RAYREF_")})
+    assert settings.leader_election is True
+
+
+def test_without_election_it_is_one_recreated_pod_with_no_lease_access(helm: Path) -> None:
+    docs = render(helm, {"replicas": 1, "leaderElection": {"enabled": False}})
+    deployment = only(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    env = container_env(deployment)
+    assert env["RAYREF_LEADER_ELECTION"] == "false"
+    assert "POD_NAMESPACE" not in env
+    assert not [d for d in docs if d["kind"] in ("Role", "PodDisruptionBudget")]
+
+
+def test_election_timings_reach_the_operator_settings(helm: Path) -> None:
+    values = {"leaderElection": {"leaseDuration": 30, "renewDeadline": 20, "retryPeriod": 4}}
+    env = container_env(only(render(helm, values), "Deployment"))
+    settings = OperatorSettings.from_env({k: v for k, v in env.items() if k.startswith("RAYREF_")})
+    assert (
+        settings.leader_election_lease_duration,
+        settings.leader_election_renew_deadline,
+        settings.leader_election_retry_period,
+    ) == (30, 20, 4)

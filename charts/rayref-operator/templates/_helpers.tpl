@@ -37,6 +37,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/component: operator
 {{- end -}}
 
+{{- define "rayref.leaseName" -}}
+{{- default (include "rayref.fullname" .) .Values.leaderElection.leaseName -}}
+{{- end -}}
+
 {{- define "rayref.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
@@ -70,6 +74,18 @@ is one the operator sends (operator/rayref/controller/kube.py):
 {{- define "rayref.validate" -}}
 {{- if and .Values.credentials.existingSecret.name .Values.credentials.rrsa.enabled -}}
 {{- fail "credentials: set credentials.existingSecret.name or credentials.rrsa.enabled, not both (the AccessKey would silently win over RRSA)" -}}
+{{- end -}}
+{{- $election := .Values.leaderElection -}}
+{{- if and (gt (int .Values.replicas) 1) (not $election.enabled) -}}
+{{- fail (printf "replicas: %d needs leaderElection.enabled (without it every replica would poll and write the same refs)" (int .Values.replicas)) -}}
+{{- end -}}
+{{- if $election.enabled -}}
+{{- if not (lt (float64 $election.renewDeadline) (float64 $election.leaseDuration)) -}}
+{{- fail "leaderElection.renewDeadline must be shorter than leaderElection.leaseDuration (the difference keeps two leaders apart)" -}}
+{{- end -}}
+{{- if not (lt (mulf (float64 $election.retryPeriod) 1.2) (float64 $election.renewDeadline)) -}}
+{{- fail "leaderElection.retryPeriod x1.2 must be shorter than leaderElection.renewDeadline" -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.metrics.enabled (eq (int .Values.metrics.port) (int .Values.health.port)) -}}
 {{- fail (printf "metrics.port and health.port must differ (both are %d)" (int .Values.health.port)) -}}

@@ -126,8 +126,10 @@ class Elector:
                 logger.warning("cannot read the Lease (%s); retrying", error)
                 await self.clock.sleep(self._spread(retry))
                 continue
-            if self.observed.see(record, self.clock.now()) and record is not None:
-                logger.debug("Lease held by %r", record.holder or "nobody")
+            previous = self.holder
+            self.observed.see(record, self.clock.now())
+            if record is not None and record.holder != previous:
+                logger.info("the Lease is held by %r", record.holder or "nobody")
             action = decide(
                 self.observed, self.identity, self.clock.now(), self.timing.lease_duration
             )

@@ -43,9 +43,10 @@ logger = logging.getLogger("rayref.election")
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 WATCHDOG_INTERVAL = 0.2
+SIGNAL_AGAIN_SECONDS = 0.2
 
-Lead = Callable[[asyncio.Event], Awaitable[None]]
-"""Runs the operator until it stops; setting the event asks it to stop gracefully."""
+Lead = Callable[[], Awaitable[None]]
+"""Runs the operator (kopf) until it stops: kopf stops gracefully on SIGTERM itself."""
 
 
 def default_identity(environ: dict[str, str] | os._Environ[str]) -> str:
@@ -201,14 +202,11 @@ async def _campaign(
     metrics.leading(True)
     watchdog = Watchdog(elector, exit_process)
     watchdog.start()
-    stop_flag = asyncio.Event()
-    leading = asyncio.ensure_future(lead(stop_flag))
+    leading = asyncio.ensure_future(lead())
     holding = asyncio.ensure_future(elector.hold())
     try:
         while True:
-            waiting: set[asyncio.Future[Any]] = {leading, holding}
-            if not stop_flag.is_set():
-                waiting.add(stop_wait)
+            waiting: set[asyncio.Future[Any]] = {leading, holding, stop_wait}
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             if holding.done():
                 # Lost: not one more write. Exiting is the only stop that is immediate;
@@ -221,9 +219,16 @@ async def _campaign(
             if leading.done():
                 break
             if stopping.is_set():
+                # The signal came before kopf put in its own handlers (they replace
+                # ours); send it again for kopf, whose graceful stop runs the cleanup
+                # that stops the scheduler.
                 logger.info("stopping: kopf first, then the Lease is released")
                 state.role = "stopping"
-                stop_flag.set()
+                stopping.clear()
+                stop_wait = asyncio.ensure_future(stopping.wait())
+                asyncio.get_running_loop().call_later(
+                    SIGNAL_AGAIN_SECONDS, signal.raise_signal, signal.SIGTERM
+                )
     finally:
         stop_wait.cancel()
 
@@ -244,10 +249,12 @@ async def _campaign(
 def run_elected(
     settings: OperatorSettings,
     environ: dict[str, str],
-    operator: Callable[[kopf.Memo, asyncio.Event], Awaitable[None]],
+    operator: Callable[[kopf.Memo, asyncio.Event | None], Awaitable[None]],
 ) -> int:
     """The `rayref run` entry point with election on: `operator(memo, stop_flag)` runs
-    kopf (with no liveness endpoint of its own: this module serves `/healthz`)."""
+    kopf (with no liveness endpoint of its own: this module serves `/healthz`). The stop
+    flag given is None: kopf stops on SIGTERM by itself, and with a flag it would wait
+    5 s for its own waiter task before returning, delaying the release of the Lease."""
     import kopf
 
     from rayref.election.kube_lease import KubeLeaseAPI, LeaseClient
@@ -279,7 +286,7 @@ def run_elected(
         memo = kopf.Memo(settings=settings, metrics=metrics)
         return await run_with_election(
             elector,
-            lambda stop_flag: operator(memo, stop_flag),
+            lambda: operator(memo, None),
             metrics=leader_metrics,
             health_port=settings.health_port,
             close=client.close,

@@ -10,6 +10,7 @@ import socket
 import time
 
 import aiohttp
+import pytest
 from prometheus_client import CollectorRegistry
 
 from rayref.election.elector import Elector, SystemClock
@@ -48,7 +49,7 @@ async def test_a_leader_that_cannot_renew_exits_before_its_deadline() -> None:
     writes_while_leading: list[float] = []
     exits: list[tuple[int, float]] = []
 
-    async def lead(stop: asyncio.Event) -> None:
+    async def lead() -> None:
         while True:  # "the operator": writes something every 50 ms
             writes_while_leading.append(time.monotonic())
             await asyncio.sleep(0.05)
@@ -75,29 +76,40 @@ async def test_a_leader_that_cannot_renew_exits_before_its_deadline() -> None:
     assert value(registry, "rayref_leader_transitions_total") == 2
 
 
-async def test_sigterm_stops_the_operator_first_then_releases_the_lease() -> None:
+@pytest.mark.parametrize("kopf_ready", [True, False], ids=["kopf-handles", "before-kopf"])
+async def test_sigterm_stops_the_operator_first_then_releases_the_lease(kopf_ready: bool) -> None:
     api, elector, metrics, registry = setup()
     order: list[str] = []
     leading = asyncio.Event()
 
-    async def lead(stop: asyncio.Event) -> None:
+    async def lead() -> None:
+        # Like kopf: it puts in its own SIGTERM handler (replacing the elector's), and
+        # stops gracefully when the signal comes.
         order.append("leading")
         leading.set()
-        await stop.wait()
-        await asyncio.sleep(0.1)  # kopf's graceful stop
+        if not kopf_ready:
+            await asyncio.sleep(0.1)  # the signal arrives before the handler is in
+        received = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, received.set)
+        await received.wait()
+        await asyncio.sleep(0.1)  # the graceful stop
         assert api.stored is not None and api.stored.holder == "me"
         order.append("stopped")
 
     async def terminate() -> None:
         await leading.wait()
+        if kopf_ready:
+            await asyncio.sleep(0.05)
         os.kill(os.getpid(), signal.SIGTERM)
 
     asyncio.get_running_loop().create_task(terminate())
+    started = time.monotonic()
     code = await run_with_election(elector, lead, metrics=metrics, health_port=0)
     assert code == 0
     assert order == ["leading", "stopped"]
     assert api.stored is not None and api.stored.holder == ""
     assert value(registry, "rayref_leader") == 0
+    assert time.monotonic() - started < 1.0
 
 
 async def test_a_standby_serves_health_and_runs_nothing_until_it_leads() -> None:
@@ -106,7 +118,7 @@ async def test_a_standby_serves_health_and_runs_nothing_until_it_leads() -> None
     port = free_port()
     started: list[str] = []
 
-    async def lead(stop: asyncio.Event) -> None:
+    async def lead() -> None:
         started.append("lead")
 
     async def probe_then_stop() -> dict[str, str]:

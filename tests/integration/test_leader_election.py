@@ -1,0 +1,610 @@
+"""High availability: two or three `rayref run` processes with leader election, against
+the real kube-apiserver and the simulator.
+
+Each replica talks to the API server through its own recording proxy
+(tests/support/apiproxy.py), so every write is attributed to the replica that sent it,
+with its time; the proxy can also cut one replica off from the Lease alone. A small
+"kubelet" restarts a replica that exits, as the Deployment's pods would be.
+
+Figures go to stdout ([reliability] lines) and docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from rayref.api.kinds import API_VERSION, CLUSTER_KIND, GROUP, JOB_KIND, VERSION
+from rayref.emr.credentials import Credentials
+from rayref.simulator.control import SimulatorControl
+from tests.fixtures.envtest import KubeTestBed
+from tests.fixtures.operator import OperatorFactory, OperatorProcess
+from tests.fixtures.simulator import SimulatorSession
+from tests.support.apiproxy import ApiProxy
+from tests.support.reliability import (
+    Remote,
+    ScenarioSecrets,
+    converge,
+    excess_events,
+    expected_events,
+    mismatches,
+    remote_truth,
+    report,
+)
+
+JOB, CLUSTER = JOB_KIND, CLUSTER_KIND
+PLURAL = {JOB: "rayjobrefs", CLUSTER: "rayclusterrefs"}
+
+
+# ---------------------------------------------------------------- small API helpers
+
+
+def ref_manifest(
+    kind: str, namespace: str, name: str, workspace: str, remote_id: str
+) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "workspaceId": workspace,
+            ("submissionId" if kind == JOB else "clusterId"): remote_id,
+            "pollIntervalSeconds": POLL,
+            "credentialsSecretRef": {"name": "creds"},
+        },
+    }
+
+
+def create_refs(kube: KubeTestBed, bodies: list[dict[str, Any]]) -> None:
+    with kube.api_client() as api_client:
+        api = client.CustomObjectsApi(api_client)
+        for body in bodies:
+            api.create_namespaced_custom_object(
+                GROUP, VERSION, body["metadata"]["namespace"], PLURAL[body["kind"]], body
+            )
+
+
+def put_secret(kube: KubeTestBed, namespace: str, key: Credentials) -> None:
+    body = client.V1Secret(
+        metadata=client.V1ObjectMeta(name="creds", namespace=namespace),
+        string_data={"accessKeyId": key.access_key_id, "accessKeySecret": key.access_key_secret},
+    )
+    with kube.api_client() as api_client:
+        client.CoreV1Api(api_client).create_namespaced_secret(namespace, body)
+
+
+def list_refs(kube: KubeTestBed, kind: str, namespace: str) -> dict[str, dict[str, Any]]:
+    with kube.api_client() as api_client:
+        listed = client.CustomObjectsApi(api_client).list_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL[kind]
+        )
+    return {str(item["metadata"]["name"]): item for item in listed.get("items") or []}
+
+
+def events_of(kube: KubeTestBed, namespace: str) -> list[dict[str, Any]]:
+    with kube.api_client() as api_client:
+        events = client.CoreV1Api(api_client).list_namespaced_event(namespace)
+        data: dict[str, Any] = api_client.sanitize_for_serialization(events)
+    return list(data.get("items") or [])
+
+
+def occurrences(events: list[dict[str, Any]]) -> int:
+    """Events as a person counts them: one with count 3 happened three times."""
+    return sum(int(event.get("count") or 1) for event in events)
+
+
+def resource_versions(refs: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {name: str(obj["metadata"]["resourceVersion"]) for name, obj in refs.items()}
+
+
+LEASE = "rayref-operator"
+LEASE_DURATION, RENEW_DEADLINE, RETRY = 15.0, 10.0, 2.0
+POLL = 5
+RATE, BURST = 60.0, 80
+CHURN_REFS = 1000
+OUTAGE_SECONDS = 30.0
+MARGIN = 30.0
+SEED = int(time.time())
+
+
+# ---------------------------------------------------------------- replicas
+
+
+@dataclass
+class Replica:
+    name: str  # the pod name; the identity is this plus a random suffix
+    proxy: ApiProxy
+    process: OperatorProcess
+    exits: list[tuple[int, float]] = field(default_factory=list)
+
+    def owns(self, holder: str) -> bool:
+        return holder.startswith(f"{self.name}-")
+
+
+class Replicas:
+    """Operators with election on, each behind its own proxy, restarted when they exit."""
+
+    def __init__(
+        self,
+        kube: KubeTestBed,
+        simulator: SimulatorSession,
+        factory: OperatorFactory,
+        namespace: str,
+        directory: Path,
+        settings: dict[str, str] | None = None,
+    ) -> None:
+        self.kube, self.simulator, self.factory = kube, simulator, factory
+        self.namespace = namespace
+        self.directory = directory
+        self.settings = {
+            "LEADER_ELECTION": "true",
+            "LEADER_ELECTION_NAMESPACE": namespace,
+            "LEADER_ELECTION_LEASE_DURATION": str(LEASE_DURATION),
+            "LEADER_ELECTION_RENEW_DEADLINE": str(RENEW_DEADLINE),
+            "LEADER_ELECTION_RETRY_PERIOD": str(RETRY),
+            "REQUEST_RATE": str(RATE),
+            "REQUEST_BURST": str(BURST),
+            **(settings or {}),
+        }
+        self.replicas: list[Replica] = []
+        self._kubelet: asyncio.Task[None] | None = None
+
+    def start(self, count: int) -> list[Replica]:
+        for _ in range(count):
+            name = f"replica-{len(self.replicas)}"
+            proxy = ApiProxy(self.kube, self.directory, name)
+            self.replicas.append(Replica(name, proxy, self._exec(name, proxy)))
+        self._kubelet = asyncio.get_running_loop().create_task(self._restart_exited())
+        return self.replicas
+
+    def _exec(self, name: str, proxy: ApiProxy) -> OperatorProcess:
+        return self.factory.start(
+            kubeconfig=proxy.kubeconfig,
+            endpoint=self.simulator.base_url,
+            namespaces=[self.namespace],
+            settings=self.settings,
+            env={"POD_NAME": name},
+        )
+
+    async def _restart_exited(self) -> None:
+        # restartPolicy: Always, without the kubelet's back-off.
+        while True:
+            for replica in self.replicas:
+                process = replica.process
+                if not process.running and process.proc.returncode is not None:
+                    replica.exits.append((process.proc.returncode, time.monotonic()))
+                    process.stop()
+                    replica.process = await asyncio.to_thread(
+                        self._exec, replica.name, replica.proxy
+                    )
+            await asyncio.sleep(0.2)
+
+    def stop_restarting(self) -> None:
+        if self._kubelet is not None:
+            self._kubelet.cancel()
+
+    def close(self) -> None:
+        self.stop_restarting()
+        for replica in self.replicas:
+            replica.process.stop()
+            replica.proxy.close()
+
+    def holder(self) -> str:
+        with self.kube.api_client() as api:
+            try:
+                lease = client.CoordinationV1Api(api).read_namespaced_lease(LEASE, self.namespace)
+            except ApiException as error:
+                if error.status == 404:
+                    return ""
+                raise
+        return str(lease.spec.holder_identity or "")
+
+    def leader(self) -> Replica | None:
+        holder = self.holder()
+        return next((r for r in self.replicas if holder and r.owns(holder)), None)
+
+    async def wait_leader(
+        self, *, other_than: Replica | None = None, within: float = 60.0, every: float = 0.05
+    ) -> tuple[Replica, float]:
+        started = time.monotonic()
+        while time.monotonic() - started < within:
+            leader = await asyncio.to_thread(self.leader)
+            if leader is not None and leader is not other_than and leader.process.running:
+                return leader, time.monotonic() - started
+            await asyncio.sleep(every)
+        raise AssertionError(f"no new leader within {within:.0f} s (holder {self.holder()!r})")
+
+    def when_led(self, other_than: Replica, within: float) -> tuple[Replica, float]:
+        """In a thread, so that the tests' blocking calls do not delay it: the first
+        replica other than `other_than` seen holding the Lease, and when (monotonic)."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            leader = self.leader()
+            if leader is not None and leader is not other_than:
+                return leader, time.monotonic()
+            time.sleep(0.02)
+        raise AssertionError(f"no new leader within {within:.0f} s (holder {self.holder()!r})")
+
+    def others(self, leader: Replica) -> list[Replica]:
+        return [r for r in self.replicas if r is not leader]
+
+
+@pytest.fixture
+def replicas(
+    kube: KubeTestBed,
+    simulator: SimulatorSession,
+    operator_factory: OperatorFactory,
+    namespace: str,
+    tmp_path: Path,
+) -> Iterator[Replicas]:
+    kube.apply_crds()
+    group = Replicas(kube, simulator, operator_factory, namespace, tmp_path)
+    try:
+        yield group
+    finally:
+        group.close()
+
+
+# ---------------------------------------------------------------- remote objects
+
+
+async def populate(
+    kube: KubeTestBed,
+    namespace: str,
+    control: SimulatorControl,
+    workspace: str,
+    secrets: ScenarioSecrets,
+    count: int,
+    rng: random.Random,
+    *,
+    spread: float = 1.0,
+) -> list[Remote]:
+    """`count` refs, one in ten a cluster, each with a lifecycle that keeps changing."""
+    clusters = count // 10
+    specs = [
+        control.job_spec(
+            script={
+                "submittedSeconds": rng.uniform(0, 20),
+                "pendingSeconds": rng.uniform(5, 40) * spread,
+                "runningSeconds": rng.uniform(10, 200) * spread,
+                "outcome": rng.choice(["Succeeded", "Failed", "Cancelled", None]),
+                "clusterReleaseSeconds": rng.uniform(2, 20),
+                "cuHoursDelaySeconds": rng.uniform(30, 120),
+            },
+            name=f"job-{i}",
+        )
+        for i in range(count - clusters)
+    ]
+    remotes: list[Remote] = []
+    for start in range(0, len(specs), 200):
+        created = await control.create_jobs(workspace, specs[start : start + 200])
+        remotes += [Remote(JOB, f"job-{start + i}", job.id) for i, job in enumerate(created)]
+    for index in range(clusters):
+        cluster = await control.create_cluster(
+            workspace,
+            name=f"cluster-{index}",
+            script={
+                "startingSeconds": rng.uniform(5, 60) * spread,
+                "headReadySeconds": rng.uniform(2, 10),
+                "workersAppearSeconds": rng.uniform(2, 10),
+                "workersReadySeconds": rng.uniform(5, 30),
+            },
+        )
+        remotes.append(Remote(CLUSTER, f"cluster-{index}", cluster.id))
+    await asyncio.to_thread(
+        create_refs,
+        kube,
+        [ref_manifest(r.kind, namespace, r.ref_name, workspace, r.remote_id) for r in remotes],
+    )
+    return remotes
+
+
+async def setup_world(
+    kube: KubeTestBed, namespace: str, simulator: SimulatorSession, count: int, seed: int
+) -> tuple[ScenarioSecrets, list[Remote]]:
+    control, workspace = simulator.control, simulator.workspace_id
+    secrets = ScenarioSecrets.new()
+    await control.add_key(secrets.key.access_key_id, secrets.key.access_key_secret)
+    put_secret(kube, namespace, secrets.key)
+    await control.set_speed(0)
+    remotes = await populate(
+        kube, namespace, control, workspace, secrets, count, random.Random(seed)
+    )
+    return secrets, remotes
+
+
+def all_refs(kube: KubeTestBed, namespace: str) -> dict[str, dict[str, Any]]:
+    return {**list_refs(kube, JOB, namespace), **list_refs(kube, CLUSTER, namespace)}
+
+
+def cycle(refs: int) -> float:
+    return max(POLL, refs / RATE)
+
+
+def status_writes(replica: Replica, since: float = 0.0) -> Counter[str]:
+    """Status patches per ref sent by this replica since `since`."""
+    return Counter(
+        sent.path.rsplit("/", 2)[-2]
+        for sent in replica.proxy.ref_writes(since)
+        if sent.method == "PATCH" and sent.path.endswith("/status")
+    )
+
+
+def ref_requests(replica: Replica, since: float = 0.0) -> int:
+    """Requests about the refs (list, watch, status): a standby sends none."""
+    return sum(
+        1
+        for sent in replica.proxy.requests()
+        if "/rayref.io/" in sent.path and sent.received >= since
+    )
+
+
+# ---------------------------------------------------------------- 1. one writer
+
+
+async def test_exactly_one_of_three_replicas_polls_and_writes(
+    kube: KubeTestBed, namespace: str, simulator: SimulatorSession, replicas: Replicas
+) -> None:
+    _, remotes = await setup_world(kube, namespace, simulator, 60, SEED)
+    replicas.start(3)
+    leader, took = await replicas.wait_leader()
+    control, workspace = simulator.control, simulator.workspace_id
+    await converge(
+        kube, namespace, control, workspace, remotes, within=cycle(60) + MARGIN, what="first sync"
+    )
+    # A window of churn: the remote objects change, the leader polls and writes.
+    window = time.monotonic()
+    sent_before = (await control.counters(workspace)).total
+    leader_before = leader.process.metric("rayref_cloud_requests_total")
+    await control.set_speed(4)
+    await asyncio.sleep(3 * POLL)
+    await control.set_speed(0)
+    await asyncio.sleep(2)
+    sent = (await control.counters(workspace)).total - sent_before
+    leader_sent = leader.process.metric("rayref_cloud_requests_total") - leader_before
+
+    assert status_writes(leader, window), "the leader wrote nothing during the churn"
+    for standby in replicas.others(leader):
+        assert standby.proxy.ref_writes() == [], f"{standby.name} wrote to the API server"
+        assert ref_requests(standby) == 0, f"{standby.name} read or watched the refs"
+        assert standby.process.metric("rayref_cloud_requests_total") == 0
+        assert standby.process.metric("rayref_leader") == 0
+        lease_calls = [s for s in standby.proxy.requests() if s.lease]
+        assert lease_calls, "a standby that never looked at the Lease"
+    assert leader.process.metric("rayref_leader") == 1
+    assert leader.process.metric("rayref_leader_transitions_total") == 1
+    # Every cloud request the simulator saw came from the leader.
+    assert sent > 0 and leader_sent == sent
+    report(
+        f"one writer: 3 replicas, {leader.name} led after {took:.1f} s; churn window: "
+        f"{sum(status_writes(leader, window).values())} status writes and {sent} cloud "
+        f"requests, all from the leader; standbys: 0 writes, 0 ref requests, 0 cloud calls"
+    )
+
+
+# ---------------------------------------------------------------- 2. SIGKILL under churn
+
+
+async def test_sigkill_of_the_leader_under_churn_hands_over_without_double_writes(
+    kube: KubeTestBed, namespace: str, simulator: SimulatorSession, replicas: Replicas
+) -> None:
+    control, workspace = simulator.control, simulator.workspace_id
+    _, remotes = await setup_world(kube, namespace, simulator, CHURN_REFS, SEED + 1)
+    replicas.start(2)
+    old, _ = await replicas.wait_leader()
+    _, took = await converge(
+        kube,
+        namespace,
+        control,
+        workspace,
+        remotes,
+        within=cycle(CHURN_REFS) + 2 * MARGIN,
+        what="first sync",
+    )
+    replicas.stop_restarting()  # the killed one stays dead: the other must take over
+    rng = random.Random(SEED)
+    await control.set_speed(2)
+    await asyncio.sleep(rng.uniform(3.0, 8.0))  # in the middle of the churn's writes
+    old.process.kill()
+    killed = time.monotonic()
+    led = asyncio.ensure_future(
+        asyncio.to_thread(replicas.when_led, old, LEASE_DURATION + RETRY + 10)
+    )
+    # The remote goes on changing while nobody leads, then holds still so that
+    # "converged" has one meaning.
+    await asyncio.sleep(2.0)
+    await control.set_speed(0)
+    await asyncio.sleep(1.0)
+    before = all_refs(kube, namespace)
+    events_before = events_of(kube, namespace)
+    truth = await remote_truth(control, workspace, remotes)
+    stale = mismatches(before, truth)
+
+    new, led_at = await led
+    takeover = led_at - killed
+    assert takeover <= LEASE_DURATION + RETRY, f"takeover took {takeover:.1f} s"
+    after, synced_in = await converge(
+        kube,
+        namespace,
+        control,
+        workspace,
+        remotes,
+        within=cycle(CHURN_REFS) + MARGIN,
+        what="sync after the takeover",
+        truth=truth,
+    )
+    first_write = min((s.received for s in new.proxy.ref_writes(killed)), default=None)
+    # The rest of the first cycle, then a quiet cycle: nothing more may be written.
+    await asyncio.sleep(cycle(CHURN_REFS) + 2)
+    after = all_refs(kube, namespace)
+    events = events_of(kube, namespace)
+    assert not mismatches(after, truth), "refs left the remote truth again"
+
+    writes = status_writes(new, killed)
+    twice = {name: n for name, n in writes.items() if n > 1}
+    unchanged = {
+        name
+        for name in writes
+        if (before.get(name) or {}).get("status") == (after.get(name) or {}).get("status")
+    }
+    transitions = sum(
+        expected_events(obj.get("kind", ""), before.get(name, {}), obj)
+        for name, obj in after.items()
+    )
+    posted = occurrences(events) - occurrences(events_before)
+    excess = excess_events(before, after, events_before, events)
+    assert not twice, (
+        f"refs written more than once for one remote change: {dict(list(twice.items())[:5])}"
+    )
+    assert not unchanged, f"refs written with nothing new: {sorted(unchanged)[:5]}"
+    assert not excess, f"more events than transitions: {dict(list(excess.items())[:3])}"
+    assert posted <= transitions
+    quiet = resource_versions(after)
+    await asyncio.sleep(cycle(CHURN_REFS) + 2)
+    assert resource_versions(all_refs(kube, namespace)) == quiet, "writes in a quiet cycle"
+    assert old.proxy.ref_writes(killed) == []
+    report(
+        f"SIGKILL: {len(remotes)} refs (seed {SEED}) first in sync {took:.1f} s after the "
+        f"start; {new.name} leads {takeover:.1f} s after the kill (lease {LEASE_DURATION:g} s), "
+        f"first write {first_write - killed if first_write else float('nan'):.1f} s after it; "
+        f"{len(stale)} refs stale at the kill, all in sync {synced_in:.1f} s after the "
+        f"takeover; {sum(writes.values())} status writes to {len(writes)} refs, 0 twice, "
+        f"0 without change; {posted} events for {transitions} transitions"
+    )
+
+
+# ---------------------------------------------------------------- 3. SIGTERM
+
+
+async def test_sigterm_hands_the_lease_over_in_under_three_seconds(
+    kube: KubeTestBed, namespace: str, simulator: SimulatorSession, replicas: Replicas
+) -> None:
+    control, workspace = simulator.control, simulator.workspace_id
+    _, remotes = await setup_world(kube, namespace, simulator, 40, SEED + 2)
+    replicas.start(2)
+    replicas.stop_restarting()
+    old, _ = await replicas.wait_leader()
+    await converge(
+        kube, namespace, control, workspace, remotes, within=cycle(40) + MARGIN, what="sync"
+    )
+    await control.set_speed(3)
+    stopped = time.monotonic()
+    old.process.proc.send_signal(signal.SIGTERM)
+    new, _ = await replicas.wait_leader(other_than=old, within=10)
+    takeover = time.monotonic() - stopped
+    code = await asyncio.to_thread(old.process.proc.wait, 15)
+    last_old = max((s.answered for s in old.proxy.ref_writes(stopped)), default=stopped)
+    await asyncio.sleep(POLL + 2)
+    first_new = min(s.received for s in new.proxy.ref_writes(stopped))
+    await control.set_speed(0)
+    assert code == 0
+    assert takeover < 3.0, f"takeover took {takeover:.2f} s"
+    assert last_old < first_new, "the old leader wrote after the new one started"
+    report(
+        f"SIGTERM: {new.name} leads {takeover:.2f} s after the signal (old leader exit 0, "
+        f"its last write {last_old - stopped:.2f} s, the new leader's first "
+        f"{first_new - stopped:.2f} s after the signal)"
+    )
+
+
+# ---------------------------------------------------------------- 4. API server down
+
+
+async def test_apiserver_outage_leader_steps_down_then_one_leader_and_nothing_lost(
+    kube: KubeTestBed, namespace: str, simulator: SimulatorSession, replicas: Replicas
+) -> None:
+    control, workspace = simulator.control, simulator.workspace_id
+    _, remotes = await setup_world(kube, namespace, simulator, 60, SEED + 3)
+    replicas.start(2)
+    old, _ = await replicas.wait_leader()
+    await converge(
+        kube, namespace, control, workspace, remotes, within=cycle(60) + MARGIN, what="sync"
+    )
+    await control.set_speed(1)
+    kube.stop_apiserver()
+    down = time.monotonic()
+    try:
+        await asyncio.sleep(OUTAGE_SECONDS / 2)
+        await control.advance_clock(120)  # many changes while the API server is away
+        await asyncio.sleep(OUTAGE_SECONDS / 2)
+        await control.set_speed(0)
+        truth = await remote_truth(control, workspace, remotes)
+    finally:
+        kube.start_apiserver()
+    back = time.monotonic()
+    assert old.exits, "the leader did not step down while it could not renew"
+    code, exited = old.exits[0]
+    assert code == 1
+    assert exited - down <= RENEW_DEADLINE + RETRY + 2, f"stepped down after {exited - down:.1f} s"
+    leader, took = await replicas.wait_leader(within=LEASE_DURATION + RETRY + 30)
+    _, synced_in = await converge(
+        kube,
+        namespace,
+        control,
+        workspace,
+        remotes,
+        within=cycle(60) + MARGIN,
+        what="sync after the outage",
+        truth=truth,
+    )
+    await asyncio.sleep(2 * RETRY)
+    leaders = [r for r in replicas.replicas if r.process.metric("rayref_leader") == 1]
+    assert leaders == [leader], "not exactly one leader after the outage"
+    report(
+        f"apiserver down {back - down:.0f} s: the leader stepped down (exit 1) "
+        f"{exited - down:.1f} s after the outage began; one leader ({leader.name}) "
+        f"{took:.1f} s after the API server came back, all {len(remotes)} refs in sync "
+        f"{synced_in:.1f} s later"
+    )
+
+
+# ---------------------------------------------------------------- 5. partition
+
+
+async def test_a_leader_cut_off_from_the_lease_stops_writing_before_the_new_leader_starts(
+    kube: KubeTestBed, namespace: str, simulator: SimulatorSession, replicas: Replicas
+) -> None:
+    control, workspace = simulator.control, simulator.workspace_id
+    _, remotes = await setup_world(kube, namespace, simulator, 60, SEED + 4)
+    replicas.start(2)
+    replicas.stop_restarting()
+    old, _ = await replicas.wait_leader()
+    await converge(
+        kube, namespace, control, workspace, remotes, within=cycle(60) + MARGIN, what="sync"
+    )
+    await control.set_speed(4)  # plenty to write for whoever leads
+    # Its Lease requests hang; everything else (status writes included) still works.
+    old.proxy.hang("/apis/coordination.k8s.io/")
+    cut = time.monotonic()
+    new, _ = await replicas.wait_leader(other_than=old, within=LEASE_DURATION + RETRY + 10)
+    takeover = time.monotonic() - cut
+    await asyncio.sleep(POLL + 2)
+    await control.set_speed(0)
+    old_writes = old.proxy.ref_writes(cut)
+    new_writes = new.proxy.ref_writes(cut)
+    assert new_writes, "the new leader wrote nothing"
+    last_old = max((s.answered for s in old_writes), default=cut)
+    first_new = min(s.received for s in new_writes)
+    await asyncio.to_thread(old.process.proc.wait, 5)
+    assert old.process.proc.returncode == 1
+    assert last_old < first_new, (
+        f"split brain: the old leader's last write {last_old - cut:.2f} s, the new "
+        f"leader's first {first_new - cut:.2f} s after the cut"
+    )
+    report(
+        f"partition from the Lease: old leader's last write {last_old - cut:.2f} s after the "
+        f"cut ({len(old_writes)} writes meanwhile), it exited; {new.name} led after "
+        f"{takeover:.1f} s and first wrote {first_new - cut:.2f} s after the cut "
+        f"(gap {first_new - last_old:.2f} s)"
+    )
