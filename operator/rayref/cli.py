@@ -2,6 +2,10 @@
 
 Only the chosen subcommand's module is imported, so `rayref get` does not pay
 for kopf and `rayref run` does not pay for the simulator.
+
+Every failure a user can cause ends in one line on stderr, never a traceback: exit 2
+for a usage problem (a flag, an argument, a file named on the command line), 1 for
+trouble at run time, 130 for Ctrl-C.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
+from typing import NoReturn
 
 # subcommand -> (module with add_arguments(parser) and run(args) -> int, help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -41,11 +46,22 @@ def _subcommand_module(name: str, module_name: str) -> ModuleType:
         raise
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line that points at --help (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(command: str | None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from rayref import __version__
+
+    parser = OneLineParser(
         prog="rayref",
         description="Mirror EMR Serverless Spark Ray jobs and clusters into Kubernetes.",
     )
+    parser.add_argument("--version", action="version", version=f"rayref {__version__}")
+    # subparsers are of the parser's own class, so they answer in one line too
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
@@ -64,4 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(args_list)
     module = _subcommand_module(args.command, args._module)
     run: Callable[[argparse.Namespace], int] = module.run
-    return run(args)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print(f"rayref {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        # a file or socket the system refused (`rayref crds -o /unwritable`): say which
+        what = f"{exc.filename}: " if exc.filename else ""
+        print(f"rayref {args.command}: {what}{exc.strerror or exc}", file=sys.stderr)
+        return 1

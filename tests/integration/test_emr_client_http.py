@@ -472,8 +472,10 @@ async def test_rayref_get_cluster_prints_redacted_json(stub: StubEmr) -> None:
     assert printed["clusterId"] == "ray-k7nm8ahl5te4tg91"
     assert printed["state"] == "Running"
     assert printed["creator"] == "202077646755523991"
-    assert SUBMIT_TOKEN not in out and "token=" not in out
+    assert SUBMIT_TOKEN not in out and "token=xxxxxx" not in out
     assert printed["submitToken"] == "**********"
+    # the token is gone, but visibly so
+    assert printed["dashboardUrl"].endswith("/dashboard?token=**********")
     assert stub.seen[-1].headers["x-acs-security-token"] == STS.security_token
 
 

@@ -35,11 +35,17 @@ _COMPILED = {
 }
 
 
+def _shown(value: object, limit: int = 80) -> str:
+    # the value as typed, cut: a 10,000-character ID must not flood a message
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
 def _check(kind: str, value: str) -> str:
     # fullmatch: `$` alone would accept a trailing newline.
     if not isinstance(value, str) or not _COMPILED[kind].fullmatch(value):
         raise InvalidIdentifierError(
-            f"invalid {kind} {value!r}: expected to match {_COMPILED[kind].pattern}"
+            f"invalid {kind} {_shown(value)}: expected to match {_COMPILED[kind].pattern}"
         )
     return value
 
@@ -76,12 +82,18 @@ def base_url(
     """The API base URL: an explicit endpoint wins, else the regional HTTPS host."""
     if endpoint:
         url = endpoint.strip().rstrip("/")
-        if "://" not in url:
-            url = f"https://{url}"
-        scheme = url.partition("://")[0].lower()
-        if scheme not in ("http", "https") or "?" in url or "#" in url:
+        # No scheme is refused rather than taken for https: the simulator, the usual
+        # explicit endpoint, speaks http, and a silent https:// would only time out.
+        scheme, sep, rest = url.partition("://")
+        if (
+            not sep
+            or scheme.lower() not in ("http", "https")
+            or not rest
+            or "?" in url
+            or "#" in url
+        ):
             raise InvalidIdentifierError(
-                f"invalid endpoint {endpoint!r}: expected http(s)://host[:port]"
+                f"invalid endpoint {_shown(endpoint)}: expected http(s)://host[:port]"
             )
         return url
     if not region:

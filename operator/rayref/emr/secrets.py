@@ -74,24 +74,50 @@ class Secret:
         )
 
 
-def redact_url(url: str) -> str:
-    """Drop token-bearing query parameters and any userinfo password from a URL."""
+def redact_url(url: str, *, mark: bool = False) -> str:
+    """Drop token-bearing query parameters and any userinfo password from a URL.
+
+    With `mark`, each removed token leaves `token=**********` behind, so that a person
+    reading the URL knows there was one (the status keeps the URL without it).
+    """
     try:
         parts = urllib.parse.urlsplit(url)
         query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-        kept = [(k, v) for k, v in query if k.lower() not in TOKEN_QUERY_PARAMS]
+        kept = [
+            (k, MASK) if k.lower() in TOKEN_QUERY_PARAMS else (k, v)
+            for k, v in query
+            if mark or k.lower() not in TOKEN_QUERY_PARAMS
+        ]
         netloc = parts.netloc
         if "@" in netloc:
             userinfo, _, hostport = netloc.rpartition("@")
             user = userinfo.partition(":")[0]
             netloc = f"{user}:{MASK}@{hostport}" if ":" in userinfo else netloc
-        fragment = "" if "token" in parts.fragment.lower() else parts.fragment
-        return urllib.parse.urlunsplit(
-            (parts.scheme, netloc, parts.path, urllib.parse.urlencode(kept), fragment)
-        )
+        fragment = parts.fragment
+        if "token" in fragment.lower():
+            fragment = MASK if mark else ""
+        encoded = urllib.parse.urlencode(kept, safe="*" if mark else "")
+        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, encoded, fragment))
     except ValueError:
         # Not a URL we can take apart: show nothing of it.
         return MASK
+
+
+def redact_json_values(text: str) -> str:
+    """Free-form JSON text (`metadataJson`, `extraParam`): keys kept, every value masked.
+
+    The API documents both as user data that may hold secrets, so no value is shown,
+    only which keys there are; text that is not a JSON object is masked whole.
+    """
+    if not text:
+        return ""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return MASK
+    if not isinstance(value, dict):
+        return MASK
+    return json.dumps({str(k): MASK for k in value}, separators=(",", ":"), ensure_ascii=False)
 
 
 class SecretUrl(Secret):

@@ -28,8 +28,7 @@ def test_explicit_endpoint_wins() -> None:
     assert endpoints.base_url(region="cn-hangzhou", endpoint="http://127.0.0.1:8080/") == (
         "http://127.0.0.1:8080"
     )
-    assert endpoints.base_url(endpoint="private.example.com") == "https://private.example.com"
-    for bad in ["ftp://x", "http://x/?a=1", "http://x#f"]:
+    for bad in ["ftp://x", "http://x/?a=1", "http://x#f", "private.example.com", "http://"]:
         with pytest.raises(InvalidIdentifierError):
             endpoints.base_url(endpoint=bad)
     with pytest.raises(InvalidIdentifierError):
