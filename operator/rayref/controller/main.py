@@ -25,6 +25,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# How long the start-up check waits for the API server before it gives up.
+PREFLIGHT_TIMEOUT_SECONDS = 10.0
+
+
+def _reason(exc: BaseException) -> str:
+    # urllib3 nests the cause: "Max retries exceeded ... (Caused by NewConnectionError(...
+    # Connection refused))"; the innermost reason is the part a person can act on
+    while exc.__cause__ is not None or getattr(exc, "reason", None) is not None:
+        inner = getattr(exc, "reason", None) or exc.__cause__
+        if not isinstance(inner, BaseException) or inner is exc:
+            break
+        exc = inner
+    text = " ".join(str(exc).split())
+    text = text.rsplit(": ", 1)[-1] if "Failed to establish" in text else text
+    return text[:300]
+
+
+def preflight_kubernetes(timeout: float = PREFLIGHT_TIMEOUT_SECONDS) -> tuple[int, str] | None:
+    """(exit status, one line) if the API server cannot be used; None when it answers.
+
+    kopf finds the configuration the same way (in-cluster, else the kubeconfig) but, when
+    it fails, logs tracebacks and retries for ever; this check says it once and exits:
+    2 for a missing or broken configuration, 1 for a server that does not answer.
+    """
+    try:
+        import kubernetes
+        from kubernetes.config.config_exception import ConfigException
+    except ImportError:  # kopf then has no client login either; let it say so
+        return None
+    try:
+        try:
+            kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except ConfigException:
+            kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+    except Exception as exc:  # any loader failure is the same user error
+        where = os.environ.get("KUBECONFIG") or "~/.kube/config"
+        detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+        return 2, (
+            f"no usable Kubernetes configuration (not in a pod, kubeconfig {where}): {detail}"
+        )
+    config = kubernetes.client.Configuration.get_default_copy()
+    config.retries = 0
+    server = config.host
+    try:
+        with kubernetes.client.ApiClient(config) as api:
+            kubernetes.client.VersionApi(api).get_code(_request_timeout=timeout)
+    except kubernetes.client.ApiException as exc:
+        if exc.status in (401, 403):
+            return 1, (
+                f"the Kubernetes API server {server} refused the credentials of the "
+                f"kubeconfig (HTTP {exc.status})"
+            )
+        return None  # it answers; whatever else is wrong, kopf reports it in context
+    except Exception as exc:  # transport failures come in many types
+        return 1, f"cannot reach the Kubernetes API server {server}: {_reason(exc)}"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -44,6 +102,11 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"rayref run: {exc}", file=sys.stderr)
         return 2
+    refused = preflight_kubernetes()
+    if refused is not None:
+        status, message = refused
+        print(f"rayref run: {message}", file=sys.stderr)
+        return status
     configure_logging(settings.log_level, settings.log_format)
 
     registry = kopf.OperatorRegistry()

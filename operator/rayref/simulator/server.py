@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 
@@ -17,6 +18,10 @@ from rayref.simulator.state import SimulatorState
 CONTROL_PREFIX = "/_sim/v1"
 
 log = logging.getLogger(__name__)
+
+
+class ListenError(OSError):
+    """The simulator cannot listen where it was asked to (port taken, unknown host)."""
 
 
 def build_app(state: SimulatorState) -> web.Application:
@@ -41,7 +46,14 @@ async def serve(
     runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        # asyncio words a bind error at length; the errno says it in three words
+        errno = exc.errno if isinstance(exc.errno, int) and exc.errno > 0 else None
+        reason = (os.strerror(errno) if errno else exc.strerror or str(exc)).lower()
+        raise ListenError(f"cannot listen on {host}:{port}: {reason}") from None
     bound_host, bound_port = runner.addresses[0][:2]
     shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
     sys.stdout.write(f"rayref-simulator listening on http://{shown_host}:{bound_port}\n")

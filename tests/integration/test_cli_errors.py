@@ -1,0 +1,356 @@
+"""Every subcommand met with broken input, through the real entry point (`python -m rayref`).
+
+Each failure is one line on stderr, never a traceback: exit 2 for usage (an argument, a
+file named on the command line, a setting), 1 for trouble at run time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.fixtures.envtest import KubeTestBed
+from tests.fixtures.paths import REPO_ROOT
+from tests.fixtures.simulator import SimulatorSession
+
+TIMEOUT = 90.0
+TOKEN = "7a64cb14028d512c9791e558e08baa71"
+
+
+def _base_env(**extra: str) -> dict[str, str]:
+    # nothing of this machine's credentials, kubeconfig or cloud metadata leaks in
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+        "ALIBABA_CLOUD_CREDENTIALS_FILE": "/nonexistent/credentials.ini",
+        "KUBECONFIG": "/nonexistent/kubeconfig",
+        **extra,
+    }
+
+
+async def rayref(*args: str, env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rayref",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=dict(env if env is not None else _base_env()),
+        cwd=REPO_ROOT,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def one_line(err: str) -> str:
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+# --- rayref simulate -------------------------------------------------------------------
+
+
+async def test_simulate_a_missing_scenario(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+
+    code, _, err = await rayref("simulate", "--port", "0", "--scenario", str(missing))
+
+    assert code == 2
+    assert (
+        one_line(err)
+        == f"rayref simulate: cannot read scenario {missing}: No such file or directory"
+    )
+
+
+async def test_simulate_malformed_yaml_names_the_file_and_line(tmp_path: Path) -> None:
+    scenario = tmp_path / "broken.yaml"
+    scenario.write_text("settings:\n  speed: 1\n  region: [cn-hangzhou\nkeys: []\n")
+
+    code, _, err = await rayref("simulate", "--port", "0", "--scenario", str(scenario))
+
+    line = one_line(err)
+    assert code == 2
+    assert line.startswith(f"rayref simulate: scenario {scenario} line 4 column ")
+
+
+async def test_simulate_malformed_json_names_the_file_and_line(tmp_path: Path) -> None:
+    scenario = tmp_path / "broken.json"
+    scenario.write_text('{\n  "settings": {"speed": 1,}\n}\n')
+
+    code, _, err = await rayref("simulate", "--port", "0", "--scenario", str(scenario))
+
+    assert code == 2
+    assert one_line(err).startswith(f"rayref simulate: scenario {scenario} line 2 column ")
+
+
+async def test_simulate_an_invalid_scenario_names_the_field(tmp_path: Path) -> None:
+    scenario = tmp_path / "invalid.yaml"
+    scenario.write_text(
+        "workspaces:\n"
+        "  - workspaceId: w-d2d82aa09155\n"
+        "    jobs:\n"
+        "      - {submissionId: rj-ok, script: {runningSeconds: 1.0e+300}}\n"
+    )
+
+    code, _, err = await rayref("simulate", "--port", "0", "--scenario", str(scenario))
+
+    line = one_line(err)
+    assert code == 2
+    assert line.startswith(f"rayref simulate: scenario {scenario}: ")
+    assert "workspaces[0].jobs[0].script.runningSeconds" in line
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+async def test_simulate_on_a_port_in_use(taken_port: int) -> None:
+    code, out, err = await rayref("simulate", "--port", str(taken_port))
+
+    assert code == 1
+    assert out == ""
+    assert one_line(err) == (
+        f"rayref simulate: cannot listen on 127.0.0.1:{taken_port}: address already in use"
+    )
+
+
+async def test_simulate_with_a_port_out_of_range() -> None:
+    code, _, err = await rayref("simulate", "--port", "70000")
+
+    assert code == 2
+    assert "argument --port: 70000 is not a port number" in one_line(err)
+
+
+# --- rayref get ------------------------------------------------------------------------
+
+CLOSED = "http://127.0.0.1:1"
+
+
+async def test_get_refuses_an_id_that_would_change_the_url_without_a_region_hint() -> None:
+    code, _, err = await rayref("get", "job", "w-d2d82aa09155", "rj-1/../x", "--endpoint", CLOSED)
+
+    line = one_line(err)
+    # 2, not the connection error a request to the closed port would give
+    assert code == 2
+    assert line.startswith("rayref get: error: submission id 'rj-1/../x' is not valid")
+    assert "region" not in line
+
+
+async def test_get_cuts_an_over_long_id_in_its_message() -> None:
+    code, _, err = await rayref("get", "cluster", "w-1", "ray-" + "x/" * 5000, "--endpoint", CLOSED)
+
+    line = one_line(err)
+    assert code == 2
+    assert len(line) < 300
+    assert "..." in line
+
+
+async def test_get_refuses_an_endpoint_without_a_scheme() -> None:
+    code, _, err = await rayref("get", "job", "w-1", "rj-1", "--endpoint", "127.0.0.1:8787")
+
+    assert code == 2
+    assert one_line(err).startswith(
+        "rayref get: error: endpoint '127.0.0.1:8787' is not a base URL"
+    )
+
+
+async def test_get_refuses_a_bad_network_from_the_environment() -> None:
+    code, _, err = await rayref(
+        "get", "job", "w-1", "rj-1", env=_base_env(RAYREF_NETWORK="internet")
+    )
+
+    assert code == 2
+    assert "network 'internet' (from $RAYREF_NETWORK)" in one_line(err)
+
+
+async def test_get_without_credentials_is_local_and_says_so() -> None:
+    code, _, err = await rayref("get", "job", "w-1", "rj-1", "--endpoint", CLOSED)
+
+    line = one_line(err)
+    assert code == 1
+    assert line.startswith("rayref get: CredentialsError: no usable credentials")
+    assert "request id" not in line
+    assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in line
+
+
+async def test_get_an_unreachable_endpoint_hints_at_the_endpoint(
+    simulator: SimulatorSession,
+) -> None:
+    key = simulator.credentials
+    env = _base_env(
+        ALIBABA_CLOUD_ACCESS_KEY_ID=key.access_key_id,
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET=key.access_key_secret,
+    )
+
+    code, _, err = await rayref("get", "job", "w-1", "rj-1", "--endpoint", CLOSED, env=env)
+
+    line = one_line(err)
+    assert code == 1
+    assert line.startswith("rayref get: EmrConnectionError: ")
+    assert line.endswith(f"check that {CLOSED} is up and reachable")
+    assert "request id" not in line and "region" not in line
+
+
+def _key_env(simulator: SimulatorSession) -> dict[str, str]:
+    key = simulator.credentials
+    return _base_env(
+        ALIBABA_CLOUD_ACCESS_KEY_ID=key.access_key_id,
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET=key.access_key_secret,
+        RAYREF_ENDPOINT=simulator.base_url,
+    )
+
+
+async def test_get_not_found_at_an_explicit_endpoint_does_not_blame_the_region(
+    simulator: SimulatorSession,
+) -> None:
+    code, _, err = await rayref(
+        "get", "cluster", simulator.workspace_id, "ray-nope", env=_key_env(simulator)
+    )
+
+    line = one_line(err)
+    assert code == 1
+    assert line.startswith("rayref get: ResourceNotFound (HTTP 404, request id ")
+    assert line.endswith("; check the workspace id and the cluster id")
+
+
+async def test_get_throttled_does_not_suggest_operator_settings(
+    simulator: SimulatorSession,
+) -> None:
+    ws = simulator.workspace_id
+    job = await simulator.control.create_job(ws, script={"outcome": None})
+    await simulator.control.set_faults(operation="GetRayJob", rate=0.001, burst=1, retry_after_ms=1)
+    first, _, _ = await rayref("get", "job", ws, job.id, env=_key_env(simulator))
+
+    code, _, err = await rayref("get", "job", ws, job.id, env=_key_env(simulator))
+
+    line = one_line(err)
+    assert first == 0
+    assert code == 1
+    assert line.startswith("rayref get: Throttling.User (HTTP 400, request id ")
+    assert "RAYREF_" not in line
+    assert line.endswith("retry in a moment")
+
+
+async def test_get_masks_free_form_json_and_marks_the_dashboard_token(
+    simulator: SimulatorSession,
+) -> None:
+    ws = simulator.workspace_id
+    job = await simulator.control.create_job(
+        ws,
+        script={"outcome": None},
+        metadataJson=json.dumps({"owner": "alice", "apiKey": "sk-live-123"}),
+        extraParam=json.dumps({"userDefinedFiles": "oss://private-bucket/conf.json"}),
+        dashboardUrl=f"https://gw.example/workspace/{ws}/dashboard?token={TOKEN}",
+    )
+
+    code, out, err = await rayref("get", "job", ws, job.id, env=_key_env(simulator))
+
+    assert code == 0, err
+    shown = json.loads(out)
+    for secret in ("alice", "sk-live-123", "oss://private-bucket", TOKEN):
+        assert secret not in out
+    assert json.loads(shown["metadataJson"]) == {"owner": "**********", "apiKey": "**********"}
+    assert json.loads(shown["extraParam"]) == {"userDefinedFiles": "**********"}
+    assert shown["dashboardUrl"].endswith("/dashboard?token=**********")
+
+
+# --- rayref run ------------------------------------------------------------------------
+
+
+async def test_run_with_bad_settings() -> None:
+    code, _, err = await rayref("run", env=_base_env(RAYREF_REQUEST_RATE="fast"))
+
+    assert code == 2
+    assert one_line(err).startswith("rayref run: invalid operator settings: RAYREF_REQUEST_RATE:")
+
+
+async def test_run_without_a_kubeconfig() -> None:
+    code, _, err = await rayref("run")
+
+    line = one_line(err)
+    assert code == 2
+    assert line.startswith("rayref run: no usable Kubernetes configuration")
+    assert "/nonexistent/kubeconfig" in line
+
+
+def _kubeconfig(path: Path, server: str, user: dict[str, str], ca: str | None = None) -> Path:
+    cluster: dict[str, str] = {"server": server}
+    if ca is not None:
+        cluster["certificate-authority-data"] = ca
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": cluster}],
+                "users": [{"name": "u", "user": user}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "c",
+            }
+        )
+    )
+    return path
+
+
+async def test_run_against_an_api_server_that_does_not_answer(tmp_path: Path) -> None:
+    # kopf alone would log a traceback per retry, for ever
+    closed = "https://127.0.0.1:1"
+    config = _kubeconfig(tmp_path / "kubeconfig", closed, {"token": "t"})
+
+    code, _, err = await rayref("run", env=_base_env(KUBECONFIG=str(config)))
+
+    line = one_line(err)
+    assert code == 1
+    assert line.startswith(f"rayref run: cannot reach the Kubernetes API server {closed}: ")
+    assert "refused" in line.lower()
+
+
+async def test_run_with_credentials_the_api_server_refuses(
+    kube: KubeTestBed, tmp_path: Path
+) -> None:
+    real = yaml.safe_load(kube.kubeconfig.read_text())
+    ca = real["clusters"][0]["cluster"]["certificate-authority-data"]
+    config = _kubeconfig(tmp_path / "kubeconfig", kube.server, {"token": "not-a-token"}, ca)
+
+    code, _, err = await rayref("run", env=_base_env(KUBECONFIG=str(config)))
+
+    assert code == 1
+    assert one_line(err) == (
+        f"rayref run: the Kubernetes API server {kube.server} refused the credentials "
+        "of the kubeconfig (HTTP 401)"
+    )
+
+
+# --- rayref crds -----------------------------------------------------------------------
+
+
+async def test_crds_to_a_directory_that_cannot_be_made(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+
+    code, _, err = await rayref("crds", "--output", str(blocker / "crds"))
+
+    assert code == 1
+    assert one_line(err) == f"rayref crds: {blocker / 'crds'}: Not a directory"
