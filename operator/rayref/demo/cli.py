@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 # operator/rayref/demo/cli.py -> the checkout (the demo runs only from one).
@@ -76,21 +77,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rayref.demo.session import DemoOptions, run_demo
 
-    if args.speed is not None and args.speed <= 0:
-        raise SystemExit("rayref demo: --speed must be positive")
-    if args.timeout <= 0:
-        raise SystemExit("rayref demo: --timeout must be positive")
+    # usage problems: one line and exit 2, before anything is started
+    if args.speed is not None and not 0 < args.speed < float("inf"):
+        return _usage("--speed must be a positive number")
+    if not 0 < args.timeout < float("inf"):
+        return _usage("--timeout must be a positive number")
+    try:
+        kubeconfig = _chosen_kubeconfig(args)
+    except ValueError as refused:
+        return _usage(str(refused))
+    if kubeconfig is not None and not kubeconfig.is_file():
+        return _usage(f"--kubeconfig {args.kubeconfig}: no such file")
     options = DemoOptions(
         workdir=args.workdir.resolve(),
         scenario=args.scenario.resolve(),
         samples=args.samples.resolve(),
         crds=args.crds.resolve(),
-        kubeconfig=_chosen_kubeconfig(args),
+        kubeconfig=kubeconfig,
         speed=args.speed,
         until_complete=args.until_complete,
         timeout=args.timeout,
     )
     return run_demo(options)
+
+
+def _usage(message: str) -> int:
+    print(f"rayref demo: {message}", file=sys.stderr)
+    return 2
 
 
 def _chosen_kubeconfig(args: argparse.Namespace) -> Path | None:
@@ -101,7 +114,7 @@ def _chosen_kubeconfig(args: argparse.Namespace) -> Path | None:
     """
     if args.kubeconfig is not None:
         if args.current_context:
-            raise SystemExit("rayref demo: give either --kubeconfig or --current-context")
+            raise ValueError("give either --kubeconfig or --current-context")
         resolved: Path = args.kubeconfig.resolve()
         return resolved
     if not args.current_context:
@@ -111,7 +124,7 @@ def _chosen_kubeconfig(args: argparse.Namespace) -> Path | None:
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()
-    raise SystemExit(
-        "rayref demo: --current-context: no kubeconfig found "
+    raise ValueError(
+        "--current-context: no kubeconfig found "
         f"(looked at {', '.join(str(c) for c in candidates)})"
     )
