@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from rayref.api.kinds import CLUSTER_KIND as CLUSTER
 from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.simulator import SimulatorSession
-from tests.integration.controller_support import (
+from tests.support.refs import (
     apply,
     cluster_ref,
     condition,
@@ -26,8 +27,6 @@ from tests.integration.controller_support import (
     wait_polls,
     wait_status,
 )
-
-CLUSTER = "RayClusterRef"
 
 pytestmark = pytest.mark.usefixtures("shared_operator")
 

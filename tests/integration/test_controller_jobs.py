@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
+from rayref.api.kinds import JOB_KIND as JOB
 from rayref.emr.credentials import Credentials
 from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.operator import OperatorProcess
 from tests.fixtures.simulator import SimulatorSession
-from tests.integration.controller_support import (
+from tests.support.refs import (
     apply,
     condition,
     credentials_secret,
@@ -29,7 +30,6 @@ from tests.integration.controller_support import (
     wait_status,
 )
 
-JOB = "RayJobRef"
 SLOW_SCRIPT = {
     "submittedSeconds": 100,
     "pendingSeconds": 100,

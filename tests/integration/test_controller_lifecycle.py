@@ -12,10 +12,11 @@ from collections.abc import Iterator, Mapping, Sequence
 import pytest
 from kubernetes import client
 
+from rayref.api.kinds import JOB_KIND as JOB
 from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.operator import OperatorFactory, OperatorProcess
 from tests.fixtures.simulator import SimulatorSession
-from tests.integration.controller_support import (
+from tests.support.refs import (
     POLL,
     apply,
     condition,
@@ -30,7 +31,6 @@ from tests.integration.controller_support import (
     wait_status,
 )
 
-JOB = "RayJobRef"
 RUNNING_FOREVER = {"submittedSeconds": 0, "pendingSeconds": 0, "outcome": None}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import yaml
 
 from tests.fixtures.envtest import KubeTestBed
-from tests.integration.controller_support import apply, job_ref
+from tests.support.refs import apply, job_ref
 
 
 def refused(kube: KubeTestBed, manifest: dict[str, object]) -> str:

@@ -25,13 +25,22 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from rayref.api.kinds import API_VERSION, CLUSTER_KIND, GROUP, JOB_KIND, VERSION
-from rayref.emr.credentials import Credentials
+from rayref.api.kinds import CLUSTER_KIND, JOB_KIND
 from rayref.simulator.control import SimulatorControl
 from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.operator import OperatorFactory, OperatorProcess
 from tests.fixtures.simulator import SimulatorSession
 from tests.support.apiproxy import ApiProxy
+from tests.support.refs import (
+    cluster_ref,
+    create_refs,
+    events_of,
+    job_ref,
+    list_refs,
+    occurrences,
+    put_secret,
+    resource_versions,
+)
 from tests.support.reliability import (
     Remote,
     ScenarioSecrets,
@@ -44,68 +53,6 @@ from tests.support.reliability import (
 )
 
 JOB, CLUSTER = JOB_KIND, CLUSTER_KIND
-PLURAL = {JOB: "rayjobrefs", CLUSTER: "rayclusterrefs"}
-
-
-# ---------------------------------------------------------------- small API helpers
-
-
-def ref_manifest(
-    kind: str, namespace: str, name: str, workspace: str, remote_id: str
-) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": kind,
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "workspaceId": workspace,
-            ("submissionId" if kind == JOB else "clusterId"): remote_id,
-            "pollIntervalSeconds": POLL,
-            "credentialsSecretRef": {"name": "creds"},
-        },
-    }
-
-
-def create_refs(kube: KubeTestBed, bodies: list[dict[str, Any]]) -> None:
-    with kube.api_client() as api_client:
-        api = client.CustomObjectsApi(api_client)
-        for body in bodies:
-            api.create_namespaced_custom_object(
-                GROUP, VERSION, body["metadata"]["namespace"], PLURAL[body["kind"]], body
-            )
-
-
-def put_secret(kube: KubeTestBed, namespace: str, key: Credentials) -> None:
-    body = client.V1Secret(
-        metadata=client.V1ObjectMeta(name="creds", namespace=namespace),
-        string_data={"accessKeyId": key.access_key_id, "accessKeySecret": key.access_key_secret},
-    )
-    with kube.api_client() as api_client:
-        client.CoreV1Api(api_client).create_namespaced_secret(namespace, body)
-
-
-def list_refs(kube: KubeTestBed, kind: str, namespace: str) -> dict[str, dict[str, Any]]:
-    with kube.api_client() as api_client:
-        listed = client.CustomObjectsApi(api_client).list_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL[kind]
-        )
-    return {str(item["metadata"]["name"]): item for item in listed.get("items") or []}
-
-
-def events_of(kube: KubeTestBed, namespace: str) -> list[dict[str, Any]]:
-    with kube.api_client() as api_client:
-        events = client.CoreV1Api(api_client).list_namespaced_event(namespace)
-        data: dict[str, Any] = api_client.sanitize_for_serialization(events)
-    return list(data.get("items") or [])
-
-
-def occurrences(events: list[dict[str, Any]]) -> int:
-    """Events as a person counts them: one with count 3 happened three times."""
-    return sum(int(event.get("count") or 1) for event in events)
-
-
-def resource_versions(refs: dict[str, dict[str, Any]]) -> dict[str, str]:
-    return {name: str(obj["metadata"]["resourceVersion"]) for name, obj in refs.items()}
 
 
 LEASE = "rayref-operator"
@@ -305,7 +252,12 @@ async def populate(
     await asyncio.to_thread(
         create_refs,
         kube,
-        [ref_manifest(r.kind, namespace, r.ref_name, workspace, r.remote_id) for r in remotes],
+        [
+            (job_ref if r.kind == JOB else cluster_ref)(
+                namespace, r.ref_name, workspace, r.remote_id
+            )
+            for r in remotes
+        ],
     )
     return remotes
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 
+from rayref.api.kinds import CLUSTER_KIND as CLUSTER
+from rayref.api.kinds import JOB_KIND as JOB
 from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.operator import OperatorFactory
 from tests.fixtures.simulator import SimulatorSession
-from tests.integration.controller_support import (
+from tests.support.refs import (
     POLL,
     apply,
     cluster_ref,
@@ -28,7 +30,6 @@ from tests.integration.controller_support import (
     wait_status,
 )
 
-JOB, CLUSTER = "RayJobRef", "RayClusterRef"
 # Far beyond the few seconds a check may run late on a loaded machine, far below the
 # age the throttled phase reaches.
 FRESH_SECONDS = 6 * POLL

@@ -20,33 +20,36 @@ from typing import Any
 
 import pytest
 
+from rayref.api.kinds import CLUSTER_KIND as CLUSTER
+from rayref.api.kinds import JOB_KIND as JOB
 from rayref.emr.credentials import Credentials
-from rayref.polling.reconcile import OPERATOR_RETRY
+from rayref.polling.cloud import OPERATOR_RETRY
 from rayref.simulator.control import SimulatorControl
 from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.operator import OperatorFactory, OperatorProcess
 from tests.fixtures.simulator import RunningSimulator, SimulatorSession
 from tests.support.leakscan import distinctive
-from tests.support.reliability import (
-    CLUSTER,
-    JOB,
-    Remote,
-    ScenarioSecrets,
-    converge,
+from tests.support.refs import (
+    cluster_ref,
     create_refs,
+    events_of,
+    eventually,
+    job_ref,
     kept_fields,
-    list_events,
     list_refs,
     occurrences,
     put_secret,
-    ref_body,
-    report,
     requests_in,
+    synced,
+)
+from tests.support.reliability import (
+    Remote,
+    ScenarioSecrets,
+    converge,
+    report,
     scan_everything,
     scanner_for,
     size,
-    synced,
-    wait_for,
 )
 
 POLL = 5  # pollIntervalSeconds of every ref: the CRD's minimum
@@ -145,15 +148,14 @@ async def world(
                 workspace, script=FOREVER, **secrets.job_fields(f"job-{index}")
             )
             remotes.append(Remote(JOB, f"job-{index}", job.id))
-            bodies.append(ref_body(JOB, namespace, f"job-{index}", workspace, job.id, poll=POLL))
+            bodies.append(job_ref(namespace, f"job-{index}", workspace, job.id, poll=POLL))
         for index in range(CLUSTERS):
             cluster = await control.create_cluster(
                 workspace, age_seconds=600, **secrets.cluster_fields(f"cluster-{index}")
             )
             remotes.append(Remote(CLUSTER, f"cluster-{index}", cluster.id))
             bodies.append(
-                ref_body(
-                    CLUSTER,
+                cluster_ref(
                     namespace,
                     f"cluster-{index}",
                     workspace,
@@ -293,7 +295,7 @@ async def test_a_cloud_fault_is_survived_reported_budgeted_and_recovered(
     name = request.node.callspec.id
     pid = world.operator.pid
     before = world.refs()
-    events_before = list_events(world.kube, world.namespace)
+    events_before = events_of(world.kube, world.namespace)
 
     record = await _watch_window(world, fault, before)
 
@@ -313,7 +315,7 @@ async def test_a_cloud_fault_is_survived_reported_budgeted_and_recovered(
     _, took = await world.converge(f"recovery after {name}", within=within)
     assert world.operator.pid == pid and world.operator.running
 
-    events = list_events(world.kube, world.namespace)
+    events = events_of(world.kube, world.namespace)
     for reason in fault.reasons:
         # One Warning per ref and reason at most: no storm while the fault lasts.
         assert occurrences(events, reason) - occurrences(events_before, reason) <= len(
@@ -345,7 +347,7 @@ async def test_an_expired_sts_token_is_reported_and_a_new_token_in_the_secret_is
     try:
         job = await control.create_job(workspace, script=FOREVER, **secrets.job_fields("sts"))
         remotes = [Remote(JOB, "sts", job.id)]
-        create_refs(kube, [ref_body(JOB, namespace, "sts", workspace, job.id, poll=POLL)])
+        create_refs(kube, [job_ref(namespace, "sts", workspace, job.id, poll=POLL)])
         await converge(
             kube, namespace, control, workspace, remotes, within=POLL + MARGIN, what="first sync"
         )
@@ -353,11 +355,13 @@ async def test_an_expired_sts_token_is_reported_and_a_new_token_in_the_secret_is
 
         await control.expire_token(secrets.sts.access_key_id)
 
-        async def denied() -> bool | None:
+        def denied() -> None:
             obj = list_refs(kube, JOB, namespace)["sts"]
-            return True if synced(obj) == ("False", "AccessDenied") else None
+            assert synced(obj) == ("False", "AccessDenied"), f"Synced is {synced(obj)}"
 
-        _, took_denied = await wait_for(denied, what="AccessDenied", within=POLL + MARGIN)
+        started = time.monotonic()
+        await eventually(denied, what="AccessDenied", within=POLL + MARGIN, every=0.5)
+        took_denied = time.monotonic() - started
         put_secret(kube, namespace, renewed)
         started = time.monotonic()
         await control.update_job(workspace, job.id, fields={"status": "Succeeded"})
@@ -408,7 +412,7 @@ async def test_a_rotated_secret_is_used_from_the_next_poll_without_a_restart(
                 workspace, script=FOREVER, **secrets.job_fields(f"rot-{index}")
             )
             remotes.append(Remote(JOB, f"rot-{index}", job.id))
-            bodies.append(ref_body(JOB, namespace, f"rot-{index}", workspace, job.id, poll=POLL))
+            bodies.append(job_ref(namespace, f"rot-{index}", workspace, job.id, poll=POLL))
         create_refs(kube, bodies)
         await converge(
             kube, namespace, control, workspace, remotes, within=POLL + MARGIN, what="first sync"
@@ -461,7 +465,7 @@ async def test_an_answer_no_status_can_hold_is_reported_and_not_retried_in_a_loo
     await control.set_speed(0)
     try:
         job = await control.create_job(workspace, script=FOREVER, **secrets.job_fields("huge"))
-        create_refs(kube, [ref_body(JOB, namespace, "huge", workspace, job.id, poll=interval)])
+        create_refs(kube, [job_ref(namespace, "huge", workspace, job.id, poll=interval)])
         remotes = [Remote(JOB, "huge", job.id)]
         await converge(
             kube, namespace, control, workspace, remotes, within=MARGIN, what="first sync"

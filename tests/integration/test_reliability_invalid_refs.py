@@ -17,10 +17,9 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from rayref.api.kinds import API_VERSION, GROUP, JOB_PLURAL, PLURALS, VERSION
 from tests.fixtures.envtest import KubeTestBed
 
-GROUP, VERSION = "rayref.io", "v1alpha1"
-PLURAL = {"RayJobRef": "rayjobrefs", "RayClusterRef": "rayclusterrefs"}
 VALID_JOB = {"workspaceId": "w-d2d82aa09155", "submissionId": "rj-5f3c2a1b9d"}
 VALID_CLUSTER = {"workspaceId": "w-d2d82aa09155", "clusterId": "ray-k7nm8ahl5te4tg91"}
 DROP = object()  # a spec value meaning "leave this key out"
@@ -163,7 +162,7 @@ def _spec(case: Bad) -> Any:
 
 def _body(kind: str, namespace: str, name: str, spec: Any) -> dict[str, Any]:
     return {
-        "apiVersion": f"{GROUP}/{VERSION}",
+        "apiVersion": API_VERSION,
         "kind": kind,
         "metadata": {"name": name, "namespace": namespace},
         "spec": spec,
@@ -194,7 +193,7 @@ def _create(
     api: client.CustomObjectsApi, kind: str, namespace: str, name: str, spec: Any
 ) -> dict[str, Any]:
     created = api.create_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL[kind], _body(kind, namespace, name, spec)
+        GROUP, VERSION, namespace, PLURALS[kind], _body(kind, namespace, name, spec)
     )
     return cast(dict[str, Any], created)
 
@@ -208,7 +207,7 @@ def test_an_invalid_ref_is_refused_and_the_message_names_the_field(
         _create(api, case.kind, namespace, name, _spec(Bad(case.kind, "", {})))
         with pytest.raises(ApiException) as refused:
             api.patch_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL[case.kind], name, {"spec": case.spec}
+                GROUP, VERSION, namespace, PLURALS[case.kind], name, {"spec": case.spec}
             )
     else:
         with pytest.raises(ApiException) as refused:
@@ -227,13 +226,13 @@ def test_the_region_of_a_ref_cannot_change_or_go(
     _create(api, "RayJobRef", namespace, "regional", {**VALID_JOB, "regionId": "cn-hangzhou"})
     with pytest.raises(ApiException) as refused:
         api.patch_namespaced_custom_object(
-            GROUP, VERSION, namespace, "rayjobrefs", "regional", {"spec": change}
+            GROUP, VERSION, namespace, JOB_PLURAL, "regional", {"spec": change}
         )
     assert refused.value.status == 422
     assert "spec.regionId" in _refusal(refused.value)
     stored = cast(
         dict[str, Any],
-        api.get_namespaced_custom_object(GROUP, VERSION, namespace, "rayjobrefs", "regional"),
+        api.get_namespaced_custom_object(GROUP, VERSION, namespace, JOB_PLURAL, "regional"),
     )
     assert stored["spec"]["regionId"] == "cn-hangzhou"
 
@@ -247,7 +246,7 @@ def test_an_endpoint_cannot_be_set_from_a_ref(api: client.CustomObjectsApi, name
             GROUP,
             VERSION,
             namespace,
-            "rayjobrefs",
+            JOB_PLURAL,
             _body("RayJobRef", namespace, "strict", spec),
             field_validation="Strict",
         )

@@ -16,35 +16,38 @@ from typing import Any
 
 import pytest
 
+from rayref.api.kinds import CLUSTER_KIND as CLUSTER
+from rayref.api.kinds import JOB_KIND as JOB
 from rayref.simulator.control import SimulatorControl
 from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.operator import OperatorFactory, OperatorProcess
 from tests.fixtures.simulator import SimulatorSession
-from tests.support.reliability import (
-    CLUSTER,
-    JOB,
-    Remote,
-    ScenarioSecrets,
-    converge,
+from tests.support.refs import (
+    cluster_ref,
     create_refs,
-    excess_events,
-    expected_events,
-    list_events,
+    events_of,
+    eventually,
+    job_ref,
     list_refs,
-    mismatches,
     occurrences,
     patch_spec,
     put_secret,
-    ref_body,
-    remote_truth,
-    report,
     requests_in,
     resource_versions,
+    state_of,
+)
+from tests.support.reliability import (
+    Remote,
+    ScenarioSecrets,
+    converge,
+    excess_events,
+    expected_events,
+    mismatches,
+    remote_truth,
+    report,
     scan_everything,
     scanner_for,
     size,
-    state_of,
-    wait_for,
 )
 
 POLL = 5
@@ -114,7 +117,9 @@ async def _populate(
     create_refs(
         kube,
         (
-            ref_body(r.kind, namespace, r.ref_name, workspace, r.remote_id, poll=POLL)
+            (job_ref if r.kind == JOB else cluster_ref)(
+                namespace, r.ref_name, workspace, r.remote_id, poll=POLL
+            )
             for r in remotes
         ),
     )
@@ -137,7 +142,7 @@ async def _quiet_cycle(
         if resource_versions(refs).get(key) != version
     }
     assert not changed, f"{len(changed)} refs written with nothing new, e.g. {sorted(changed)[:3]}"
-    assert occurrences(list_events(kube, namespace)) == events, "events posted with nothing new"
+    assert occurrences(events_of(kube, namespace)) == events, "events posted with nothing new"
 
 
 @pytest.mark.parametrize("strategy", ["list", "get"])
@@ -192,7 +197,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_posts_no_event_storm(
             await asyncio.sleep(1.0)
 
             before = _all_refs(kube, namespace)
-            events_before = list_events(kube, namespace)
+            events_before = events_of(kube, namespace)
             truth = await remote_truth(control, workspace, remotes)
             stale = mismatches(before, truth)
             stale_terminal = sum(
@@ -221,7 +226,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_posts_no_event_storm(
             # The rest of the first cycle may still write what the phase does not show
             # (usage, nodes). Then Events first, refs second: every Event follows its write.
             await asyncio.sleep(_cycle(len(remotes)) + 2)
-            events = list_events(kube, namespace)
+            events = events_of(kube, namespace)
             after = _all_refs(kube, namespace)
             regressed = mismatches(after, truth)
             assert not regressed, f"{len(regressed)} refs left the remote truth again"
@@ -317,17 +322,19 @@ async def test_apiserver_outage_is_survived_without_a_restart_and_nothing_is_los
         # The watch works again: a spec change and a new ref made now are both seen.
         patch_spec(kube, JOB, namespace, "job-0", {"pollIntervalSeconds": POLL + 1})
         extra = await control.create_job(workspace, script={"outcome": None})
-        create_refs(kube, [ref_body(JOB, namespace, "late", workspace, extra.id, poll=POLL)])
+        create_refs(kube, [job_ref(namespace, "late", workspace, extra.id, poll=POLL)])
 
-        async def seen() -> bool | None:
+        def seen() -> None:
             refs = list_refs(kube, JOB, namespace)
             acknowledged = (refs["job-0"].get("status") or {}).get("observedGeneration") == 2
             late = (refs.get("late", {}).get("status") or {}).get("phase") is not None
-            return True if acknowledged and late else None
+            assert acknowledged and late, f"spec change seen: {acknowledged}, new ref: {late}"
 
-        _, took_watch = await wait_for(
-            seen, what="spec change and new ref after the outage", within=POLL + MARGIN
+        started = time.monotonic()
+        await eventually(
+            seen, what="spec change and new ref after the outage", within=POLL + MARGIN, every=0.5
         )
+        took_watch = time.monotonic() - started
         assert operator.pid == pid
         report(
             f"apiserver outage: {len(remotes)} refs, down {outage:.1f} s, {during} requests "

@@ -8,30 +8,26 @@ re-verifies every ref from the lists, without a Get or a write for unchanged ref
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, cast
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from kubernetes import client
-
+from rayref.api.kinds import CLUSTER_KIND as CLUSTER
+from rayref.api.kinds import JOB_KIND as JOB
 from rayref.simulator.control import SimulatorControl
 from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.operator import OperatorFactory, OperatorProcess
 from tests.fixtures.simulator import SimulatorSession
-from tests.integration.controller_support import (
-    GROUP,
-    PLURAL,
-    VERSION,
+from tests.support.refs import (
     apply,
     cluster_ref,
     condition,
     credentials_secret,
     eventually,
     job_ref,
+    list_refs,
+    resource_versions,
 )
 
-JOB, CLUSTER = "RayJobRef", "RayClusterRef"
 RUNNING_PER_WORKSPACE = 12
 FINISHED_PER_WORKSPACE = 18
 # A running job ended by the control API stays Succeeded with its cluster Running for
@@ -57,23 +53,8 @@ async def _jobs(control: SimulatorControl, workspace: str, prefix: str) -> dict[
     return {view.id.removeprefix("rj-"): view.id for view in views}
 
 
-def _refs(kube: KubeTestBed, namespace: str, kind: str) -> dict[str, dict[str, Any]]:
-    with kube.api_client() as api:
-        listing = cast(
-            dict[str, Any],
-            client.CustomObjectsApi(api).list_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL[kind]
-            ),
-        )
-    return {item["metadata"]["name"]: item for item in listing["items"]}
-
-
 def _versions(kube: KubeTestBed, namespace: str) -> dict[str, str]:
-    return {
-        f"{kind}/{name}": obj["metadata"]["resourceVersion"]
-        for kind in (JOB, CLUSTER)
-        for name, obj in _refs(kube, namespace, kind).items()
-    }
+    return resource_versions(list_refs(kube, JOB, namespace), list_refs(kube, CLUSTER, namespace))
 
 
 async def _count(control: SimulatorControl, operation: str, *workspaces: str) -> int:
@@ -92,21 +73,7 @@ async def _sweeps(control: SimulatorControl, workspaces: tuple[str, ...], count:
         async def probe_ready(ws: str = workspace) -> None:
             assert await _count(control, "ListRayJob", ws) >= start[ws] + count
 
-        await _eventually_async(probe_ready, what=f"{count} more sweeps of {workspace}")
-
-
-async def _eventually_async(
-    probe: Callable[[], Awaitable[None]], *, what: str, within: float = 90.0
-) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            await probe()
-            return
-        except AssertionError as error:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"not within {within:.0f} s: {what}: {error}") from None
-        await asyncio.sleep(0.5)
+        await eventually(probe_ready, what=f"{count} more sweeps of {workspace}", every=0.5)
 
 
 def _phase(obj: Mapping[str, Any]) -> str | None:
@@ -151,11 +118,11 @@ async def test_lists_find_the_changed_refs_and_only_those_are_read(
     operator = _start(operator_factory, kube, namespace, simulator.base_url)
 
     def all_read() -> None:
-        refs = _refs(kube, namespace, JOB)
+        refs = list_refs(kube, JOB, namespace)
         assert len(refs) == len(jobs)
         unread = [name for name, obj in refs.items() if _phase(obj) is None]
         assert not unread, f"{len(unread)} refs without a phase"
-        clusters = _refs(kube, namespace, CLUSTER)
+        clusters = list_refs(kube, CLUSTER, namespace)
         assert clusters["running"]["status"].get("state") == "Running"
         assert clusters["stopped"]["status"].get("state") == "Stopped"
 
@@ -176,7 +143,7 @@ async def test_lists_find_the_changed_refs_and_only_those_are_read(
         await control.update_job(workspace, jobs[name], action="succeed")
 
     def changes_shown() -> None:
-        refs = _refs(kube, namespace, JOB)
+        refs = list_refs(kube, JOB, namespace)
         for name in changed:
             assert _phase(refs[name]) == "Succeeded", name
             assert condition(refs[name], "Complete")["status"] == "True"
@@ -191,7 +158,7 @@ async def test_lists_find_the_changed_refs_and_only_those_are_read(
     moved = sorted(key for key, version in after.items() if version != versions[key])
     assert moved == sorted(f"{JOB}/{name}" for name in changed)
     assert operator.metric("rayref_status_writes_total") - writes_before == len(changed)
-    for name, obj in _refs(kube, namespace, JOB).items():
+    for name, obj in list_refs(kube, JOB, namespace).items():
         if name not in changed:
             assert _phase(obj) == ("Running" if "run" in name else "Succeeded"), name
 
@@ -245,7 +212,7 @@ async def test_a_list_that_keeps_failing_shows_on_every_ref_without_a_get_each(
 
     def synced_as(status: str, reason: str | None = None) -> Callable[[], None]:
         def probe() -> None:
-            refs = _refs(kube, namespace, JOB)
+            refs = list_refs(kube, JOB, namespace)
             assert len(refs) == len(names)
             for name, obj in refs.items():
                 assert _phase(obj) == "Running", name
@@ -264,7 +231,7 @@ async def test_a_list_that_keeps_failing_shows_on_every_ref_without_a_get_each(
         await eventually(
             synced_as("False", "InvalidResponse"), what="the failing list shown", within=60
         )
-        message = condition(_refs(kube, namespace, JOB)[next(iter(names))], "Synced")["message"]
+        message = condition(list_refs(kube, JOB, namespace)[next(iter(names))], "Synced")["message"]
         assert "ListRayJob" in message or "response" in message.lower(), message
         versions = _versions(kube, namespace)
         await _sweeps(control, (workspace,), 2)

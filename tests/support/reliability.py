@@ -1,5 +1,6 @@
-"""Helpers of the reliability suite: sizes, refs in bulk, the remote truth, convergence,
-event and write accounting, and the leak scan of everything a scenario produced.
+"""Helpers of the reliability suite: sizes, secrets worth scanning for, the remote truth
+of many refs, convergence, event accounting, and the leak scan of everything a scenario
+produced. Creating and reading refs is `tests.support.refs`.
 
 Sizes: CI runs the short form; `RAYREF_RELIABILITY_FULL=1` runs the sizes the issue
 names (docs/reliability.md records both).
@@ -10,24 +11,19 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-
+from rayref.api.kinds import CLUSTER_KIND, JOB_KIND
 from rayref.emr.credentials import Credentials
 from rayref.simulator.control import SimulatorControl
 from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.operator import OperatorProcess
 from tests.support.leakscan import LeakScanner, distinctive
+from tests.support.refs import events_of, eventually, list_refs, state_of, synced
 
 FULL = os.environ.get("RAYREF_RELIABILITY_FULL") == "1"
-GROUP, VERSION = "rayref.io", "v1alpha1"
-JOB, CLUSTER = "RayJobRef", "RayClusterRef"
-PLURAL = {JOB: "rayjobrefs", CLUSTER: "rayclusterrefs"}
-TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Cancelled", "Timeout"})
 
 T = TypeVar("T")
 
@@ -117,145 +113,6 @@ def scanner_for(*scenarios: ScenarioSecrets, extra: Mapping[str, str] | None = N
     return scanner
 
 
-# ---------------------------------------------------------------- Kubernetes objects
-
-
-def ref_body(
-    kind: str,
-    namespace: str,
-    name: str,
-    workspace_id: str,
-    remote_id: str,
-    *,
-    secret: str = "creds",
-    poll: int = 5,
-    **spec: Any,
-) -> dict[str, Any]:
-    id_key = "submissionId" if kind == JOB else "clusterId"
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": kind,
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "workspaceId": workspace_id,
-            id_key: remote_id,
-            "pollIntervalSeconds": poll,
-            "credentialsSecretRef": {"name": secret},
-            **spec,
-        },
-    }
-
-
-def secret_body(namespace: str, key: Credentials, name: str = "creds") -> dict[str, Any]:
-    data = {"accessKeyId": key.access_key_id, "accessKeySecret": key.access_key_secret}
-    if key.security_token:
-        data["securityToken"] = key.security_token
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace},
-        "stringData": data,
-    }
-
-
-def create_refs(kube: KubeTestBed, bodies: Iterable[Mapping[str, Any]]) -> int:
-    count = 0
-    with kube.api_client() as api_client:
-        api = client.CustomObjectsApi(api_client)
-        for body in bodies:
-            metadata = body["metadata"]
-            api.create_namespaced_custom_object(
-                GROUP, VERSION, metadata["namespace"], PLURAL[body["kind"]], dict(body)
-            )
-            count += 1
-    return count
-
-
-def put_secret(kube: KubeTestBed, namespace: str, key: Credentials, name: str = "creds") -> None:
-    """Create the credentials Secret, or replace its data (a rotation)."""
-    data = secret_body(namespace, key, name)
-    body = client.V1Secret(
-        metadata=client.V1ObjectMeta(name=name, namespace=namespace), string_data=data["stringData"]
-    )
-    with kube.api_client() as api_client:
-        core = client.CoreV1Api(api_client)
-        try:
-            core.create_namespaced_secret(namespace, body)
-        except ApiException as error:
-            if error.status != 409:
-                raise
-            core.replace_namespaced_secret(name, namespace, body)
-
-
-def patch_spec(
-    kube: KubeTestBed, kind: str, namespace: str, name: str, spec: Mapping[str, Any]
-) -> None:
-    with kube.api_client() as api_client:
-        client.CustomObjectsApi(api_client).patch_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL[kind], name, {"spec": dict(spec)}
-        )
-
-
-def list_refs(kube: KubeTestBed, kind: str, namespace: str) -> dict[str, dict[str, Any]]:
-    with kube.api_client() as api_client:
-        listed = client.CustomObjectsApi(api_client).list_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL[kind]
-        )
-    items = cast(dict[str, Any], listed).get("items") or []
-    return {str(item["metadata"]["name"]): item for item in items}
-
-
-def list_events(kube: KubeTestBed, namespace: str) -> list[dict[str, Any]]:
-    with kube.api_client() as api_client:
-        events = client.CoreV1Api(api_client).list_namespaced_event(namespace)
-        data = cast(dict[str, Any], api_client.sanitize_for_serialization(events))
-    return list(data.get("items") or [])
-
-
-def occurrences(events: Sequence[Mapping[str, Any]], reason: str | None = None) -> int:
-    """Events as a person sees them: an Event with count 3 happened three times."""
-    return sum(
-        int(event.get("count") or 1)
-        for event in events
-        if reason is None or event.get("reason") == reason
-    )
-
-
-def condition(obj: Mapping[str, Any], type_: str) -> dict[str, Any] | None:
-    for item in (obj.get("status") or {}).get("conditions") or []:
-        if item.get("type") == type_:
-            return dict(item)
-    return None
-
-
-def synced(obj: Mapping[str, Any]) -> tuple[str, str]:
-    item = condition(obj, "Synced")
-    return ("", "") if item is None else (str(item.get("status")), str(item.get("reason")))
-
-
-def state_of(obj: Mapping[str, Any]) -> str | None:
-    status = obj.get("status") or {}
-    value = status.get("phase") if obj.get("kind") == JOB else status.get("state")
-    return None if value is None else str(value)
-
-
-def kept_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """What a failed read must leave alone: the status without its bookkeeping (a read
-    that works again after a failure changes Synced, and so moves lastSyncTime)."""
-    status = dict(obj.get("status") or {})
-    for key in ("conditions", "observedGeneration", "lastSyncTime"):
-        status.pop(key, None)
-    return status
-
-
-def resource_versions(*groups: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
-    return {
-        f"{obj.get('kind')}/{name}": str(obj["metadata"]["resourceVersion"])
-        for group in groups
-        for name, obj in group.items()
-    }
-
-
 # ---------------------------------------------------------------- remote truth
 
 
@@ -272,7 +129,7 @@ async def remote_truth(
     """ref name -> the remote job status or cluster state, as GetRay* shows it now."""
 
     async def one(remote: Remote) -> tuple[str, str]:
-        if remote.kind == JOB:
+        if remote.kind == JOB_KIND:
             view = await control.get_job_view(workspace_id, remote.remote_id)
             return remote.ref_name, str(view.fields.get("status"))
         view = await control.get_cluster_view(workspace_id, remote.remote_id)
@@ -296,20 +153,6 @@ def mismatches(
     return wrong
 
 
-async def wait_for(
-    probe: Callable[[], Awaitable[T | None]], *, what: str, within: float, every: float = 0.5
-) -> tuple[T, float]:
-    """Run `probe` until it returns a value; returns it and the seconds it took."""
-    started = time.monotonic()
-    while True:
-        result = await probe()
-        if result is not None:
-            return result, time.monotonic() - started
-        if time.monotonic() - started > within:
-            raise AssertionError(f"not within {within:.0f} s: {what}")
-        await asyncio.sleep(every)
-
-
 async def converge(
     kube: KubeTestBed,
     namespace: str,
@@ -326,21 +169,19 @@ async def converge(
     if truth is None:
         truth = await remote_truth(control, workspace_id, remotes)
     kinds = {remote.kind for remote in remotes}
-    latest: dict[str, Any] = {}
 
-    async def probe() -> dict[str, dict[str, Any]] | None:
+    def probe() -> dict[str, dict[str, Any]]:
         refs: dict[str, dict[str, Any]] = {}
         for kind in kinds:
             refs.update(list_refs(kube, kind, namespace))
-        latest["wrong"] = mismatches(refs, truth)
-        return None if latest["wrong"] else refs
+        wrong = mismatches(refs, truth)
+        assert not wrong, f"{len(wrong)} refs differ, e.g. {dict(list(wrong.items())[:5])}"
+        return refs
 
-    try:
-        return await wait_for(probe, what=what, within=within)
-    except AssertionError as error:
-        wrong = latest.get("wrong") or {}
-        sample = dict(list(wrong.items())[:5])
-        raise AssertionError(f"{error}; {len(wrong)} refs differ, e.g. {sample}") from None
+    started = time.monotonic()
+    # Every 0.5 s, not eventually's 0.25 s: each probe lists every ref, thousands of them.
+    refs = await eventually(probe, what=what, within=within, every=0.5)
+    return refs, time.monotonic() - started
 
 
 # ---------------------------------------------------------------- transitions and events
@@ -358,7 +199,7 @@ def expected_events(kind: str, before: Mapping[str, Any], after: Mapping[str, An
     the rules of docs/status.md (Events)."""
     old, new = before.get("status") or {}, after.get("status") or {}
     count = 0
-    if kind == JOB:
+    if kind == JOB_KIND:
         count += (old.get("phase") or "Unknown") != (new.get("phase") or "Unknown")
         count += bool(new.get("clusterState")) and old.get("clusterState") != new.get(
             "clusterState"
@@ -426,10 +267,10 @@ async def scan_everything(
 ) -> None:
     """Statuses, Events, operator logs (debug level), metrics and any extra texts."""
     for namespace in namespaces:
-        for kind in (JOB, CLUSTER):
+        for kind in (JOB_KIND, CLUSTER_KIND):
             for name, obj in list_refs(kube, kind, namespace).items():
                 scanner.scan_json(f"{kind} {namespace}/{name}", obj)
-        scanner.scan_json(f"events of {namespace}", list_events(kube, namespace))
+        scanner.scan_json(f"events of {namespace}", events_of(kube, namespace))
     for operator in operators:
         scanner.scan_text(f"operator {operator.pid} log", operator.logs())
         if operator.running:
@@ -441,7 +282,3 @@ async def scan_everything(
         f"{scanner.scanned_bytes / 1e6:.1f} MB, {len(scanner.findings)} findings"
     )
     scanner.assert_clean()
-
-
-async def requests_in(control: SimulatorControl, workspace_id: str) -> int:
-    return (await control.counters(workspace_id)).total
