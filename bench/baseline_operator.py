@@ -21,6 +21,7 @@ from typing import Any
 import kopf
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
+from rayref.api.kinds import GROUP, JOB_KIND, PLURALS, VERSION
 from rayref.emr.budget import RequestBudget
 from rayref.emr.client import EmrClient, new_http_client
 from rayref.emr.credentials import Credentials
@@ -32,7 +33,6 @@ from rayref.mirror.cluster import cluster_status
 from rayref.mirror.failure import sync_failure
 from rayref.mirror.job import job_status
 
-GROUP, VERSION = "rayref.io", "v1alpha1"
 INTERVAL = float(os.environ.get("BASELINE_INTERVAL", "30"))
 
 registry = CollectorRegistry()
@@ -96,7 +96,7 @@ async def _poll(
     secret = (spec.get("credentialsSecretRef") or {}).get("name", "creds")
     client = state.client(await state.credentials_for(namespace, str(secret)))
     try:
-        if kind == "RayJobRef":
+        if kind == JOB_KIND:
             remote: RayJob | RayCluster = await client.get_ray_job(
                 str(spec["workspaceId"]), str(spec["submissionId"])
             )
@@ -130,7 +130,7 @@ def register(registry_: kopf.OperatorRegistry) -> None:
         if port:
             start_http_server(port, registry=registry)
 
-    for kind, plural in (("RayJobRef", "rayjobrefs"), ("RayClusterRef", "rayclusterrefs")):
+    for kind, plural in PLURALS.items():
 
         @kopf.timer(
             GROUP,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.kubeapi import Kube
-from bench.world import GROUP, PLURALS, VERSION
+from rayref.api.kinds import GROUP, PLURALS, VERSION
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -22,14 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.kubeapi import Kube
+from rayref.api.kinds import API_VERSION, CLUSTER_KIND, GROUP, JOB_KIND, PLURALS, VERSION
 from rayref.emr.credentials import Credentials
 from rayref.emr.models import RayCluster, RayJob
 from rayref.mirror.cluster import cluster_status
 from rayref.mirror.job import job_status
 from rayref.simulator.control import SimulatorControl
 
-GROUP, VERSION = "rayref.io", "v1alpha1"
-PLURALS = {"RayJobRef": "rayjobrefs", "RayClusterRef": "rayclusterrefs"}
 KEY = Credentials("LTAI5tBENCHMARKkey0001", "bench-secret-0123456789abcdef")
 SHARES = (0.7, 0.1, 0.1, 0.1)
 ACTIVE_SHARE = 0.2
@@ -86,14 +85,12 @@ def plan(size: int) -> World:
             submission = (
                 f"rj-t{index}{'run' if running else 'old'}-{i if running else i - active:05d}"
             )
-            world.jobs.append(
-                Ref("RayJobRef", namespace, submission, workspace, submission, running)
-            )
+            world.jobs.append(Ref(JOB_KIND, namespace, submission, workspace, submission, running))
         running_clusters = int(clusters * ACTIVE_SHARE)
         for i in range(clusters):
             cluster = f"ray-t{index}c{i:05d}"
             world.clusters.append(
-                Ref("RayClusterRef", namespace, cluster, workspace, cluster, i < running_clusters)
+                Ref(CLUSTER_KIND, namespace, cluster, workspace, cluster, i < running_clusters)
             )
     return world
 
@@ -148,9 +145,9 @@ def write_scenario(world: World, path: Path) -> Path:
 
 
 def _manifest(ref: Ref, interval: int) -> dict[str, Any]:
-    id_field = "submissionId" if ref.kind == "RayJobRef" else "clusterId"
+    id_field = "submissionId" if ref.kind == JOB_KIND else "clusterId"
     return {
-        "apiVersion": f"{GROUP}/{VERSION}",
+        "apiVersion": API_VERSION,
         "kind": ref.kind,
         "metadata": {"name": ref.name, "namespace": ref.namespace},
         "spec": {
@@ -211,7 +208,7 @@ async def presync(
 
     def sync_one(ref: Ref) -> Callable[[], Any]:
         async def run() -> None:
-            if ref.kind == "RayJobRef":
+            if ref.kind == JOB_KIND:
                 view = await control.get_job_view(ref.workspace_id, ref.remote_id)
                 status = job_status(
                     RayJob.model_validate(view.fields), None, generation=1, now=now
