@@ -50,15 +50,23 @@ def _url(token: str) -> str:
 
 
 @st.composite
-def remote_jobs(draw: st.DrawFn) -> tuple[RayJob, list[str]]:
+def remote_jobs(draw: st.DrawFn, *, finished: bool = False) -> tuple[RayJob, list[str]]:
+    """A random GetRayJob answer; `finished`: an ended job, its cluster released or not (the
+    cases where polling slows down or stops, rare among random statuses)."""
     token, env_secret, meta_secret = draw(secrets), draw(secrets), draw(secrets)
+    if finished:
+        status = st.sampled_from(["Succeeded", "Failed", "Cancelled", "Timeout"])
+        cluster_state = st.sampled_from(["Deleted", "Running"])
+    else:
+        status = st.none() | job_statuses
+        cluster_state = (
+            st.none() | st.sampled_from(["Deleted", "Submitted", "Pending", "Running"]) | text
+        )
     body: dict[str, Any] = {
         "submissionId": draw(maybe_text),
         "name": draw(maybe_text),
-        "status": draw(st.none() | job_statuses),
-        "clusterState": draw(
-            st.none() | st.sampled_from(["Deleted", "Submitted", "Pending", "Running"]) | text
-        ),
+        "status": draw(status),
+        "clusterState": draw(cluster_state),
         "message": draw(maybe_text),
         "submitTime": draw(epoch_ms),
         "startTime": draw(epoch_ms),
@@ -137,8 +145,8 @@ def _stored(status: dict[str, Any]) -> dict[str, Any]:
 
 
 @SETTINGS
-@given(remote_jobs())
-def test_random_jobs(case: tuple[RayJob, list[str]]) -> None:
+@given(remote_jobs() | remote_jobs(finished=True), st.integers(min_value=5, max_value=3600))
+def test_random_jobs(case: tuple[RayJob, list[str]], interval: int) -> None:
     remote, hidden = case
     first = job_status(remote, None, generation=1, now=T0)
     text = json.dumps(first.status, allow_nan=False)
@@ -148,9 +156,30 @@ def test_random_jobs(case: tuple[RayJob, list[str]]) -> None:
     second = job_status(remote, _stored(first.status), generation=1, now=at(60))
     assert not second.changed
     assert second.transitions == []
-    next_poll_delay(JOB_KIND, second.status, 30.0, now=at(90))
+    _assert_polling_rule(second.status, float(interval))
     for transition in first.transitions:
         assert all(secret not in transition.message for secret in hidden)
+
+
+def _assert_polling_rule(status: dict[str, Any], interval: float) -> None:
+    """docs/status.md, Polling: what a user sees of the next read of a job ref."""
+    # Restated, not imported: the test holds the documented numbers, not the code's.
+    slow = max(4 * interval, 120.0)
+    terminal = status.get("phase") in {"Succeeded", "Failed", "Cancelled", "Timeout"}
+    released = status.get("clusterState") == "Deleted"
+    usage_known = (status.get("usage") or {}).get("cuHours") is not None
+    soon = next_poll_delay(JOB_KIND, status, interval, now=at(90))
+    # An hour after the last sync that changed something: usage will not come any more.
+    late = next_poll_delay(JOB_KIND, status, interval, now=at(3600 + 90))
+    context = f"phase {status.get('phase')}, cluster {status.get('clusterState')}"
+    if not terminal:
+        assert (soon, late) == (interval, interval), context
+    elif released and usage_known:
+        assert (soon, late) == (None, None), context
+    elif released:
+        assert (soon, late) == (slow, None), context
+    else:
+        assert (soon, late) == (slow, slow), context
 
 
 @SETTINGS
