@@ -78,6 +78,17 @@ CLUSTER_LIST_FIELDS = (
     "startTime",
     "modifiedTime",
 )
+# A list item's node specs carry fewer keys than a Get's: the SDK's list models know no
+# engine version, environment or GCS fault tolerance. Only these are compared, or every
+# cluster read by a Get would look changed at every sweep.
+LIST_HEAD_KEYS = (
+    "replica", "enableAutoScaling", "idleTimeoutSeconds", "queueName", "cpu", "memory",
+    "gpuSpec",
+)  # fmt: skip
+LIST_WORKER_KEYS = (
+    "groupName", "workerType", "replica", "minReplica", "maxReplica", "queueName", "cpu",
+    "memory", "gpuSpec",
+)  # fmt: skip
 # Cluster states in which nodes come and go; only GetRayCluster shows them.
 NODE_STATES = frozenset({"Starting", "Running"})
 
@@ -177,7 +188,24 @@ def reads_like_status(
             new.get(name) == status.get(name) for name in JOB_LIST_FIELDS
         )
     new = cluster_status(_cluster_from(summary), status, generation=generation, now=now).status
-    return all(new.get(name) == status.get(name) for name in CLUSTER_LIST_FIELDS)
+    return all(
+        _as_listed(name, new.get(name)) == _as_listed(name, status.get(name))
+        for name in CLUSTER_LIST_FIELDS
+    )
+
+
+def _as_listed(name: str, value: Any) -> Any:
+    """A cluster status field as much of it as a list item can show."""
+    if name == "headSpec" and isinstance(value, Mapping):
+        return {key: value[key] for key in LIST_HEAD_KEYS if key in value}
+    if name == "workerSpecs" and isinstance(value, list):
+        return [
+            {key: group[key] for key in LIST_WORKER_KEYS if key in group}
+            if isinstance(group, Mapping)
+            else group
+            for group in value
+        ]
+    return value
 
 
 @dataclass(frozen=True)

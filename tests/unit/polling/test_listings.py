@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from rayref.mirror.times import epoch_ms
 from rayref.polling import listings as batching
 from rayref.polling.listings import ClusterListing, JobListing, Verdict
 from rayref.polling.refs import RefKey, RefSnapshot
+from tests.fixtures.paths import FIXTURES_DIR
 from tests.unit.mirror.remotes import DASHBOARD_URL, at, cluster, cluster_body, job, job_body
 
 JOB_SUMMARY_KEYS = (
@@ -218,6 +220,22 @@ def test_a_cluster_item_without_nodes_matches_a_status_with_nodes() -> None:
     assert read.status.get("instances")
     judgement = batching.judge(read, cluster_summary(), remembered=None, now=NOW)
     assert judgement.verdict is Verdict.UNCHANGED
+
+
+def test_a_cluster_item_with_the_lists_fewer_node_keys_matches_the_status_of_a_get() -> None:
+    """ListRayCluster items carry fewer node-spec keys than GetRayCluster (no engine
+    version, no GCS fault-tolerance flag: the SDK's list models know none): the example
+    list item of tests/data is the same cluster as the example Get answer."""
+    read = cluster_ref_read_from()
+    assert read.status["headSpec"]["gftEnabled"] is True
+    listed = json.loads((FIXTURES_DIR / "list-ray-cluster.json").read_text())["rayClusters"][0]
+    item = RayClusterSummary.model_validate(listed)
+    assert item.head_spec is not None and item.head_spec.gft_enabled is None
+    judgement = batching.judge(read, item, remembered=None, now=NOW)
+    assert judgement.verdict is Verdict.UNCHANGED
+    listed["workerSpec"][0]["replica"] = 3
+    moved = RayClusterSummary.model_validate(listed)
+    assert batching.judge(read, moved, remembered=None, now=NOW).verdict is Verdict.CHANGED
 
 
 @pytest.mark.parametrize("change", [{"state": "Stopping"}, {"message": "quota"}, {"name": "x"}])
