@@ -18,11 +18,13 @@ from rayref.simulator.fields import (
     CLUSTER_SUMMARY_KEYS,
     JOB_KEY_ORDER,
     JOB_SUMMARY_KEYS,
+    complete_node_specs,
     default_cluster_fields,
     default_job_fields,
     ordered,
     random_hex,
     random_id,
+    summary_node_specs,
 )
 from rayref.simulator.lifecycle import (
     FINAL_JOB_STATUSES,
@@ -227,7 +229,9 @@ class ClusterRecord(_Record):
         }
 
     def _summarise(self, view: dict[str, Any]) -> dict[str, Any]:
-        return {key: view[key] for key in CLUSTER_SUMMARY_KEYS if key in view}
+        summary = {key: view[key] for key in CLUSTER_SUMMARY_KEYS if key in view}
+        summary.update(summary_node_specs(view))
+        return summary
 
     def state_at(self, now_ms: int) -> str:
         return str(self._timeline.snapshots[self._timeline.index_at(now_ms)]["state"])
@@ -283,6 +287,7 @@ class World:
     def __init__(self, clock: SimClock, region: str = "cn-hangzhou", seed: int = 0) -> None:
         self.clock = clock
         self.region = region
+        self.seed = seed
         self.rng = random.Random(seed)
         self.workspaces: dict[str, Workspace] = {}
         self.tombstones: dict[tuple[str, str, str], int] = {}
@@ -309,8 +314,12 @@ class World:
         submission_id = spec.submission_id or random_id(self.rng, "rj-")
         if submission_id in workspace.jobs:
             raise ConflictError(f"job {submission_id} already exists in {workspace_id}")
-        fields = default_job_fields(self.rng, self.region, workspace_id, submission_id)
-        fields.update(spec.api_fields())
+        fields = default_job_fields(
+            self.rng, self.region, workspace_id, submission_id, spec.script.gpu_spec
+        )
+        given = spec.api_fields()
+        complete_node_specs(given, fields, "workerSpecs")
+        fields.update(given)
         submit_ms = fields.pop("submitTime", None)
         if not isinstance(submit_ms, int):
             submit_ms = self.clock.now_ms() - int(spec.age_seconds * 1000)
@@ -358,8 +367,13 @@ class World:
         cluster_id = spec.cluster_id or random_id(self.rng, "ray-")
         if cluster_id in workspace.clusters:
             raise ConflictError(f"cluster {cluster_id} already exists in {workspace_id}")
-        fields = default_cluster_fields(self.rng, self.region, workspace_id, cluster_id)
-        fields.update(spec.api_fields())
+        # The node secrets have a generator of their own: drawn from self.rng they would
+        # change every id and token generated after them in a seeded scenario.
+        secrets = random.Random(f"{self.seed}/{workspace_id}/{cluster_id}")
+        fields = default_cluster_fields(self.rng, self.region, workspace_id, cluster_id, secrets)
+        given = spec.api_fields()
+        complete_node_specs(given, fields, "workerSpec")
+        fields.update(given)
         create_ms = fields.pop("createTime", None)
         if not isinstance(create_ms, int):
             create_ms = self.clock.now_ms() - int(spec.age_seconds * 1000)
