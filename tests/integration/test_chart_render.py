@@ -457,7 +457,7 @@ def test_pdb_keeps_one_pod_through_a_drain_and_pods_spread_over_nodes(helm: Path
         "requiredDuringSchedulingIgnoredDuringExecution"
         in (required["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"])
     )
-    own = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {}}}
+    own: dict[str, Any] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {}}}
     custom = only(render(helm, {"affinity": own}), "Deployment")
     assert custom["spec"]["template"]["spec"]["affinity"] == own
     none = only(render(helm, {"podAntiAffinity": "none"}), "Deployment")

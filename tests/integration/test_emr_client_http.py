@@ -24,7 +24,7 @@ from aiohttp import web
 from rayref.emr import signing
 from rayref.emr.budget import BudgetRegistry
 from rayref.emr.client import EmrClient, new_http_client
-from rayref.emr.credentials import Credentials, StaticCredentialsProvider
+from rayref.emr.credentials import Credentials, CredentialsProvider, StaticCredentialsProvider
 from rayref.emr.endpoints import InvalidIdentifierError
 from rayref.emr.errors import (
     AccessDeniedError,
@@ -43,7 +43,15 @@ from tests.fixtures.paths import FIXTURES_DIR, REPO_ROOT
 WS = "w-d2d82aa09155"
 KEY = Credentials("LTAI5tTESTkeyID", "TESTsecretKEYdoNOTuse0123456789abcd")
 STS = Credentials("STS.NTESTtempKey", "tempSECRETtempSECRET0123456789", "CAIS+sts/token==Ab+/x=")
-SUBMIT_TOKEN = "1d06484d3b424f7fa4ab7082a4076da2"
+SUBMIT_TOKEN = "6f2a8c4e0b9d7f1a3c5e7b9d2f4a6c8e"  # tests/data/responses/get-ray-cluster.json
+# the other secrets of the example answers: env of each node, Redis password, tokens
+ANSWER_SECRETS = (
+    SUBMIT_TOKEN,
+    "Zk3mP8qR2vX6",
+    "db-pw-8c3e1a9f7b5d",
+    "hf-tok-9d1b3f5a7c2e",
+    "rds-pw-5e7a9c1b3d2f",
+)
 
 
 @dataclass
@@ -180,7 +188,7 @@ async def _no_sleep(_: float) -> None:
     return None
 
 
-def _client(stub: StubEmr, creds: Credentials = KEY, **kw: Any) -> EmrClient:
+def _client(stub: StubEmr, creds: CredentialsProvider | Credentials = KEY, **kw: Any) -> EmrClient:
     kw.setdefault("sleep", _no_sleep)
     return EmrClient(creds, endpoint=stub.base_url, **kw)
 
@@ -238,7 +246,7 @@ async def test_not_found_is_not_retried(stub: StubEmr) -> None:
     async with _client(stub) as client:
         with pytest.raises(NotFoundError) as caught:
             await client.get_ray_cluster(WS, "ray-missing")
-    assert caught.value.request_id == "2B3C4D5E-6F7A-4B8C-9D0E-1F2A3B4C5D6E"
+    assert caught.value.request_id == "B7C9D1E3-F5A7-4B9C-8D1E-3F5A7B9C1D3E"
     assert len(stub.seen) == 1
 
 
@@ -471,9 +479,12 @@ async def test_rayref_get_cluster_prints_redacted_json(stub: StubEmr) -> None:
     printed = json.loads(out)
     assert printed["clusterId"] == "ray-k7nm8ahl5te4tg91"
     assert printed["state"] == "Running"
-    assert printed["creator"] == "202077646755523991"
-    assert SUBMIT_TOKEN not in out and "token=xxxxxx" not in out
+    assert printed["creator"] == "287341659022117845"
+    for secret in ANSWER_SECRETS:
+        assert secret not in out
     assert printed["submitToken"] == "**********"
+    assert printed["headSpec"]["gftConfig"]["redisPassword"] == "**********"
+    assert printed["headSpec"]["env"] == printed["workerSpec"][0]["env"] == "**********"
     # the token is gone, but visibly so
     assert printed["dashboardUrl"].endswith("/dashboard?token=**********")
     assert stub.seen[-1].headers["x-acs-security-token"] == STS.security_token
@@ -484,8 +495,9 @@ async def test_rayref_get_job(stub: StubEmr) -> None:
     assert code == 0, err
     printed = json.loads(out)
     assert printed["submissionId"] == "rj-abc"
-    assert printed["submitTime"] == "2025-06-19T09:58:02.303000Z"
-    assert '"KEY":"**********"' in printed["runtimeEnvJson"]
+    assert printed["submitTime"] == "2026-03-14T08:00:00.123000Z"
+    assert '"FEATURE_STORE_TOKEN":"**********"' in printed["runtimeEnvJson"]
+    assert "fs-tok-2b7d9e4a6c1f" not in out and "hx4Lp9Qw2Zs6" not in out
 
 
 async def test_rayref_get_failure_is_one_line_naming_code_and_request_id(stub: StubEmr) -> None:
@@ -494,7 +506,7 @@ async def test_rayref_get_failure_is_one_line_naming_code_and_request_id(stub: S
     lines = err.strip().splitlines()
     assert len(lines) == 1
     assert "ResourceNotFound" in lines[0]
-    assert "2B3C4D5E-6F7A-4B8C-9D0E-1F2A3B4C5D6E" in lines[0]
+    assert "B7C9D1E3-F5A7-4B9C-8D1E-3F5A7B9C1D3E" in lines[0]
     assert "check the workspace id" in lines[0]
 
 

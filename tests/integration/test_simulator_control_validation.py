@@ -283,7 +283,7 @@ def test_the_clock_stops_short_of_its_ceiling(
 
 # --- generated bodies ------------------------------------------------------------------
 
-_NASTY = st.sampled_from(
+_NASTY: st.SearchStrategy[Any] = st.sampled_from(
     [1e308, -1e308, 1e300, 3e9, -1, -0.0, 2**63, 10**30, -(10**30), "", "x" * 300, "rj-a/b",
      "w-", "60", "worker-99", "head", None, True, [], {}]
 )  # fmt: skip

@@ -12,7 +12,7 @@ import contextlib
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 
 import yaml
 from kubernetes import client
@@ -31,13 +31,21 @@ T = TypeVar("T")
 # ---------------------------------------------------------------- waiting
 
 
+@overload
 async def eventually(
-    probe: Callable[[], T] | Callable[[], Awaitable[T]],
-    *,
-    what: str,
-    within: float = 90.0,
-    every: float = 0.25,
-) -> T:
+    probe: Callable[[], Awaitable[T]], *, what: str, within: float = ..., every: float = ...
+) -> T: ...
+
+
+@overload
+async def eventually(
+    probe: Callable[[], T], *, what: str, within: float = ..., every: float = ...
+) -> T: ...
+
+
+async def eventually(
+    probe: Callable[[], Any], *, what: str, within: float = 90.0, every: float = 0.25
+) -> Any:
     """Retry `probe` (plain or async) until it returns without an AssertionError; the
     operator is asynchronous, so a test waits for what it checks instead of sleeping."""
     deadline = time.monotonic() + within
@@ -45,8 +53,8 @@ async def eventually(
         try:
             result = probe()
             if inspect.isawaitable(result):
-                return cast(T, await result)
-            return cast(T, result)
+                return await result
+            return result
         except AssertionError as error:
             if time.monotonic() > deadline:
                 raise AssertionError(f"not within {within:.0f} s: {what}: {error}") from None
@@ -295,9 +303,9 @@ def get_secret(kube: KubeTestBed, namespace: str, name: str) -> dict[str, Any] |
 
 def events_of(kube: KubeTestBed, namespace: str, name: str | None = None) -> list[dict[str, Any]]:
     """The Events about one object, or with no name every Event of the namespace."""
-    selector = {} if name is None else {"field_selector": f"involvedObject.name={name}"}
+    selector = None if name is None else f"involvedObject.name={name}"
     with kube.api_client() as api:
-        events = client.CoreV1Api(api).list_namespaced_event(namespace, **selector)
+        events = client.CoreV1Api(api).list_namespaced_event(namespace, field_selector=selector)
         data = cast(dict[str, Any], api.sanitize_for_serialization(events))
     return list(data.get("items") or [])
 

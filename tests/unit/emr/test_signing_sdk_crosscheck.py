@@ -22,7 +22,7 @@ from rayref.emr.credentials import Credentials
 
 CROSS_CHECKED_REQUESTS = 500
 
-ids = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=24)
+ids = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=24)
 odd_ids = st.one_of(
     ids,
     st.text(alphabet=" /+*%=&?#'()!~-_.ü作:@;,$[]", min_size=1, max_size=12),
@@ -36,7 +36,7 @@ ascii_token = st.text(
 query_names = st.sampled_from(
     ["pageNum", "pageSize", "name", "submissionId", "submitTime", "taskBizId", "regionId", "A", "a"]
 )
-query_values = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
+query_values = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
 operations = st.sampled_from(
     [
         ("GetRayJob", "/api/v1/workspaces/{ws}/rayJob/{id}"),

@@ -54,6 +54,8 @@ def remote_jobs(draw: st.DrawFn, *, finished: bool = False) -> tuple[RayJob, lis
     """A random GetRayJob answer; `finished`: an ended job, its cluster released or not (the
     cases where polling slows down or stops, rare among random statuses)."""
     token, env_secret, meta_secret = draw(secrets), draw(secrets), draw(secrets)
+    status: st.SearchStrategy[str | None]
+    cluster_state: st.SearchStrategy[str | None]
     if finished:
         status = st.sampled_from(["Succeeded", "Failed", "Cancelled", "Timeout"])
         cluster_state = st.sampled_from(["Deleted", "Running"])

@@ -116,6 +116,7 @@ def test_operator_wide_credentials_group_across_namespaces() -> None:
     second = ref(namespace="team-b", credentialsSecretRef=None)
     key = batching.group_key(first, "cn-hangzhou")
     assert key == batching.group_key(second, "cn-hangzhou")
+    assert key is not None
     assert key.credentials is None
     assert key.region == "cn-hangzhou"
 
@@ -305,7 +306,7 @@ def test_status_times_read_back_as_epoch_milliseconds() -> None:
 
 @pytest.mark.parametrize(("value", "seconds"), [(None, 30.0), (60, 60.0)])
 def test_poll_interval_from_the_spec(value: object, seconds: float) -> None:
-    extra = {} if value is None else {"pollIntervalSeconds": value}
+    extra: dict[str, Any] = {} if value is None else {"pollIntervalSeconds": value}
     assert ref(**extra).interval == seconds
 
 
