@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 
@@ -17,12 +18,34 @@ from rayref.emr import endpoints
 from rayref.emr.budget import RequestBudget
 from rayref.emr.client import EmrClient, RequestObserver
 from rayref.emr.credentials import Credentials
+from rayref.emr.models import RayCluster, RayClusterPage, RayJob, RayJobPage
 from rayref.emr.retry import RetryPolicy
 from rayref.kube.credentials import CredentialsSource
 
 # One quick retry of a blip inside the poll; anything longer is the scheduler's
 # business (a poll must not hold a concurrency slot while it sleeps).
 OPERATOR_RETRY = RetryPolicy(max_attempts=2, max_delay=1.0, max_retry_after=1.0)
+
+
+class EmrReader(Protocol):
+    """The reads polling makes; `EmrClient` is the one implementation (tests fake it)."""
+
+    async def get_ray_job(self, workspace_id: str, submission_id: str) -> RayJob: ...
+
+    async def get_ray_cluster(self, workspace_id: str, cluster_id: str) -> RayCluster: ...
+
+    async def list_ray_jobs(
+        self,
+        workspace_id: str,
+        *,
+        page_num: int = ...,
+        page_size: int = ...,
+        submit_time: tuple[int, int] | str | None = ...,
+    ) -> RayJobPage: ...
+
+    async def list_ray_clusters(
+        self, workspace_id: str, *, page_num: int = ..., page_size: int = ...
+    ) -> RayClusterPage: ...
 
 
 def fingerprint(credentials: Credentials) -> str:
@@ -53,7 +76,7 @@ class CloudAccess:
     async def credentials_for(self, namespace: str, spec: RefSpec) -> Credentials:
         return await self.credentials.credentials_for(namespace, credentials_secret(spec))
 
-    def client(self, credentials: Credentials, region: str) -> EmrClient:
+    def client(self, credentials: Credentials, region: str) -> EmrReader:
         # Checked again here, not only by the CRD: the region becomes part of a host name.
         endpoints.validate_region(region)
         return EmrClient(

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from rayref.api.kinds import JOB_KIND
 from rayref.emr import endpoints
-from rayref.emr.client import EmrClient
 from rayref.emr.errors import EmrError
 from rayref.kube.client import KubeError
 from rayref.mirror.times import epoch_ms
 from rayref.polling import listings
+from rayref.polling.cloud import EmrReader
 from rayref.polling.listings import ClusterListing, GroupKey, JobListing
 from rayref.polling.refs import RefKey, RefSnapshot
 
@@ -29,7 +29,7 @@ SweepError = EmrError | endpoints.InvalidIdentifierError | KubeError
 # The list item (None: absent) of every ref a sweep covers, when it was taken, and the
 # error that cut it short.
 Found = tuple[dict[RefKey, "listings.Summary | None"], float, "SweepError | None"]
-ClientFor = Callable[[GroupKey, RefSnapshot], Awaitable[EmrClient]]
+ClientFor = Callable[[GroupKey, RefSnapshot], Awaitable[EmrReader]]
 
 # A sweep started this recently serves later batches of its group as if it were theirs
 # (the next check is then timed from the sweep, so refs are not checked less often).

@@ -35,7 +35,6 @@ from datetime import UTC, datetime
 
 from rayref.api.kinds import CLUSTER_KIND
 from rayref.emr import endpoints
-from rayref.emr.client import EmrClient
 from rayref.emr.credentials import Credentials
 from rayref.emr.errors import (
     AccessDeniedError,
@@ -48,7 +47,7 @@ from rayref.emr.errors import (
 from rayref.kube.client import KubeError
 from rayref.observability.metrics import Metrics
 from rayref.polling import listings
-from rayref.polling.cloud import CloudAccess, fingerprint
+from rayref.polling.cloud import CloudAccess, EmrReader, fingerprint
 from rayref.polling.lister import REUSE_SECONDS, GroupLister
 from rayref.polling.listings import (
     GroupKey,
@@ -358,7 +357,7 @@ class ListPollStrategy:
         secret = key.credentials[1] if key.credentials is not None else None
         return await self._cloud.credentials.credentials_for(ref.key.namespace, secret)
 
-    async def _client(self, key: GroupKey, ref: RefSnapshot) -> EmrClient:
+    async def _client(self, key: GroupKey, ref: RefSnapshot) -> EmrReader:
         credentials = await self._credentials(key, ref)
         refusal = self._refusals.get(key)
         if refusal is not None and refusal.fingerprint != fingerprint(credentials):
