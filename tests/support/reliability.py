@@ -92,6 +92,8 @@ class ScenarioSecrets:
                 },
                 "env": f"REDIS_PASSWORD={self.redis_password}",
             },
+            # the simulator completes the group from its default one (replica 2)
+            "workerSpec": [{"env": f"REDIS_PASSWORD={self.redis_password}"}],
         }
 
     def job_fields(self, name: str) -> dict[str, Any]:
