@@ -202,7 +202,9 @@ async def test_the_operator_rides_out_an_api_server_outage(
     kube.stop_apiserver()
     try:
         await control.update_job(workspace, job.id, action="succeed")
-        await asyncio.sleep(3 * POLL)  # polls fail meanwhile: no Secret, no status write
+        # A fixed outage on purpose, three intervals long: polls fail meanwhile (no Secret,
+        # no status write), and the change must show once the apiserver is back.
+        await asyncio.sleep(3 * POLL)
     finally:
         kube.start_apiserver()
     obj = await wait_status(

@@ -35,6 +35,7 @@ from tests.support.refs import (
     cluster_ref,
     create_refs,
     events_of,
+    eventually,
     job_ref,
     list_refs,
     occurrences,
@@ -155,7 +156,7 @@ class Replicas:
                 if error.status == 404:
                     return ""
                 raise
-        return str(lease.spec.holder_identity or "")
+        return "" if lease.spec is None else str(lease.spec.holder_identity or "")
 
     def leader(self) -> Replica | None:
         holder = self.holder()
@@ -320,11 +321,17 @@ async def test_exactly_one_of_three_replicas_polls_and_writes(
     sent_before = (await control.counters(workspace)).total
     leader_before = leader.process.metric("rayref_cloud_requests_total")
     await control.set_speed(4)
-    await asyncio.sleep(3 * POLL)
+    await asyncio.sleep(3 * POLL)  # a fixed window on purpose: the standbys must not write in it
     await control.set_speed(0)
-    await asyncio.sleep(2)
-    sent = (await control.counters(workspace)).total - sent_before
-    leader_sent = leader.process.metric("rayref_cloud_requests_total") - leader_before
+
+    async def accounted() -> tuple[int, float]:
+        sent = (await control.counters(workspace)).total - sent_before
+        leader_sent = leader.process.metric("rayref_cloud_requests_total") - leader_before
+        assert leader_sent == sent, f"the leader counts {leader_sent}, the simulator {sent}"
+        return sent, leader_sent
+
+    # The requests in flight when the churn ended land, then both sides count the same.
+    sent, leader_sent = await eventually(accounted, what="every cloud request counted", within=30)
 
     assert status_writes(leader, window), "the leader wrote nothing during the churn"
     for standby in replicas.others(leader):
@@ -367,7 +374,7 @@ async def test_sigkill_of_the_leader_under_churn_hands_over_without_double_write
     replicas.stop_restarting()  # the killed one stays dead: the other must take over
     rng = random.Random(SEED)
     await control.set_speed(2)
-    await asyncio.sleep(rng.uniform(3.0, 8.0))  # in the middle of the churn's writes
+    await asyncio.sleep(rng.uniform(3.0, 8.0))  # a random moment: amid the churn's writes
     old.process.kill()
     killed = time.monotonic()
     led = asyncio.ensure_future(
@@ -375,8 +382,9 @@ async def test_sigkill_of_the_leader_under_churn_hands_over_without_double_write
     )
     # The remote goes on changing while nobody leads, then holds still so that
     # "converged" has one meaning.
-    await asyncio.sleep(2.0)
+    await asyncio.sleep(2.0)  # a window on purpose: changes while nobody leads
     await control.set_speed(0)
+    # A fixed settle on purpose: a new leader may write any moment, so no quiet state to wait for.
     await asyncio.sleep(1.0)
     before = all_refs(kube, namespace)
     events_before = events_of(kube, namespace)
@@ -397,7 +405,8 @@ async def test_sigkill_of_the_leader_under_churn_hands_over_without_double_write
         truth=truth,
     )
     first_write = min((s.received for s in new.proxy.ref_writes(killed)), default=None)
-    # The rest of the first cycle, then a quiet cycle: nothing more may be written.
+    # The rest of the first cycle, then a quiet cycle: nothing more may be written (a fixed
+    # window on purpose: it proves an absence).
     await asyncio.sleep(cycle(CHURN_REFS) + 2)
     after = all_refs(kube, namespace)
     events = events_of(kube, namespace)
@@ -423,7 +432,7 @@ async def test_sigkill_of_the_leader_under_churn_hands_over_without_double_write
     assert not excess, f"more events than transitions: {dict(list(excess.items())[:3])}"
     assert posted <= transitions
     quiet = resource_versions(after)
-    await asyncio.sleep(cycle(CHURN_REFS) + 2)
+    await asyncio.sleep(cycle(CHURN_REFS) + 2)  # a fixed window on purpose: no write in it
     assert resource_versions(all_refs(kube, namespace)) == quiet, "writes in a quiet cycle"
     assert old.proxy.ref_writes(killed) == []
     report(
@@ -457,8 +466,13 @@ async def test_sigterm_hands_the_lease_over_in_under_three_seconds(
     takeover = time.monotonic() - stopped
     code = await asyncio.to_thread(old.process.proc.wait, 15)
     last_old = max((s.answered for s in old.proxy.ref_writes(stopped)), default=stopped)
-    await asyncio.sleep(POLL + 2)
-    first_new = min(s.received for s in new.proxy.ref_writes(stopped))
+
+    def new_writes() -> float:
+        writes = new.proxy.ref_writes(stopped)
+        assert writes, f"{new.name} has not written yet"
+        return min(s.received for s in writes)
+
+    first_new = await eventually(new_writes, what="the new leader's first write", within=POLL + 30)
     await control.set_speed(0)
     assert code == 0
     assert takeover < 3.0, f"takeover took {takeover:.2f} s"
@@ -487,6 +501,7 @@ async def test_apiserver_outage_leader_steps_down_then_one_leader_and_nothing_lo
     kube.stop_apiserver()
     down = time.monotonic()
     try:
+        # A fixed outage on purpose: the leader must step down in it, nobody write.
         await asyncio.sleep(OUTAGE_SECONDS / 2)
         await control.advance_clock(120)  # many changes while the API server is away
         await asyncio.sleep(OUTAGE_SECONDS / 2)
@@ -510,7 +525,7 @@ async def test_apiserver_outage_leader_steps_down_then_one_leader_and_nothing_lo
         what="sync after the outage",
         truth=truth,
     )
-    await asyncio.sleep(2 * RETRY)
+    await asyncio.sleep(2 * RETRY)  # a fixed window on purpose: a second leader shows by then
     leaders = [r for r in replicas.replicas if r.process.metric("rayref_leader") == 1]
     assert leaders == [leader], "not exactly one leader after the outage"
     report(
@@ -541,7 +556,7 @@ async def test_a_leader_cut_off_from_the_lease_stops_writing_before_the_new_lead
     cut = time.monotonic()
     new, _ = await replicas.wait_leader(other_than=old, within=LEASE_DURATION + RETRY + 10)
     takeover = time.monotonic() - cut
-    await asyncio.sleep(POLL + 2)
+    await asyncio.sleep(POLL + 2)  # a fixed window on purpose: the old leader must not write in it
     await control.set_speed(0)
     old_writes = old.proxy.ref_writes(cut)
     new_writes = new.proxy.ref_writes(cut)

@@ -271,7 +271,7 @@ async def _watch_window(
         return all(synced(obj)[0] == "False" for obj in refs.values())
 
     while not over():
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # samples the refs once a second for the fault's whole window
         assert world.operator.running, "the operator exited during the fault"
         refs = world.refs()
         for name, obj in refs.items():
@@ -421,7 +421,9 @@ async def test_a_rotated_secret_is_used_from_the_next_poll_without_a_restart(
 
         put_secret(kube, namespace, new)
         rotated = time.monotonic()
-        # One poll cycle, plus the operator's Secret cache (RAYREF_SECRET_CACHE_SECONDS, 3 s).
+        # One poll cycle, plus the operator's Secret cache (RAYREF_SECRET_CACHE_SECONDS, 3 s):
+        # a fixed wait on purpose, the promise is "the new key from the next poll", so the
+        # old key is revoked once that time is over (no request tells which key signed it).
         await asyncio.sleep(POLL + 3 + 1)
         await control.revoke_key(secrets.key.access_key_id)
         sent = await requests_in(control, workspace)
@@ -473,7 +475,8 @@ async def test_an_answer_no_status_can_hold_is_reported_and_not_retried_in_a_loo
         before = list_refs(kube, JOB, namespace)["huge"]
         sent = await requests_in(control, workspace)
         await control.update_job(workspace, job.id, fields={"status": "Failed", "duration": 10**30})
-        # Two cycles of the ref's interval: one read is due, a second may be.
+        # Two cycles of the ref's interval: one read is due, a second may be (a fixed window
+        # on purpose: it proves there is no retry loop in it).
         await asyncio.sleep(2 * interval + 2)
         reads = await requests_in(control, workspace) - sent
         obj = list_refs(kube, JOB, namespace)["huge"]

@@ -130,11 +130,25 @@ def _all_refs(kube: KubeTestBed, namespace: str) -> dict[str, dict[str, Any]]:
     return {**list_refs(kube, JOB, namespace), **list_refs(kube, CLUSTER, namespace)}
 
 
+async def _writes_settled(kube: KubeTestBed, namespace: str) -> None:
+    """Wait until two reads of every ref, half a second apart, show the same versions."""
+    last: dict[str, str] = {}
+
+    def unchanged() -> None:
+        versions = resource_versions(_all_refs(kube, namespace))
+        previous = dict(last)
+        last.clear()
+        last.update(versions)
+        assert versions == previous, "writes still landing"
+
+    await eventually(unchanged, what="the killed operator's last writes landed", every=0.5)
+
+
 async def _quiet_cycle(
     kube: KubeTestBed, namespace: str, refs: dict[str, dict[str, Any]], events: int
 ) -> None:
     """Nothing changes remotely for a whole cycle: nothing is written, nothing posted."""
-    await asyncio.sleep(_cycle(len(refs)) + 2)
+    await asyncio.sleep(_cycle(len(refs)) + 2)  # a fixed window on purpose: it proves an absence
     now = _all_refs(kube, namespace)
     changed = {
         key
@@ -194,7 +208,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_posts_no_event_storm(
             await control.advance_clock(rng.uniform(10, 90))  # changes while it is down
             await control.set_speed(0)
             # Requests the operator sent just before it died may still be landing.
-            await asyncio.sleep(1.0)
+            await _writes_settled(kube, namespace)
 
             before = _all_refs(kube, namespace)
             events_before = events_of(kube, namespace)
@@ -225,6 +239,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_posts_no_event_storm(
             requests = (await control.counters(workspace)).total - sent.total
             # The rest of the first cycle may still write what the phase does not show
             # (usage, nodes). Then Events first, refs second: every Event follows its write.
+            # A fixed window on purpose: no ref may leave the remote truth in it.
             await asyncio.sleep(_cycle(len(remotes)) + 2)
             events = events_of(kube, namespace)
             after = _all_refs(kube, namespace)
@@ -293,6 +308,7 @@ async def test_apiserver_outage_is_survived_without_a_restart_and_nothing_is_los
         kube.stop_apiserver()
         down = time.monotonic()
         try:
+            # A fixed outage on purpose: the operator must live through it.
             await asyncio.sleep(OUTAGE_SECONDS / 2)
             await control.advance_clock(120)  # many changes while the apiserver is away
             await asyncio.sleep(OUTAGE_SECONDS / 2)
