@@ -151,6 +151,8 @@ class ListPollStrategy:
         if key is None:  # an invalid spec: only its own poll can say so
             return {ref.key: await self._reconciler(ref) for ref in refs}
         started = self._clock()
+        if await self._refusal_outdated(key, refs[0]):
+            del self._refusals[key]  # the Secret holds another key now: list again
         direct: list[RefSnapshot] = []
         listable: list[RefSnapshot] = []
         for ref in refs:
@@ -359,12 +361,23 @@ class ListPollStrategy:
 
     async def _client(self, key: GroupKey, ref: RefSnapshot) -> EmrReader:
         credentials = await self._credentials(key, ref)
-        refusal = self._refusals.get(key)
-        if refusal is not None and refusal.fingerprint != fingerprint(credentials):
-            del self._refusals[key]  # the Secret changed: list again
         # The workspace ends up in a URL path: checked again here, not only by the CRD.
         endpoints.validate_workspace_id(key.workspace_id)
         return self._cloud.client(credentials, key.region)
+
+    async def _refusal_outdated(self, key: GroupKey, ref: RefSnapshot) -> bool:
+        """Whether the group's sweep was refused with a key its Secret no longer holds.
+
+        Checked before the refs are sorted: while the refusal holds, every ref goes to its
+        own poll, so no sweep would ever read the Secret to notice the new key."""
+        refusal = self._refusals.get(key)
+        if refusal is None or self._clock() >= refusal.until:
+            return False
+        try:
+            credentials = await self._credentials(key, ref)
+        except (CredentialsError, KubeError):
+            return False  # the per-ref polls report it
+        return fingerprint(credentials) != refusal.fingerprint
 
     async def _note_refusal(self, key: GroupKey, ref: RefSnapshot, error: Exception) -> None:
         logger.info(
