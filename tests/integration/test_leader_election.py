@@ -165,10 +165,18 @@ class Replicas:
     async def wait_leader(
         self, *, other_than: Replica | None = None, within: float = 60.0, every: float = 0.05
     ) -> tuple[Replica, float]:
+        # The Lease alone is not enough: after an outage it still names the replica that
+        # stepped down, and its restarted process carries the same pod name. A leader is a
+        # replica the Lease names whose own process says it leads.
         started = time.monotonic()
         while time.monotonic() - started < within:
             leader = await asyncio.to_thread(self.leader)
-            if leader is not None and leader is not other_than and leader.process.running:
+            if (
+                leader is not None
+                and leader is not other_than
+                and leader.process.running
+                and await asyncio.to_thread(leads, leader)
+            ):
                 return leader, time.monotonic() - started
             await asyncio.sleep(every)
         raise AssertionError(f"no new leader within {within:.0f} s (holder {self.holder()!r})")
@@ -186,6 +194,13 @@ class Replicas:
 
     def others(self, leader: Replica) -> list[Replica]:
         return [r for r in self.replicas if r is not leader]
+
+
+def leads(replica: Replica) -> bool:
+    try:
+        return replica.process.metric("rayref_leader") == 1
+    except OSError:  # not serving yet (just restarted)
+        return False
 
 
 @pytest.fixture
