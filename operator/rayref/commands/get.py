@@ -39,7 +39,8 @@ endpoint: the regional host of --region and --network, or --endpoint URL with it
 
 output: the object as JSON, times in RFC 3339 (UTC), fields the API left empty omitted.
   Secrets are masked (**********): submitToken, node env, Redis passwords, runtimeEnvJson's
-  env_vars, the values of metadataJson and extraParam, and dashboard URLs' token=.
+  env_vars, the values of metadataJson and extraParam, rayStartParams flags that name a
+  credential (redis-password, *token*, *key*...), and dashboard URLs' token=.
 exit status: 0 printed, 1 the read failed (one line on stderr), 2 usage.
 """
 

@@ -14,7 +14,7 @@ from typing import Annotated, TypeVar
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator
 from pydantic.alias_generators import to_camel
 
-from rayref.emr.secrets import RuntimeEnv, Secret, SecretUrl
+from rayref.emr.secrets import RuntimeEnv, Secret, SecretUrl, StartParams
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -148,7 +148,7 @@ class HeadSpec(EmrModel):
     gpu_spec: str | None = None
     display_release_version: str | None = None
     env: Secret | None = None
-    ray_start_params: str | None = None
+    ray_start_params: StartParams | None = None
     gft_enabled: bool | None = None
     gft_config: GftConfig | None = None
 
@@ -167,7 +167,7 @@ class WorkerSpec(EmrModel):
     gpu_spec: str | None = None
     display_release_version: str | None = None
     env: Secret | None = None
-    ray_start_params: str | None = None
+    ray_start_params: StartParams | None = None
 
 
 class Instance(EmrModel):

@@ -8,6 +8,7 @@ to logs, status or stdout as it is. The real value is read with `get_secret_valu
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from typing import Any
 
@@ -17,6 +18,8 @@ from pydantic_core import core_schema
 MASK = "**********"
 # Query parameters of a URL that carry a credential.
 TOKEN_QUERY_PARAMS = frozenset({"token", "ray-token", "access_token", "securitytoken"})
+# A `ray start` flag whose value is a credential (`redis-password`, `auth-token`, ...).
+CREDENTIAL_FLAG = re.compile(r"pass|secret|token|credential|auth|key", re.IGNORECASE)
 
 
 def _text(value: object) -> str:
@@ -162,3 +165,35 @@ class RuntimeEnv(Secret):
             env = value["env_vars"]
             value["env_vars"] = {str(k): MASK for k in env} if isinstance(env, dict) else MASK
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class StartParams(Secret):
+    """`rayStartParams` of a node spec: `ray start` flags as a JSON object.
+
+    Most flags are sizing an operator wants to see (`num-cpus`), but Ray takes a Redis
+    password or an auth token the same way, so the redacted form keeps every key and
+    masks the values of flags that name a credential; text that is not a JSON object
+    (a raw command line such as `--redis-password=...`) is masked whole.
+    """
+
+    __slots__ = ()
+
+    def redacted(self) -> str:
+        if not self._value:
+            return ""
+        try:
+            value = json.loads(self._value)
+        except (ValueError, RecursionError):
+            return MASK
+        if not isinstance(value, dict):
+            return MASK
+        shown = {
+            str(k): MASK if CREDENTIAL_FLAG.search(str(k)) or not _plain(v) else v
+            for k, v in value.items()
+        }
+        return json.dumps(shown, separators=(",", ":"), ensure_ascii=False)
+
+
+def _plain(value: object) -> bool:
+    """A scalar flag value; nested objects could carry anything and are masked."""
+    return value is None or isinstance(value, str | int | float | bool)

@@ -88,3 +88,36 @@ def test_empty_fields_are_omitted() -> None:
     assert "metadataJson" not in shown
     assert "dashboardUrl" not in shown
     assert shown["status"] == "Running"
+
+
+def test_start_params_show_sizing_flags_and_mask_credential_flags() -> None:
+    cluster = RayCluster.model_validate(
+        {
+            "clusterId": "ray-1",
+            "headSpec": {
+                "rayStartParams": json.dumps(
+                    {"num-cpus": "4", "redis-password": "rp-123", "node-ip-address": "0.0.0.0"}
+                )
+            },
+            "workerSpec": [
+                {"groupName": "g", "rayStartParams": '{"num-gpus":"1","auth-token":"at-456"}'},
+                {"groupName": "h", "rayStartParams": "--redis-password=raw-789 --num-cpus=2"},
+                {"groupName": "i", "rayStartParams": '{"resources":{"custom":"cv-000"}}'},
+            ],
+        }
+    )
+
+    shown = render(cluster)
+    text = json.dumps(shown)
+
+    for secret in ("rp-123", "at-456", "raw-789", "cv-000"):
+        assert secret not in text
+    assert json.loads(shown["headSpec"]["rayStartParams"]) == {
+        "num-cpus": "4",
+        "redis-password": MASK,
+        "node-ip-address": "0.0.0.0",
+    }
+    workers = shown["workerSpec"]
+    assert json.loads(workers[0]["rayStartParams"]) == {"num-gpus": "1", "auth-token": MASK}
+    assert workers[1]["rayStartParams"] == MASK
+    assert json.loads(workers[2]["rayStartParams"]) == {"resources": MASK}

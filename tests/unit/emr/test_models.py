@@ -100,7 +100,8 @@ def test_get_ray_cluster_fixture_parses_every_field() -> None:
     assert head.gft_config.redis_password is not None
     assert head.gft_config.redis_password.get_secret_value() == REDIS_PASSWORD
     assert head.env is not None and "db-pw-8c3e1a9f7b5d" in head.env.get_secret_value()
-    assert head.ray_start_params == '{"num-cpus":"4","dashboard-host":"0.0.0.0"}'
+    assert head.ray_start_params is not None
+    assert head.ray_start_params.get_secret_value() == '{"num-cpus":"4","dashboard-host":"0.0.0.0"}'
     worker_env = cluster.worker_spec[0].env
     assert worker_env is not None and "hf-tok-9d1b3f5a7c2e" in worker_env.get_secret_value()
     assert cluster.model_extra == {}
