@@ -107,7 +107,54 @@ def kinds() -> tuple[KindInfo, ...]:
             {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
         ),
     )
-    return (job, cluster)
+    return (job, cluster, *set_kinds())
+
+
+def set_kinds() -> tuple[KindInfo, ...]:
+    from rayref.api import kinds as names
+    from rayref.api import refsets
+
+    columns = (
+        {"name": "Matched", "type": "integer", "jsonPath": ".status.matched"},
+        {"name": "Active", "type": "integer", "jsonPath": ".status.active"},
+        {
+            "name": "Synced",
+            "type": "string",
+            "jsonPath": '.status.conditions[?(@.type=="Synced")].status',
+            "description": "Whether the last listing of the workspace succeeded.",
+        },
+        _AGE_COLUMN,
+        {"name": "Created", "type": "integer", "jsonPath": ".status.created", "priority": 1},
+        {"name": "Finished", "type": "integer", "jsonPath": ".status.finished", "priority": 1},
+        {"name": "Workspace", "type": "string", "jsonPath": ".spec.workspaceId", "priority": 1},
+    )
+    job_set = KindInfo(
+        kind=names.JOB_SET_KIND,
+        plural=names.JOB_SET_PLURAL,
+        singular="rayjobrefset",
+        short_name="rjrs",
+        description=(
+            "RayJobRefSet keeps one RayJobRef per remote Ray job of a workspace that its "
+            "selector matches; the refs are owned by the set and deleted with it."
+        ),
+        spec=refsets.RayJobRefSetSpec,
+        status=refsets.RefSetStatus,
+        columns=columns,
+    )
+    cluster_set = KindInfo(
+        kind=names.CLUSTER_SET_KIND,
+        plural=names.CLUSTER_SET_PLURAL,
+        singular="rayclusterrefset",
+        short_name="rcrs",
+        description=(
+            "RayClusterRefSet keeps one RayClusterRef per remote Ray cluster of a workspace "
+            "that its selector matches; the refs are owned by the set and deleted with it."
+        ),
+        spec=refsets.RayClusterRefSetSpec,
+        status=refsets.RefSetStatus,
+        columns=columns,
+    )
+    return (job_set, cluster_set)
 
 
 def _model_schema(model: type[BaseModel]) -> dict[str, Any]:

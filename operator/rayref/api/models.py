@@ -30,6 +30,8 @@ from rayref.api.patterns import (
 POLL_INTERVAL_DEFAULT = 30
 POLL_INTERVAL_MIN = 5
 POLL_INTERVAL_MAX = 86400
+# ttlSecondsAfterFinished: at most ten years.
+TTL_MAX = 10 * 365 * 86400
 
 # metav1.Condition limits, so a status that passes here passes the apiserver too.
 CONDITION_TYPE_PATTERN = (
@@ -131,6 +133,15 @@ class RayJobRefSpec(RefSpec):
         pattern=SUBMISSION_ID_PATTERN,
         description="Ray job ID (submission ID), e.g. rj-5f3c2a1b9d. Immutable.",
         json_schema_extra=_immutable("spec.submissionId"),
+    )
+    ttl_seconds_after_finished: int | None = Field(
+        default=None,
+        ge=0,
+        le=TTL_MAX,
+        description=(
+            "Delete this RayJobRef that many seconds after the remote job's endTime (like "
+            "a batch/v1 Job's field; the remote job is never touched). Unset keeps it."
+        ),
     )
 
 

@@ -187,4 +187,6 @@ def test_crds_command_writes_the_files(tmp_path: Path, capsys: pytest.CaptureFix
     assert [d["metadata"]["name"] for d in documents if d] == [
         "rayjobrefs.rayref.io",
         "rayclusterrefs.rayref.io",
+        "rayjobrefsets.rayref.io",
+        "rayclusterrefsets.rayref.io",
     ]
