@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from kubernetes import client
@@ -122,15 +122,25 @@ def test_valid_sets_at_the_limits_are_accepted_with_their_defaults(
         "ttlSecondsAfterFinished": 0,
         "maxRefs": 100_000,
     }
-    stored: dict[str, Any] = api.create_namespaced_custom_object(
-        GROUP, VERSION, namespace, SET_PLURALS[JOB_SET], _body(JOB_SET, namespace, "edges", spec)
+    stored = cast(
+        dict[str, Any],
+        api.create_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            SET_PLURALS[JOB_SET],
+            _body(JOB_SET, namespace, "edges", spec),
+        ),
     )
     assert stored["spec"]["selector"]["submittedWithin"] == "1d12h"
-    plain: dict[str, Any] = api.create_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        namespace,
-        SET_PLURALS[CLUSTER_SET],
-        _body(CLUSTER_SET, namespace, "plain", VALID),
+    plain = cast(
+        dict[str, Any],
+        api.create_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            SET_PLURALS[CLUSTER_SET],
+            _body(CLUSTER_SET, namespace, "plain", VALID),
+        ),
     )
     assert plain["spec"]["maxRefs"] == 1000 and plain["spec"]["suspend"] is False
