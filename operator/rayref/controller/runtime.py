@@ -31,6 +31,7 @@ from rayref.polling.reconcile import PollContext, Poller
 from rayref.polling.refs import PollStrategy, RefKey
 from rayref.polling.scheduler import PerRefStrategy, Scheduler
 from rayref.polling.sweeps import ListPollStrategy
+from rayref.sharding.ownership import Ownership, ShardedStrategy
 
 GAUGE_REFRESH_SECONDS = 5.0
 # Give the start-up listing's freed memory back after the first sweeps, then now and
@@ -108,9 +109,15 @@ def cloud_access(
 
 
 def scheduler_for(
-    settings: OperatorSettings, poller: Poller, cloud: CloudAccess, metrics: Metrics
+    settings: OperatorSettings,
+    poller: Poller,
+    cloud: CloudAccess,
+    metrics: Metrics,
+    ownership: Ownership | None = None,
 ) -> tuple[Scheduler, list[ForgetHook]]:
-    """The scheduler driving the configured strategy, and the strategy's forget hooks."""
+    """The scheduler driving the configured strategy, and the strategy's forget hooks.
+    With `ownership` (sharding), only the refs of the slots this replica holds are
+    polled; parked refs never reach the freshness tracking."""
 
     # The scheduler is assigned below, before it ever polls.
     def due_at(key: RefKey) -> float | None:
@@ -121,24 +128,39 @@ def scheduler_for(
     if settings.poll_strategy == "list":
         sweeps = ListPollStrategy(poller, cloud, metrics)
         strategy, hooks = sweeps, [sweeps.forget]
+    else:
+        strategy = PerRefStrategy(poller)
+    tracked: PollStrategy = TrackedStrategy(strategy, metrics, due_at)
+    if ownership is not None:
+        tracked = ShardedStrategy(tracked, ownership)
+    if settings.poll_strategy == "list":
         # The strategy spreads groups itself (a phase per group) and keeps each group's
         # refs on shared ticks; per-ref jitter would split them into many sweeps.
         scheduler = Scheduler(
-            TrackedStrategy(strategy, metrics, due_at),
-            max_in_flight=settings.max_in_flight,
-            jitter=lambda delay: delay,
+            tracked, max_in_flight=settings.max_in_flight, jitter=lambda delay: delay
         )
     else:
-        strategy = PerRefStrategy(poller)
-        scheduler = Scheduler(
-            TrackedStrategy(strategy, metrics, due_at), max_in_flight=settings.max_in_flight
-        )
+        scheduler = Scheduler(tracked, max_in_flight=settings.max_in_flight)
+    if ownership is not None:
+        ownership.on_gain(lambda slot: poll_slot_now(scheduler, ownership, slot))
     return scheduler, hooks
 
 
-def build_runtime(settings: OperatorSettings, metrics: Metrics | None = None) -> Runtime:
+def poll_slot_now(scheduler: Scheduler, ownership: Ownership, slot: int) -> None:
+    """A slot just taken: its refs (parked until now) are checked at once."""
+    for ref in scheduler.snapshots():
+        if ownership.slot(ref) == slot:
+            scheduler.poll_now(ref.key)
+
+
+def build_runtime(
+    settings: OperatorSettings,
+    metrics: Metrics | None = None,
+    ownership: Ownership | None = None,
+) -> Runtime:
     """Build the runtime. `metrics` may come already serving (the leader election starts
-    it before kopf, so a standby answers /metrics too); otherwise it is started here."""
+    it before kopf, so a standby answers /metrics too); otherwise it is started here.
+    `ownership` is given when sharding is on (rayref.sharding.run)."""
     if metrics is None:
         metrics = Metrics()
         metrics.serve(settings.metrics_port)
@@ -148,7 +170,7 @@ def build_runtime(settings: OperatorSettings, metrics: Metrics | None = None) ->
     cloud = cloud_access(settings, kube, http, budget, metrics)
     events, connection_secrets = EventRecorder(kube), ConnectionSecrets(kube)
     poller = Poller(PollContext(cloud, kube, events, connection_secrets, metrics))
-    scheduler, strategy_hooks = scheduler_for(settings, poller, cloud, metrics)
+    scheduler, strategy_hooks = scheduler_for(settings, poller, cloud, metrics, ownership)
     runtime = Runtime(scheduler=scheduler)
     runtime.closers += [http.aclose, kube.close]
     runtime.forget_hooks += [events.forget, connection_secrets.forget_owner, poller.forget]
