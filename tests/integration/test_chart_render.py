@@ -487,11 +487,21 @@ def test_without_election_it_is_one_recreated_pod_with_no_lease_access(helm: Pat
 
 
 def test_election_timings_reach_the_operator_settings(helm: Path) -> None:
-    values = {"leaderElection": {"leaseDuration": 30, "renewDeadline": 20, "retryPeriod": 4}}
-    env = container_env(only(render(helm, values), "Deployment"))
-    settings = OperatorSettings.from_env({k: v for k, v in env.items() if k.startswith("RAYREF_")})
-    assert (
-        settings.leader_election_lease_duration,
-        settings.leader_election_renew_deadline,
-        settings.leader_election_retry_period,
-    ) == (30, 20, 4)
+    for standby in ("warm", "cold"):
+        values = {
+            "leaderElection": {
+                "leaseDuration": 30,
+                "renewDeadline": 20,
+                "retryPeriod": 4,
+                "standby": standby,
+            }
+        }
+        env = container_env(only(render(helm, values), "Deployment"))
+        environ = {k: v for k, v in env.items() if k.startswith("RAYREF_")}
+        settings = OperatorSettings.from_env(environ)
+        assert (
+            settings.leader_election_lease_duration,
+            settings.leader_election_renew_deadline,
+            settings.leader_election_retry_period,
+            settings.leader_election_standby,
+        ) == (30, 20, 4, standby)

@@ -39,6 +39,7 @@ from tests.support.refs import (
     job_ref,
     list_refs,
     occurrences,
+    patch_spec,
     put_secret,
     resource_versions,
 )
@@ -309,22 +310,29 @@ def status_writes(replica: Replica, since: float = 0.0) -> Counter[str]:
     )
 
 
-def ref_requests(replica: Replica, since: float = 0.0) -> int:
-    """Requests about the refs (list, watch, status): a standby sends none."""
-    return sum(
-        1
+def ref_requests(replica: Replica, since: float = 0.0) -> list[str]:
+    """The methods of its requests about the refs (list, watch, status): a cold standby
+    sends none, a warm one lists and watches (GET) only."""
+    return [
+        sent.method
         for sent in replica.proxy.requests()
         if "/rayref.io/" in sent.path and sent.received >= since
-    )
+    ]
 
 
 # ---------------------------------------------------------------- 1. one writer
 
 
+@pytest.mark.parametrize("standby_mode", ["cold", "warm"])
 async def test_exactly_one_of_three_replicas_polls_and_writes(
-    kube: KubeTestBed, namespace: str, simulator: SimulatorSession, replicas: Replicas
+    kube: KubeTestBed,
+    namespace: str,
+    simulator: SimulatorSession,
+    replicas: Replicas,
+    standby_mode: str,
 ) -> None:
     _, remotes = await setup_world(kube, namespace, simulator, 60, SEED)
+    replicas.settings["LEADER_ELECTION_STANDBY"] = standby_mode
     replicas.start(3)
     leader, took = await replicas.wait_leader()
     control, workspace = simulator.control, simulator.workspace_id
@@ -351,7 +359,11 @@ async def test_exactly_one_of_three_replicas_polls_and_writes(
     assert status_writes(leader, window), "the leader wrote nothing during the churn"
     for standby in replicas.others(leader):
         assert standby.proxy.ref_writes() == [], f"{standby.name} wrote to the API server"
-        assert ref_requests(standby) == 0, f"{standby.name} read or watched the refs"
+        watched = ref_requests(standby)
+        if standby_mode == "cold":
+            assert watched == [], f"{standby.name} read or watched the refs"
+        else:
+            assert watched and set(watched) == {"GET"}, f"{standby.name}: {Counter(watched)}"
         assert standby.process.metric("rayref_cloud_requests_total") == 0
         assert standby.process.metric("rayref_leader") == 0
         lease_calls = [s for s in standby.proxy.requests() if s.lease]
@@ -361,9 +373,11 @@ async def test_exactly_one_of_three_replicas_polls_and_writes(
     # Every cloud request the simulator saw came from the leader.
     assert sent > 0 and leader_sent == sent
     report(
-        f"one writer: 3 replicas, {leader.name} led after {took:.1f} s; churn window: "
+        f"one writer ({standby_mode} standbys): 3 replicas, {leader.name} led after "
+        f"{took:.1f} s; churn window: "
         f"{sum(status_writes(leader, window).values())} status writes and {sent} cloud "
-        f"requests, all from the leader; standbys: 0 writes, 0 ref requests, 0 cloud calls"
+        f"requests, all from the leader; standbys: 0 writes, 0 cloud calls, ref requests "
+        f"{[len(ref_requests(r)) for r in replicas.others(leader)]} (all GET)"
     )
 
 
@@ -457,6 +471,91 @@ async def test_sigkill_of_the_leader_under_churn_hands_over_without_double_write
         f"{len(stale)} refs stale at the kill, all in sync {synced_in:.1f} s after the "
         f"takeover; {sum(writes.values())} status writes to {len(writes)} refs, 0 twice, "
         f"0 without change; {posted} events for {transitions} transitions"
+    )
+
+
+WARM_REFS = 300
+
+
+async def test_a_warm_standby_takes_over_without_double_writes_and_sees_what_changed_meanwhile(
+    kube: KubeTestBed, namespace: str, simulator: SimulatorSession, replicas: Replicas
+) -> None:
+    """SIGKILL amid churn with a warm standby; while nobody leads, a ref is created and
+    another one's spec changes: the new leader, which does not list the refs again, must
+    pick up both."""
+    control, workspace = simulator.control, simulator.workspace_id
+    _, remotes = await setup_world(kube, namespace, simulator, WARM_REFS, SEED + 5)
+    replicas.settings["LEADER_ELECTION_STANDBY"] = "warm"
+    replicas.start(2)
+    old, _ = await replicas.wait_leader()
+    (standby,) = replicas.others(old)
+    await converge(
+        kube, namespace, control, workspace, remotes, within=cycle(WARM_REFS) + MARGIN, what="sync"
+    )
+
+    def warm() -> None:
+        assert standby.process.metric("rayref_refs") == WARM_REFS
+
+    await eventually(warm, what="the standby's registry holding every ref", within=MARGIN)
+    replicas.stop_restarting()
+    await control.set_speed(2)
+    await asyncio.sleep(random.Random(SEED).uniform(3.0, 6.0))  # amid the churn's writes
+    old.process.kill()
+    killed = time.monotonic()
+    led = asyncio.ensure_future(
+        asyncio.to_thread(replicas.when_led, old, LEASE_DURATION + RETRY + 10)
+    )
+    await control.set_speed(0)
+    created = await control.create_job(workspace, age_seconds=600, script={"outcome": "Failed"})
+    await asyncio.to_thread(
+        create_refs, kube, [job_ref(namespace, "job-new", workspace, created.id)]
+    )
+    await asyncio.to_thread(
+        patch_spec, kube, JOB, namespace, "job-1", {"pollIntervalSeconds": POLL + 1}
+    )
+    remotes = [*remotes, Remote(JOB, "job-new", created.id)]
+    assert not led.done(), "the standby led before the changes were made"
+    before = all_refs(kube, namespace)
+    events_before = events_of(kube, namespace)
+    truth = await remote_truth(control, workspace, remotes)
+
+    new, led_at = await led
+    takeover = led_at - killed
+    assert new is standby and takeover <= LEASE_DURATION + RETRY, f"takeover {takeover:.1f} s"
+    after, synced_in = await converge(
+        kube,
+        namespace,
+        control,
+        workspace,
+        remotes,
+        within=cycle(WARM_REFS) + MARGIN,
+        what="sync after the takeover",
+        truth=truth,
+    )
+    changed = after["job-1"]
+    assert changed["metadata"]["generation"] == 2
+    assert changed["status"]["observedGeneration"] == 2, "the spec change was not picked up"
+    assert after["job-new"]["status"]["observedGeneration"] == 1
+    await asyncio.sleep(cycle(WARM_REFS) + 2)  # a fixed window on purpose: no write in it
+    after = all_refs(kube, namespace)
+    writes = status_writes(new, killed)
+    twice = {name: n for name, n in writes.items() if n > 1}
+    unchanged = {
+        name
+        for name in writes
+        if (before.get(name) or {}).get("status") == (after.get(name) or {}).get("status")
+    }
+    excess = excess_events(before, after, events_before, events_of(kube, namespace))
+    assert not twice, f"refs written twice: {dict(list(twice.items())[:5])}"
+    assert not unchanged, f"refs written with nothing new: {sorted(unchanged)[:5]}"
+    assert not excess, f"more events than transitions: {dict(list(excess.items())[:3])}"
+    assert {"job-1", "job-new"} <= set(writes)
+    assert old.proxy.ref_writes(killed) == []
+    report(
+        f"warm SIGKILL: {len(remotes)} refs (seed {SEED}); {new.name} leads {takeover:.1f} s "
+        f"after the kill, all in sync {synced_in:.1f} s after the takeover, a ref created and "
+        f"a spec changed while nobody led both picked up; {sum(writes.values())} status "
+        f"writes to {len(writes)} refs, 0 twice, 0 without change"
     )
 
 

@@ -8,6 +8,7 @@ write to the object and return nothing (kopf would store a return value in
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -66,7 +67,12 @@ def register(registry: kopf.OperatorRegistry) -> None:
         configure_kopf(settings)
         operator_settings: OperatorSettings = memo["settings"]
         runtime = build_runtime(operator_settings, memo.get("metrics"))
-        runtime.scheduler.start()
+        leading: asyncio.Event | None = memo.get("leading")
+        if leading is None:
+            runtime.scheduler.start()
+        else:  # a warm standby (election.run): watch now, poll once the Lease is ours
+            runtime.scheduler.hold()
+            runtime.background.append(asyncio.create_task(start_when(leading, runtime)))
         memo["runtime"] = runtime
         logger.info(
             "rayref operator started (endpoint %s, max %d polls in flight)",
@@ -87,6 +93,11 @@ def register(registry: kopf.OperatorRegistry) -> None:
 
     for kind, plural in PLURALS.items():
         _register_events(registry, kind, plural)
+
+
+async def start_when(leading: asyncio.Event, runtime: Runtime) -> None:
+    await leading.wait()
+    runtime.scheduler.start()
 
 
 def _register_events(registry: kopf.OperatorRegistry, kind: str, plural: str) -> None:

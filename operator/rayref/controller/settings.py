@@ -76,6 +76,9 @@ class OperatorSettings(BaseModel):
     leader_election_lease_duration: float = Field(default=15.0, ge=1, le=300)
     leader_election_renew_deadline: float = Field(default=10.0, gt=0, le=300)
     leader_election_retry_period: float = Field(default=2.0, gt=0, le=60)
+    # "warm": a standby runs the watches too (registry filled, polling held until it
+    # leads); "cold": it watches only the Lease and lists the refs when it takes over.
+    leader_election_standby: Literal["warm", "cold"] = "cold"
 
     @field_validator("endpoint")
     @classmethod
@@ -168,6 +171,8 @@ class OperatorSettings(BaseModel):
                 raw[field_name] = _split_list(value)
             elif field_name in ("log_level",):
                 raw[field_name] = value.upper()
+            elif field_name == "leader_election_standby":
+                raw[field_name] = value.lower()
             else:
                 raw[field_name] = value
         try:

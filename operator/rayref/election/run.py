@@ -1,7 +1,10 @@
 """`rayref run` with leader election: a standby waits, the leader runs kopf.
 
-- Standby: serves `/healthz` (ready) and `/metrics`, watches the Lease and nothing else,
-  calls no cloud API.
+- Standby: serves `/healthz` (ready) and `/metrics`, calls no cloud API and writes
+  nothing. Cold (`RAYREF_LEADER_ELECTION_STANDBY=cold`): it watches the Lease and
+  nothing else. Warm: kopf runs already, so its watches keep the scheduler's registry
+  filled, but the scheduler is held (`Scheduler.hold`) until the Lease is ours; then
+  every ref is checked at once without listing them again.
 - Leader: runs kopf (`lead`) and renews the Lease beside it. If a renewal does not
   succeed before the renew deadline, the process exits at once (exit code 1) so that
   not one more write leaves it; the kubelet restarts it as a standby. A watchdog thread
@@ -151,8 +154,12 @@ async def run_with_election(
     health_port: int,
     exit_process: Callable[[int], None] = _exit_now,
     close: Callable[[], Awaitable[None]] | None = None,
+    leading: asyncio.Event | None = None,
 ) -> int:
-    """Wait for the Lease, then lead until stopped. Returns the exit code."""
+    """Wait for the Lease, then lead until stopped. Returns the exit code.
+
+    `leading` given: a warm standby. `lead` runs from the start and `leading` is set
+    when the Lease is acquired (the operator holds its polling until then)."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -170,7 +177,7 @@ async def run_with_election(
         elector.timing.retry_period,
     )
     try:
-        return await _campaign(elector, lead, metrics, state, stopping, exit_process)
+        return await _campaign(elector, lead, metrics, state, stopping, exit_process, leading)
     finally:
         if health is not None:
             await health.cleanup()
@@ -186,23 +193,20 @@ async def _campaign(
     state: HealthState,
     stopping: asyncio.Event,
     exit_process: Callable[[int], None],
+    gate: asyncio.Event | None = None,
 ) -> int:
-    acquiring = asyncio.ensure_future(elector.acquire())
-    stop_wait = asyncio.ensure_future(stopping.wait())
-    await asyncio.wait({acquiring, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-    if not acquiring.done():
-        acquiring.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await acquiring
-        logger.info("stopped while standing by")
-        return 0
-    acquiring.result()
+    warm = asyncio.ensure_future(lead()) if gate is not None else None
+    if not await _stand_by(elector, stopping, warm):
+        return 0 if warm is None or await _stopped_standby(warm) else 1
 
     state.role = "leader"
     metrics.leading(True)
     watchdog = Watchdog(elector, exit_process)
     watchdog.start()
-    leading = asyncio.ensure_future(lead())
+    if warm is not None and gate is not None:
+        gate.set()  # the warm operator's scheduler starts: every ref is due now
+    leading = warm or asyncio.ensure_future(lead())
+    stop_wait = asyncio.ensure_future(stopping.wait())
     holding = asyncio.ensure_future(elector.hold())
     try:
         while True:
@@ -246,6 +250,46 @@ async def _campaign(
     return 0
 
 
+async def _stand_by(
+    elector: Elector, stopping: asyncio.Event, warm: asyncio.Future[None] | None
+) -> bool:
+    """Wait for the Lease; False when stopped first (a signal, or the warm operator
+    ended: once kopf runs, SIGTERM reaches its handlers instead of ours)."""
+    acquiring = asyncio.ensure_future(elector.acquire())
+    stop_wait = asyncio.ensure_future(stopping.wait())
+    waiting: set[asyncio.Future[Any]] = {acquiring, stop_wait}
+    if warm is not None:
+        waiting.add(warm)
+    try:
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop_wait.cancel()
+    if acquiring.done():
+        acquiring.result()
+        return True  # a warm operator that ended meanwhile is seen by the leader's loop
+    acquiring.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await acquiring
+    logger.info("stopped while standing by")
+    return False
+
+
+async def _stopped_standby(warm: asyncio.Future[None]) -> bool:
+    """Stop a warm standby's operator (it never polled nor wrote); True if it ended
+    cleanly."""
+    if not warm.done():
+        # The signal came before kopf put in its own handlers: nothing of it needs a
+        # graceful stop while it only watches.
+        warm.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await warm
+        return True
+    if warm.cancelled() or warm.exception() is None:
+        return True
+    logger.error("the standby's operator stopped with an error", exc_info=warm.exception())
+    return False
+
+
 def run_elected(
     settings: OperatorSettings,
     environ: dict[str, str],
@@ -284,12 +328,16 @@ def run_elected(
             api, settings.leader_election_identity or default_identity(environ), timing
         )
         memo = kopf.Memo(settings=settings, metrics=metrics)
+        leading = asyncio.Event() if settings.leader_election_standby == "warm" else None
+        if leading is not None:
+            memo["leading"] = leading  # the startup handler holds the scheduler until set
         return await run_with_election(
             elector,
             lambda: operator(memo, None),
             metrics=leader_metrics,
             health_port=settings.health_port,
             close=client.close,
+            leading=leading,
         )
 
     return asyncio.run(main())

@@ -139,6 +139,7 @@ class Scheduler:
         self._batches_in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._held = False
         self.polls_started = 0
 
     # -- registry, fed by the kopf event handlers ---------------------------------
@@ -219,7 +220,25 @@ class Scheduler:
 
     # -- the loop -----------------------------------------------------------------
 
+    def hold(self) -> None:
+        """Keep every ref observed from now on without scheduling it, until `start`.
+
+        A warm standby: its registry follows the watches, yet nothing is due, so nothing
+        is polled and no check is reported overdue while another replica leads."""
+        self._held = True
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
     def start(self) -> None:
+        if self._held:
+            # Taking over: when the old leader last checked a ref is unknown (a status is
+            # written only when it changes), so every ref is checked now, in one batch
+            # per group since the registry is already complete.
+            self._held = False
+            for entry in self._entries.values():
+                self._schedule(entry, 0.0)
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self.run(), name="rayref-scheduler")
 
@@ -251,6 +270,8 @@ class Scheduler:
                 waker.cancel()
 
     def _schedule(self, entry: _Entry, delay: float) -> None:
+        if self._held:
+            return  # `start` schedules it
         self._tokens += 1
         entry.heap_token = self._tokens
         entry.due = self._clock.now() + delay

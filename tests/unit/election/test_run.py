@@ -146,3 +146,58 @@ def test_identities_are_the_pod_name_plus_a_suffix_unique_per_start() -> None:
     first = default_identity({"POD_NAME": "rayref-7d9f-abcde"})
     second = default_identity({"POD_NAME": "rayref-7d9f-abcde"})
     assert first.startswith("rayref-7d9f-abcde-") and first != second
+
+
+def kopf_like(received: asyncio.Event) -> None:
+    """Like kopf once it runs: SIGTERM goes to its own handler, not the elector's."""
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, received.set)
+
+
+async def test_a_warm_standby_runs_the_operator_held_until_the_lease_is_its() -> None:
+    api, elector, metrics, registry = setup()
+    api.put_external("other", duration=1)  # expires in 1 s, never renewed
+    gate = asyncio.Event()
+    seen: list[tuple[str, bool, str]] = []
+
+    async def lead() -> None:
+        received = asyncio.Event()
+        kopf_like(received)
+        seen.append(("started", gate.is_set(), api.stored.holder if api.stored else ""))
+        await gate.wait()
+        seen.append(("polling", gate.is_set(), api.stored.holder if api.stored else ""))
+        os.kill(os.getpid(), signal.SIGTERM)
+        await received.wait()
+
+    code = await run_with_election(elector, lead, metrics=metrics, health_port=0, leading=gate)
+    assert code == 0
+    # Watching as a standby while "other" held the Lease; polling only once it was "me".
+    assert seen == [("started", False, "other"), ("polling", True, "me")]
+    assert api.stored is not None and api.stored.holder == ""  # released on SIGTERM
+    assert value(registry, "rayref_leader_transitions_total") == 2
+
+
+@pytest.mark.parametrize("kopf_ready", [True, False], ids=["kopf-handles", "before-kopf"])
+async def test_a_warm_standby_stopped_while_standing_by_never_polls(kopf_ready: bool) -> None:
+    api, elector, metrics, registry = setup()
+    api.put_external("other")
+    gate = asyncio.Event()
+    running = asyncio.Event()
+
+    async def lead() -> None:
+        running.set()
+        if not kopf_ready:
+            await asyncio.Event().wait()  # cancelled: the signal came before kopf's handler
+        received = asyncio.Event()
+        kopf_like(received)
+        await received.wait()
+
+    async def terminate() -> None:
+        await running.wait()
+        await asyncio.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    asyncio.get_running_loop().create_task(terminate())
+    code = await run_with_election(elector, lead, metrics=metrics, health_port=0, leading=gate)
+    assert code == 0 and not gate.is_set()
+    assert [w.holder for w in api.writes] == ["other"]
+    assert value(registry, "rayref_leader") == 0

@@ -37,8 +37,16 @@ def test_election_is_off_unless_asked_and_has_client_go_s_timings() -> None:
         ({"RAYREF_LEADER_ELECTION_LEASE_NAME": "Not_A_Name"}, "RAYREF_LEADER_ELECTION_LEASE_NAME"),
         ({"RAYREF_LEADER_ELECTION_NAMESPACE": "a/b"}, "RAYREF_LEADER_ELECTION_NAMESPACE"),
         ({"RAYREF_LEADER_ELECTION": "maybe"}, "RAYREF_LEADER_ELECTION:"),
+        ({"RAYREF_LEADER_ELECTION_STANDBY": "hot"}, "RAYREF_LEADER_ELECTION_STANDBY:"),
     ],
 )
 def test_bad_election_settings_name_their_variable(environ: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message.replace(".", r"\.")):
         OperatorSettings.from_env(environ)
+
+
+def test_the_standby_is_warm_or_cold() -> None:
+    environ = {"RAYREF_LEADER_ELECTION_STANDBY": "Warm"}
+    assert OperatorSettings.from_env(environ).leader_election_standby == "warm"
+    environ = {"RAYREF_LEADER_ELECTION_STANDBY": "cold"}
+    assert OperatorSettings.from_env(environ).leader_election_standby == "cold"

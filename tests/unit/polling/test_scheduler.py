@@ -348,3 +348,47 @@ async def test_a_strategy_can_group_due_refs_into_batches(clock: FakeClock) -> N
 def test_max_in_flight_must_be_positive(poller: FakePoller) -> None:
     with pytest.raises(ValueError, match="max_in_flight"):
         Scheduler(PerRefStrategy(poller), max_in_flight=0)
+
+
+async def test_a_held_scheduler_keeps_refs_but_polls_none_until_started(
+    clock: FakeClock,
+) -> None:
+    # A warm standby: the watches fill the registry while another replica leads.
+    strategy = WorkspaceBatches()
+    sched = Scheduler(strategy, clock=clock, max_in_flight=16, jitter=lambda d: d)
+    sched.hold()
+    try:
+        for name, workspace in [("a", "w-1"), ("b", "w-1"), ("c", "w-2"), ("gone", "w-2")]:
+            observe(sched, name, spec={"workspaceId": workspace, "submissionId": "rj-" + name})
+        observe(sched, "a", generation=2, spec={"workspaceId": "w-1", "submissionId": "rj-a2"})
+        sched.forget(key("gone"))
+        await clock.advance(600)
+        assert strategy.batches == []
+        assert len(sched) == 3 and sched.scheduled_count() == 0
+        assert sched.due_at(key("a")) is None  # nothing reported overdue meanwhile
+        sched.start()  # the Lease is ours: every ref at once, one batch per group
+        await clock.advance(0)
+        assert sorted(strategy.batches) == [["a", "b"], ["c"]]
+        observe(sched, "d", spec={"workspaceId": "w-2", "submissionId": "rj-d"})
+        await clock.advance(0)
+        assert strategy.batches[-1] == ["d"]  # once leading, a new ref is polled at once
+        await clock.advance(30)
+        assert sorted(strategy.batches[-2:]) == [["a", "b"], ["c", "d"]]
+    finally:
+        await sched.stop()
+
+
+async def test_a_held_scheduler_polls_the_latest_spec_it_saw(clock: FakeClock) -> None:
+    strategy = WorkspaceBatches()
+    sched = Scheduler(strategy, clock=clock, max_in_flight=16, jitter=lambda d: d)
+    sched.hold()
+    observe(sched, "a", spec={"workspaceId": "w-1", "submissionId": "rj-a"})
+    observe(sched, "a", generation=2, spec={"workspaceId": "w-9", "submissionId": "rj-a"})
+    sched.start()
+    try:
+        await clock.advance(0)
+        assert strategy.batches == [["a"]]
+        assert sched.snapshots()[0].generation == 2
+        assert not sched.held
+    finally:
+        await sched.stop()
