@@ -39,14 +39,19 @@ from rayref.demo.samples import (
     load_samples,
 )
 from rayref.demo.watch import LiveTable, read_refs
-from rayref.devcluster.build import COMMAND_NAMES, DevClusterBuildError, ensure_binaries
+from rayref.devcluster.build import (
+    COMMAND_NAMES,
+    NODE_COMMAND_NAMES,
+    DevClusterBuildError,
+    ensure_binaries,
+)
 from rayref.devcluster.cluster import DevCluster, DevClusterError, free_port
 from rayref.devcluster.processes import ChildProcess, ProcessFailed
 from rayref.simulator.scenario import load_scenario
 
 REFRESH_SECONDS = 1.0
 SIMULATOR_LISTENING = "rayref-simulator listening on "
-CONTROL_PLANE = tuple(name for name in COMMAND_NAMES if name != "helm")
+CONTROL_PLANE = tuple(n for n in COMMAND_NAMES if n != "helm" and n not in NODE_COMMAND_NAMES)
 
 
 class DemoStopped(Exception):

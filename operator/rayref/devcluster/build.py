@@ -47,9 +47,15 @@ COMMANDS: tuple[GoCommand, ...] = (
     GoCommand("kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver"),
     GoCommand("kube-controller-manager", "k8s.io/kubernetes/cmd/kube-controller-manager"),
     GoCommand("kubectl", "k8s.io/kubernetes/cmd/kubectl"),
+    # The node of the pod tier (tests/fixtures/node.py): the scheduler places the
+    # operator's pods, the kubelet runs them through containerd.
+    GoCommand("kube-scheduler", "k8s.io/kubernetes/cmd/kube-scheduler"),
+    GoCommand("kubelet", "k8s.io/kubernetes/cmd/kubelet"),
     GoCommand("helm", "helm.sh/helm/v3/cmd/helm"),
 )
 COMMAND_NAMES: tuple[str, ...] = tuple(c.name for c in COMMANDS)
+# Only the node tier runs these; the demo and the control plane do without them.
+NODE_COMMAND_NAMES: tuple[str, ...] = ("kube-scheduler", "kubelet")
 
 Log = Callable[[str], None]
 
