@@ -5,13 +5,16 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv envtest lint test test-unit test-integration demo crds bench bench-smoke clean
+.PHONY: venv envtest image lint test test-unit test-integration demo crds bench bench-smoke clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The runtime dependencies first, at the image's pinned versions with their hashes
+# checked (operator/requirements.lock), then the package and the test tools.
+$(STAMP): pyproject.toml operator/requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --require-hashes -r operator/requirements.lock
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
@@ -19,6 +22,11 @@ $(STAMP): pyproject.toml
 # once and cached under ~/.cache/rayref/envtest/<version>.
 envtest: venv
 	$(BIN)/python -m rayref.devcluster.build
+
+# The operator's OCI image, without Docker: dist/rayref-operator-<version>.oci.tar
+# (needs root and Debian's mmdebstrap; docs/install.md).
+image: venv
+	$(BIN)/python -m rayref.devcluster.image
 
 crds: venv
 	$(BIN)/rayref crds --output crds

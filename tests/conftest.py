@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.envtest",
     "tests.fixtures.simulator",
     "tests.fixtures.operator",
+    "tests.fixtures.node",
 ]
