@@ -349,6 +349,19 @@ def test_cluster_mode_rbac_is_exactly_what_the_operator_uses(helm: Path) -> None
         },
         ("rayref.io", "rayjobrefs/status", "patch"),
         ("rayref.io", "rayclusterrefs/status", "patch"),
+        # Sets create the refs they own and delete finished ones (TTL).
+        *{
+            ("rayref.io", plural, verb)
+            for plural in ("rayjobrefs", "rayclusterrefs")
+            for verb in ("create", "delete")
+        },
+        *{
+            ("rayref.io", plural, verb)
+            for plural in ("rayjobrefsets", "rayclusterrefsets")
+            for verb in ("get", "list", "watch")
+        },
+        ("rayref.io", "rayjobrefsets/status", "patch"),
+        ("rayref.io", "rayclusterrefsets/status", "patch"),
         ("", "events", "create"),
         ("", "events", "patch"),
         ("", "secrets", "get"),
@@ -371,7 +384,7 @@ def test_namespaced_rbac_keeps_secrets_to_the_listed_namespaces(helm: Path) -> N
         assert namespace in ("team-a", "team-b")
         assert not grants(rule, "", "secrets", "list")
         assert not grants(rule, "", "pods", "get")
-        assert not grants(rule, "rayref.io", "rayjobrefs", "delete")
+        assert not grants(rule, "rayref.io", "rayjobrefs", "update")
     account = only(docs, "ServiceAccount")
     for binding in (d for d in docs if d["kind"] in ("RoleBinding", "ClusterRoleBinding")):
         assert binding["subjects"] == [

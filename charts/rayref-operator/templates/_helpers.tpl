@@ -62,6 +62,17 @@ is one the operator sends (operator/rayref/controller/kube.py):
 - apiGroups: ["rayref.io"]
   resources: ["rayjobrefs/status", "rayclusterrefs/status"]
   verbs: ["patch"]
+# Sets (RayJobRefSet, RayClusterRefSet) create the refs they own and delete them by TTL
+# (a ref's own ttlSecondsAfterFinished too); they never update a ref.
+- apiGroups: ["rayref.io"]
+  resources: ["rayjobrefs", "rayclusterrefs"]
+  verbs: ["create", "delete"]
+- apiGroups: ["rayref.io"]
+  resources: ["rayjobrefsets", "rayclusterrefsets"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["rayref.io"]
+  resources: ["rayjobrefsets/status", "rayclusterrefsets/status"]
+  verbs: ["patch"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]

@@ -252,7 +252,9 @@ class RefSetStatus(ApiModel):
     matched: int | None = Field(
         default=None, ge=0, description="Remote objects the selector matches now."
     )
-    created: int | None = Field(default=None, ge=0, description="Refs this set has created.")
+    created: int | None = Field(
+        default=None, ge=0, description="Refs created by this set that exist now."
+    )
     active: int | None = Field(
         default=None, ge=0, description="Refs of this set whose remote object has not finished."
     )

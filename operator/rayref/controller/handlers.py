@@ -18,6 +18,7 @@ import kopf
 from rayref.api.kinds import GROUP, PLURALS, VERSION
 from rayref.api.specs import parse_spec
 from rayref.controller.runtime import Runtime, build_runtime
+from rayref.controller.set_handlers import register_sets
 from rayref.controller.settings import OperatorSettings
 from rayref.polling.refs import RefKey
 
@@ -93,6 +94,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
 
     for kind, plural in PLURALS.items():
         _register_events(registry, kind, plural)
+    register_sets(registry)
 
 
 async def start_when(leading: asyncio.Event, runtime: Runtime) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from rayref.api.kinds import PLURALS
+from rayref.controller import refsets
 from rayref.controller.settings import OperatorSettings
 from rayref.emr.client import RequestObserver, new_http_client
 from rayref.emr.credentials import CredentialsProvider, default_provider_chain
@@ -27,6 +28,7 @@ from rayref.observability.metrics import Metrics
 from rayref.polling.budget import AdaptiveBudget
 from rayref.polling.cloud import CloudAccess
 from rayref.polling.gauges import TrackedStrategy, refresh
+from rayref.polling.lister import GroupLister
 from rayref.polling.reconcile import PollContext, Poller
 from rayref.polling.refs import PollStrategy, RefKey
 from rayref.polling.scheduler import PerRefStrategy, Scheduler
@@ -47,6 +49,8 @@ class Runtime:
     """Everything built once at startup and shared by all refs."""
 
     scheduler: Scheduler
+    # The sets (started with polling: controller.set_handlers).
+    refsets: refsets.RefSets | None = None
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     background: list[asyncio.Task[None]] = field(default_factory=list)
     # Called with a deleted ref's uid, so nothing keeps state for it.
@@ -114,8 +118,9 @@ def scheduler_for(
     cloud: CloudAccess,
     metrics: Metrics,
     ownership: Ownership | None = None,
-) -> tuple[Scheduler, list[ForgetHook]]:
-    """The scheduler driving the configured strategy, and the strategy's forget hooks.
+) -> tuple[Scheduler, list[ForgetHook], GroupLister | None]:
+    """The scheduler driving the configured strategy, the strategy's forget hooks and its
+    group sweeps (which the sets share; None with per-ref Gets).
     With `ownership` (sharding), only the refs of the slots this replica holds are
     polled; parked refs never reach the freshness tracking."""
 
@@ -125,9 +130,10 @@ def scheduler_for(
 
     strategy: PollStrategy
     hooks: list[ForgetHook] = []
+    lister: GroupLister | None = None
     if settings.poll_strategy == "list":
         sweeps = ListPollStrategy(poller, cloud, metrics)
-        strategy, hooks = sweeps, [sweeps.forget]
+        strategy, hooks, lister = sweeps, [sweeps.forget], sweeps.lister
     else:
         strategy = PerRefStrategy(poller)
     tracked: PollStrategy = TrackedStrategy(strategy, metrics, due_at)
@@ -143,7 +149,7 @@ def scheduler_for(
         scheduler = Scheduler(tracked, max_in_flight=settings.max_in_flight)
     if ownership is not None:
         ownership.on_gain(lambda slot: poll_slot_now(scheduler, ownership, slot))
-    return scheduler, hooks
+    return scheduler, hooks, lister
 
 
 def poll_slot_now(scheduler: Scheduler, ownership: Ownership, slot: int) -> None:
@@ -170,9 +176,14 @@ def build_runtime(
     cloud = cloud_access(settings, kube, http, budget, metrics)
     events, connection_secrets = EventRecorder(kube), ConnectionSecrets(kube)
     poller = Poller(PollContext(cloud, kube, events, connection_secrets, metrics))
-    scheduler, strategy_hooks = scheduler_for(settings, poller, cloud, metrics, ownership)
+    scheduler, strategy_hooks, lister = scheduler_for(settings, poller, cloud, metrics, ownership)
     runtime = Runtime(scheduler=scheduler)
-    runtime.closers += [http.aclose, kube.close]
+    # Sets list through the refs' sweeps (one sweep per workspace for both).
+    sets_client = refsets.client_for(cloud)
+    runtime.refsets = refsets.RefSets(
+        kube, lister or GroupLister(sets_client), sets_client, settings.default_region
+    )
+    runtime.closers += [runtime.refsets.stop, http.aclose, kube.close]
     runtime.forget_hooks += [events.forget, connection_secrets.forget_owner, poller.forget]
     runtime.forget_hooks += strategy_hooks
     if settings.metrics_port:

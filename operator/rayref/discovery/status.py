@@ -66,7 +66,6 @@ def synced(
     previous: Mapping[str, Any],
     plan: Plan,
     *,
-    created_total: int,
     max_refs: int,
     generation: int,
     now: datetime,
@@ -82,7 +81,7 @@ def synced(
         stalled = ("False", WITHIN_LIMIT, f"Within maxRefs ({max_refs}).")
     status: dict[str, Any] = {
         "matched": plan.matched,
-        "created": created_total,
+        "created": len(plan.owned),
         "active": plan.active,
         "finished": plan.finished,
         "observedGeneration": generation,

@@ -1,9 +1,12 @@
 """Taking list sweeps: the pages of one group, coalesced across its batches and reused.
 
 A sweep is ListRayJob pages of a `submitTime` window that covers the refs asked about,
-or every ListRayCluster page. Batches of one group that arrive while a sweep runs wait
-and are served by the next one; a sweep started within `reuse_seconds` serves later
-batches as if it were theirs. What the items mean for each ref is the caller's business
+or every ListRayCluster page. A group watched by a set (`watch`) lists the set's window
+too (from its oldest accepted submit time, or the whole history, to the far future), and
+every sweep of the group is handed to its watchers: the set and the refs share one sweep.
+Batches of one group that arrive while a sweep runs wait and are served by the next one;
+a sweep started within `reuse_seconds` serves later batches as if it were theirs. What
+the items mean for each ref is the caller's business
 (`sweeps.ListPollStrategy`).
 """
 
@@ -13,6 +16,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from rayref.api.kinds import JOB_KIND
 from rayref.emr import endpoints
@@ -34,6 +38,23 @@ ClientFor = Callable[[GroupKey, RefSnapshot], Awaitable[EmrReader]]
 # A sweep started this recently serves later batches of its group as if it were theirs
 # (the next check is then timed from the sweep, so refs are not checked less often).
 REUSE_SECONDS = 10.0
+# The upper end of a watched group's window: 3000-01-01, so that jobs submitted by a
+# remote clock ahead of the operator's are listed too.
+FAR_FUTURE_MS = 32_503_680_000_000
+
+Listing = JobListing | ClusterListing
+
+
+class ListingWatcher(Protocol):
+    """A set that wants every sweep of a group, and the window it needs listed."""
+
+    def oldest_submit_ms(self) -> int | None:
+        """The oldest submitTime the set accepts (ms); None: the whole history."""
+        ...
+
+    def seen(self, listing: Listing, error: SweepError | None) -> None:
+        """A sweep of the group ended (cut short by `error`, when not None)."""
+        ...
 
 
 @dataclass
@@ -62,7 +83,71 @@ class GroupLister:
         self._queues: dict[GroupKey, list[_Waiting]] = {}
         self._job_listings: dict[GroupKey, list[JobListing]] = {}
         self._cluster_listings: dict[GroupKey, ClusterListing] = {}
+        self._latest: dict[GroupKey, Listing] = {}
+        self._watchers: dict[GroupKey, dict[str, ListingWatcher]] = {}
         self.sweeps = 0
+
+    # -- sets watching a group ------------------------------------------------------
+
+    def watch(self, key: GroupKey, name: str, watcher: ListingWatcher) -> None:
+        self._watchers.setdefault(key, {})[name] = watcher
+
+    def unwatch(self, key: GroupKey, name: str) -> None:
+        watchers = self._watchers.get(key, {})
+        watchers.pop(name, None)
+        if not watchers:
+            self._watchers.pop(key, None)
+
+    def _watched_low(self, key: GroupKey) -> int | None:
+        """The low end of the watchers' window; None: the group is not watched."""
+        watchers = self._watchers.get(key)
+        if not watchers:
+            return None
+        return min(watcher.oldest_submit_ms() or 0 for watcher in watchers.values())
+
+    def _serves_watchers(self, key: GroupKey, listing: Listing) -> bool:
+        if isinstance(listing, ClusterListing):
+            return listing.complete
+        low = self._watched_low(key) or 0
+        return listing.complete and listing.low <= low and listing.high >= FAR_FUTURE_MS
+
+    def _notify(self, key: GroupKey, error: SweepError | None) -> None:
+        listing = self._latest.get(key)
+        if listing is None:
+            return
+        for watcher in list(self._watchers.get(key, {}).values()):
+            watcher.seen(listing, error)
+
+    async def discover(
+        self, key: GroupKey, ref: RefSnapshot, started: float
+    ) -> tuple[Listing, SweepError | None]:
+        """The group's sweep for a watcher: the latest one when it is fresh and covers the
+        watchers' window, else a new one (handed to every watcher). `ref` stands for the
+        watcher where a client is built (namespace, credentials)."""
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            latest = self._latest.get(key)
+            if (
+                latest is not None
+                and latest.taken_at >= started - self._reuse_seconds
+                and self._serves_watchers(key, latest)
+            ):
+                return latest, None
+            before = self.sweeps
+            error: SweepError | None = None
+            try:
+                if key.kind == JOB_KIND:
+                    listing = JobListing(
+                        low=self._watched_low(key) or 0, high=FAR_FUTURE_MS, taken_at=self._clock()
+                    )
+                    self._start_job_listing(key, listing)
+                    await self._page_jobs(key, ref, listing)
+                else:
+                    await self._sweep_clusters(key, [ref], started, {})
+            except (EmrError, endpoints.InvalidIdentifierError, KubeError) as exc:
+                error = exc
+            if self.sweeps != before:
+                self._notify(key, error)
+            return self._latest[key], error
 
     async def lookup(self, key: GroupKey, refs: list[RefSnapshot], started: float) -> Found:
         """The sweep result for `refs`, coalesced with other batches of the group.
@@ -102,14 +187,18 @@ class GroupLister:
         """The list item (None: absent) of every ref a sweep covers, when the sweep was
         taken, and the error that cut it short."""
         found: dict[RefKey, listings.Summary | None] = {}
+        before = self.sweeps
+        error: SweepError | None = None
         try:
             if key.kind == JOB_KIND:
                 taken_at = await self._sweep_jobs(key, refs, started, found)
             else:
                 taken_at = await self._sweep_clusters(key, refs, started, found)
         except (EmrError, endpoints.InvalidIdentifierError, KubeError) as exc:
-            return found, self._clock(), exc
-        return found, taken_at, None
+            taken_at, error = self._clock(), exc
+        if self.sweeps != before:
+            self._notify(key, error)
+        return found, taken_at, error
 
     def _fresh_job_listings(self, key: GroupKey, started: float) -> list[JobListing]:
         fresh = [
@@ -142,30 +231,40 @@ class GroupLister:
         if not uncovered:
             return taken_at
         low, high = listings.job_window(s for _, s in uncovered)
+        watched_low = self._watched_low(key)
+        if watched_low is not None:  # a set lists this workspace too: one sweep for both
+            low, high = min(low, watched_low), FAR_FUTURE_MS
         listing = JobListing(low=low, high=high, taken_at=self._clock())
-        self._job_listings.setdefault(key, []).append(listing)
-        self.sweeps += 1
+        self._start_job_listing(key, listing)
         try:
-            client = await self._client_for(key, uncovered[0][0])
-            for page_num in range(1, listings.MAX_PAGES + 1):
-                page = await client.list_ray_jobs(
-                    key.workspace_id,
-                    page_num=page_num,
-                    page_size=self._page_size,
-                    submit_time=(low, high),
-                )
-                total = page.total_count
-                last = len(page.ray_jobs) < self._page_size or (
-                    total is not None and page_num * self._page_size >= total
-                )
-                listing.add_page(list(page.ray_jobs), last=last)
-                if last:
-                    break
+            await self._page_jobs(key, uncovered[0][0], listing)
         finally:
             for ref, submit in uncovered:
                 if listing.covers(submit):
                     found[ref.key] = listing.items.get(listings.remote_id(ref))
         return min(taken_at, listing.taken_at)
+
+    def _start_job_listing(self, key: GroupKey, listing: JobListing) -> None:
+        self._job_listings.setdefault(key, []).append(listing)
+        self._latest[key] = listing
+        self.sweeps += 1
+
+    async def _page_jobs(self, key: GroupKey, ref: RefSnapshot, listing: JobListing) -> None:
+        client = await self._client_for(key, ref)
+        for page_num in range(1, listings.MAX_PAGES + 1):
+            page = await client.list_ray_jobs(
+                key.workspace_id,
+                page_num=page_num,
+                page_size=self._page_size,
+                submit_time=(listing.low, listing.high),
+            )
+            total = page.total_count
+            last = len(page.ray_jobs) < self._page_size or (
+                total is not None and page_num * self._page_size >= total
+            )
+            listing.add_page(list(page.ray_jobs), last=last)
+            if last:
+                break
 
     async def _sweep_clusters(
         self,
@@ -181,7 +280,7 @@ class GroupLister:
             or (listing.taken_at < started - self._reuse_seconds)
         ):
             listing = ClusterListing(taken_at=self._clock())
-            self._cluster_listings[key] = listing
+            self._cluster_listings[key] = self._latest[key] = listing
             self.sweeps += 1
             try:
                 client = await self._client_for(key, refs[0])

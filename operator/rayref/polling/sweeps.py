@@ -183,6 +183,11 @@ class ListPollStrategy:
             self._checked -= 1
 
     @property
+    def lister(self) -> GroupLister:
+        """The group sweeps, which sets share (`GroupLister.watch`)."""
+        return self._lister
+
+    @property
     def sweeps(self) -> int:
         """List sweeps taken since start (each one or more pages)."""
         return self._lister.sweeps

@@ -8,12 +8,13 @@ from rayref.discovery import status
 from rayref.discovery.plan import Plan
 from rayref.emr.errors import CredentialsError, ServerError
 from rayref.mirror import conditions as cond
-from tests.unit.discovery.support import NOW
+from tests.unit.discovery.support import NOW, ref
 
 
 def plan(limit: bool = False) -> Plan:
+    owned = tuple(ref(f"rj-{i}") for i in range(4))
     return Plan(
-        matched=5, create=(), limit_reached=limit, tags_needed=(), owned=(), active=3, finished=1
+        matched=5, create=(), limit_reached=limit, tags_needed=(), owned=owned, active=3, finished=1
     )
 
 
@@ -24,7 +25,7 @@ def _cond(update: status.SetStatusUpdate, type_: str) -> tuple[str, str]:
 
 
 def test_a_sync_reports_counts_and_is_ready() -> None:
-    update = status.synced({}, plan(), created_total=4, max_refs=10, generation=2, now=NOW)
+    update = status.synced({}, plan(), max_refs=10, generation=2, now=NOW)
     assert update.changed
     assert {k: update.status[k] for k in ("matched", "created", "active", "finished")} == {
         "matched": 5,
@@ -39,24 +40,20 @@ def test_a_sync_reports_counts_and_is_ready() -> None:
 
 
 def test_the_same_sync_again_writes_nothing_and_keeps_the_sync_time() -> None:
-    first = status.synced({}, plan(), created_total=4, max_refs=10, generation=2, now=NOW)
+    first = status.synced({}, plan(), max_refs=10, generation=2, now=NOW)
     later = NOW + timedelta(minutes=5)
-    again = status.synced(
-        first.status, plan(), created_total=4, max_refs=10, generation=2, now=later
-    )
+    again = status.synced(first.status, plan(), max_refs=10, generation=2, now=later)
     assert not again.changed and again.status == first.status
 
 
 def test_the_cap_is_stalled_limit_reached() -> None:
-    update = status.synced(
-        {}, plan(limit=True), created_total=10, max_refs=10, generation=1, now=NOW
-    )
+    update = status.synced({}, plan(limit=True), max_refs=10, generation=1, now=NOW)
     assert _cond(update, "Stalled") == ("True", "LimitReached")
     assert _cond(update, "Ready") == ("False", "LimitReached")
 
 
 def test_a_failed_listing_keeps_the_counts_and_says_why() -> None:
-    good = status.synced({}, plan(), created_total=4, max_refs=10, generation=1, now=NOW)
+    good = status.synced({}, plan(), max_refs=10, generation=1, now=NOW)
     update = status.listing_failed(good.status, ServerError("boom"), generation=1, now=NOW)
     assert update.changed and update.status["matched"] == 5
     assert _cond(update, "Synced") == ("False", "RemoteError")
