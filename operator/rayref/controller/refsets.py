@@ -29,7 +29,7 @@ from rayref.api.kinds import (
     SET_PLURALS,
     VERSION,
 )
-from rayref.api.models import POLL_INTERVAL_DEFAULT
+from rayref.api.models import POLL_INTERVAL_DEFAULT, RayJobRefSpec
 from rayref.api.refsets import RayClusterRefSetSpec, RayJobRefSetSpec, RefSetSpec
 from rayref.api.specs import InvalidSpec
 from rayref.controller.refset_index import RefIndex
@@ -130,9 +130,13 @@ class RefSets:
         client_for: ClientFor,
         default_region: str,
         *,
+        owns: Callable[[RefSnapshot], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        # With sharding, a set works on the replica holding its workspace's slot (as its
+        # refs' polls do); the others only keep it in mind.
+        self._owns = owns
         self._kube = kube
         self._lister = lister
         self._client_for = client_for
@@ -255,6 +259,8 @@ class RefSets:
 
     async def _sync(self, state: _Set) -> None:
         state.dirty = False
+        if self._owns is not None and not self._owns(_snapshot(state)):
+            return
         spec = state.spec
         now = self._now()
         if isinstance(spec, InvalidSpec):
@@ -465,12 +471,21 @@ def _watch_name(state: _Set) -> str:
 
 def _snapshot(state: _Set) -> RefSnapshot:
     """The set where the lister wants a ref: it builds clients from namespace and group."""
-    identity = state.identity
+    identity, spec = state.identity, state.spec
+    ref_spec: InvalidSpec | RayJobRefSpec = InvalidSpec("a set")
+    if not isinstance(spec, InvalidSpec):
+        # Only the group's fields matter (workspace, region, credentials).
+        ref_spec = RayJobRefSpec(
+            workspace_id=spec.workspace_id,
+            region_id=spec.region_id,
+            credentials_secret_ref=spec.credentials_secret_ref,
+            submission_id="set",
+        )
     return RefSnapshot(
         key=RefKey(state.member, identity.namespace, identity.name),
         uid=identity.uid,
         generation=state.generation,
-        spec=InvalidSpec("a set"),
+        spec=ref_spec,
         status={},
         resource_version="",
     )

@@ -181,7 +181,11 @@ def build_runtime(
     # Sets list through the refs' sweeps (one sweep per workspace for both).
     sets_client = refsets.client_for(cloud)
     runtime.refsets = refsets.RefSets(
-        kube, lister or GroupLister(sets_client), sets_client, settings.default_region
+        kube,
+        lister or GroupLister(sets_client),
+        sets_client,
+        settings.default_region,
+        owns=ownership.owns if ownership is not None else None,
     )
     runtime.closers += [runtime.refsets.stop, http.aclose, kube.close]
     runtime.forget_hooks += [events.forget, connection_secrets.forget_owner, poller.forget]
