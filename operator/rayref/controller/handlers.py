@@ -67,7 +67,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
     async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         configure_kopf(settings)
         operator_settings: OperatorSettings = memo["settings"]
-        runtime = build_runtime(operator_settings, memo.get("metrics"))
+        runtime = build_runtime(operator_settings, memo.get("metrics"), memo.get("ownership"))
         leading: asyncio.Event | None = memo.get("leading")
         if leading is None:
             runtime.scheduler.start()

@@ -112,6 +112,21 @@ def run(args: argparse.Namespace) -> int:
     registry = kopf.OperatorRegistry()
     register(registry)
     namespaces = list(settings.watch_namespaces)
+    if settings.shards:
+        from rayref.sharding.run import run_sharded
+
+        return run_sharded(
+            settings,
+            environ,
+            lambda memo, stop_flag: kopf.operator(
+                registry=registry,
+                standalone=True,
+                clusterwide=not namespaces,
+                namespaces=namespaces,
+                stop_flag=stop_flag,
+                memo=memo,
+            ),
+        )
     if settings.leader_election:
         from rayref.election.run import run_elected
 

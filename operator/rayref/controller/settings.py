@@ -79,6 +79,10 @@ class OperatorSettings(BaseModel):
     # "warm": a standby runs the watches too (registry filled, polling held until it
     # leads); "cold": it watches only the Lease and lists the refs when it takes over.
     leader_election_standby: Literal["warm", "cold"] = "cold"
+    # Sharding by workspace (docs/sharding.md): the groups are cut into this
+    # many slots, each a Lease held by one replica; 0 is off. Its Leases take the
+    # leader_election_* name, namespace and timings; exclusive with leader election.
+    shards: int = Field(default=0, ge=0, le=1024)
 
     @field_validator("endpoint")
     @classmethod
@@ -140,6 +144,16 @@ class OperatorSettings(BaseModel):
         deadline = info.data.get("leader_election_renew_deadline")
         if deadline is not None and value * 1.2 >= deadline:
             raise ValueError(f"x1.2 must be shorter than the renew deadline ({deadline:g} s)")
+        return value
+
+    @field_validator("shards")
+    @classmethod
+    def _shards_without_election(cls, value: int, info: ValidationInfo) -> int:
+        if value and info.data.get("leader_election"):
+            raise ValueError(
+                "sharding and leader election exclude each other (each slot is a Lease "
+                "of its own): set RAYREF_LEADER_ELECTION=false"
+            )
         return value
 
     @field_validator("shared_credentials_namespaces")

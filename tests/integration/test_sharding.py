@@ -1,0 +1,283 @@
+"""Sharding by workspace: two `rayref run` processes split the workspaces through slot
+Leases, against the real kube-apiserver and the simulator.
+
+Each replica talks to the API server through its own recording proxy
+(tests/support/apiproxy.py), so every status write is attributed to the replica that
+sent it, with its time. Checked: each workspace is written by one replica only; when
+one replica is killed the other takes its slots once their Leases expire and writes
+none of them before the killed one's last write; when it comes back, the slots are
+shared again and every moved workspace's last write by the giver comes before the
+taker's first. Figures go to stdout ([reliability] lines).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from rayref.api.kinds import CLUSTER_KIND, JOB_KIND
+from rayref.sharding.slots import ShardKey, slot_of
+from rayref.simulator.control import SimulatorControl
+from tests.fixtures.envtest import KubeTestBed
+from tests.fixtures.operator import OperatorFactory, OperatorProcess
+from tests.fixtures.simulator import SimulatorSession
+from tests.support.apiproxy import ApiProxy, Sent
+from tests.support.refs import cluster_ref, create_refs, eventually, job_ref, put_secret
+from tests.support.reliability import Remote, ScenarioSecrets, converge, remote_truth, report
+
+SLOTS = 4
+LEASE_DURATION, RENEW_DEADLINE, RETRY = 15.0, 10.0, 2.0
+POLL = 5
+WORKSPACES_PER_SLOT = 2
+JOBS_PER_WORKSPACE, CLUSTERS_PER_WORKSPACE = 25, 3
+REGION = "cn-hangzhou"
+MARGIN = 30.0
+
+
+@dataclass
+class Shard:
+    name: str
+    proxy: ApiProxy
+    process: OperatorProcess
+
+    def slots_held(self) -> int:
+        return int(self.process.metric("rayref_shard_slots_held"))
+
+    def slots(self) -> set[int]:
+        """The slots it holds, as its /healthz says."""
+        url = f"http://127.0.0.1:{self.process.health_port}/healthz"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return set(json.loads(response.read())["slots"])
+
+    def status_writes(self, since: float = 0.0) -> list[Sent]:
+        return [
+            sent
+            for sent in self.proxy.ref_writes(since)
+            if sent.method == "PATCH" and sent.path.endswith("/status")
+        ]
+
+
+class Shards:
+    def __init__(
+        self,
+        kube: KubeTestBed,
+        simulator: SimulatorSession,
+        factory: OperatorFactory,
+        namespace: str,
+        directory: Path,
+    ) -> None:
+        self.kube, self.simulator, self.factory = kube, simulator, factory
+        self.namespace, self.directory = namespace, directory
+        self.shards: list[Shard] = []
+
+    def start(self, name: str, proxy: ApiProxy | None = None) -> Shard:
+        proxy = proxy or ApiProxy(self.kube, self.directory, name)
+        process = self.factory.start(
+            kubeconfig=proxy.kubeconfig,
+            endpoint=self.simulator.base_url,
+            namespaces=[self.namespace],
+            settings={
+                "SHARDS": str(SLOTS),
+                "LEADER_ELECTION_NAMESPACE": self.namespace,
+                "LEADER_ELECTION_LEASE_DURATION": str(LEASE_DURATION),
+                "LEADER_ELECTION_RENEW_DEADLINE": str(RENEW_DEADLINE),
+                "LEADER_ELECTION_RETRY_PERIOD": str(RETRY),
+                "POLL_STRATEGY": "list",
+            },
+            env={"POD_NAME": name},
+        )
+        shard = Shard(name, proxy, process)
+        self.shards.append(shard)
+        return shard
+
+    def close(self) -> None:
+        for shard in self.shards:
+            shard.process.stop()
+        for proxy in {id(s.proxy): s.proxy for s in self.shards}.values():
+            proxy.close()
+
+
+@pytest.fixture
+def shards(
+    kube: KubeTestBed,
+    simulator: SimulatorSession,
+    operator_factory: OperatorFactory,
+    namespace: str,
+    tmp_path: Path,
+) -> Iterator[Shards]:
+    kube.apply_crds()
+    group = Shards(kube, simulator, operator_factory, namespace, tmp_path)
+    try:
+        yield group
+    finally:
+        group.close()
+
+
+async def workspaces_covering_every_slot(
+    control: SimulatorControl, namespace: str
+) -> dict[str, int]:
+    """Workspace -> slot, WORKSPACES_PER_SLOT of each slot (so both shards have work)."""
+    found: dict[str, int] = {}
+    per_slot: dict[int, int] = defaultdict(int)
+    for _ in range(200):
+        workspace = await control.create_workspace()
+        slot = slot_of(ShardKey(REGION, (namespace, "creds"), workspace), SLOTS)
+        if per_slot[slot] < WORKSPACES_PER_SLOT:
+            per_slot[slot] += 1
+            found[workspace] = slot
+        if len(found) == SLOTS * WORKSPACES_PER_SLOT:
+            return found
+    raise AssertionError(f"no workspace for some slot: {dict(per_slot)}")
+
+
+async def populate(
+    kube: KubeTestBed, namespace: str, control: SimulatorControl, workspace: str, tag: str
+) -> list[Remote]:
+    specs = [
+        control.job_spec(
+            script={
+                "submittedSeconds": 2 + i % 7,
+                # long enough that jobs still change in the last window (about 300
+                # simulated seconds after the start)
+                "pendingSeconds": 10 + 9 * (i % 11),
+                "runningSeconds": 200 + 20 * (i % 13),
+                "outcome": ("Succeeded", "Failed", None)[i % 3],
+            },
+            name=f"job-{i}",
+        )
+        for i in range(JOBS_PER_WORKSPACE)
+    ]
+    created = await control.create_jobs(workspace, specs)
+    remotes = [Remote(JOB_KIND, f"{tag}-job-{i}", job.id) for i, job in enumerate(created)]
+    for i in range(CLUSTERS_PER_WORKSPACE):
+        cluster = await control.create_cluster(
+            workspace,
+            name=f"cluster-{i}",
+            script={"startingSeconds": 10 + 10 * i, "workersReadySeconds": 10},
+        )
+        remotes.append(Remote(CLUSTER_KIND, f"{tag}-cluster-{i}", cluster.id))
+    await asyncio.to_thread(
+        create_refs,
+        kube,
+        [
+            (job_ref if r.kind == JOB_KIND else cluster_ref)(
+                namespace, r.ref_name, workspace, r.remote_id, poll=POLL
+            )
+            for r in remotes
+        ],
+    )
+    return remotes
+
+
+def ref_name(sent: Sent) -> str:
+    return sent.path.rsplit("/", 2)[-2]
+
+
+async def test_two_shards_split_the_workspaces_and_hand_them_over_without_overlap(
+    kube: KubeTestBed, namespace: str, simulator: SimulatorSession, shards: Shards
+) -> None:
+    control = simulator.control
+    secrets = ScenarioSecrets.new()
+    await control.add_key(secrets.key.access_key_id, secrets.key.access_key_secret)
+    put_secret(kube, namespace, secrets.key)
+    await control.set_speed(0)
+    slot_of_workspace = await workspaces_covering_every_slot(control, namespace)
+    remotes: dict[str, list[Remote]] = {}
+    workspace_of: dict[str, str] = {}
+    for index, workspace in enumerate(slot_of_workspace):
+        remotes[workspace] = await populate(kube, namespace, control, workspace, f"w{index}")
+        workspace_of.update({r.ref_name: workspace for r in remotes[workspace]})
+    refs = sum(len(r) for r in remotes.values())
+
+    async def in_sync(what: str, within: float) -> float:
+        truth: dict[str, str] = {}
+        for workspace, items in remotes.items():
+            truth.update(await remote_truth(control, workspace, items))
+        every = [r for items in remotes.values() for r in items]
+        _, took = await converge(
+            kube, namespace, control, "", every, within=within, what=what, truth=truth
+        )
+        return took
+
+    def writers(since: float) -> dict[str, set[str]]:
+        """Workspace -> the replicas that wrote a status of its refs since `since`."""
+        found: dict[str, set[str]] = defaultdict(set)
+        for shard in shards.shards:
+            for sent in shard.status_writes(since):
+                found[workspace_of[ref_name(sent)]].add(shard.name)
+        return found
+
+    async def slots_are(expected: dict[str, int], what: str, within: float) -> float:
+        started = time.monotonic()
+
+        def check() -> None:
+            held = {s.name: s.slots_held() for s in shards.shards if s.process.running}
+            assert held == expected, f"slots held {held}"
+
+        await eventually(check, what=what, within=within)
+        return time.monotonic() - started
+
+    a, b = shards.start("shard-a"), shards.start("shard-b")
+    await slots_are({"shard-a": 2, "shard-b": 2}, "two slots each", LEASE_DURATION + 10)
+    await in_sync("first sync", 60 + MARGIN)
+
+    # 1. churn: every workspace is written by exactly one replica
+    window = time.monotonic()
+    await control.set_speed(4)
+    await asyncio.sleep(4 * POLL)  # a fixed window of remote changes on purpose
+    await control.set_speed(0)
+    await in_sync("sync after churn", 60 + MARGIN)
+    split = writers(window)
+    assert all(len(names) == 1 for names in split.values()), split
+    assert {n for names in split.values() for n in names} == {"shard-a", "shard-b"}
+
+    # 2. SIGKILL one: the other takes its slots once their Leases expire
+    owned_by_b = {w for w, names in split.items() if names == {"shard-b"}}
+    b.process.kill()
+    killed = time.monotonic()
+    b_last = max((s.answered for s in b.status_writes()), default=0.0)
+    await control.set_speed(4)
+    takeover = await slots_are({"shard-a": 4}, "one shard holds every slot", LEASE_DURATION + 20)
+    await asyncio.sleep(2 * POLL)
+    await control.set_speed(0)
+    synced_after_kill = await in_sync("sync after the kill", 60 + MARGIN)
+    a_first_on_b = min(
+        s.received for s in a.status_writes(killed) if workspace_of[ref_name(s)] in owned_by_b
+    )
+    assert a_first_on_b > b_last, "shard-a wrote a workspace of shard-b before its last write"
+
+    # 3. it comes back: the slots are shared again, each moved one drained first
+    rejoin = time.monotonic()
+    b2 = shards.start("shard-b", proxy=b.proxy)
+    rebalance = await slots_are({"shard-a": 2, "shard-b": 2}, "shared again", LEASE_DURATION + 20)
+    window = time.monotonic()
+    await control.set_speed(4)
+    await asyncio.sleep(3 * POLL)  # a fixed window of remote changes on purpose
+    await control.set_speed(0)
+    await in_sync("sync after the rejoin", 60 + MARGIN)
+    split_again = writers(window)
+    assert all(len(names) == 1 for names in split_again.values()), split_again
+    moved = {w for w, slot in slot_of_workspace.items() if slot in b2.slots()}
+    assert moved and all(split_again.get(w, {"shard-b"}) == {"shard-b"} for w in moved)
+    a_on_moved = [s.answered for s in a.status_writes(rejoin) if workspace_of[ref_name(s)] in moved]
+    a_last_on_moved = max(a_on_moved, default=0.0)
+    b_first_on_moved = min(
+        s.received for s in b2.status_writes(rejoin) if workspace_of[ref_name(s)] in moved
+    )
+    assert a_last_on_moved < b_first_on_moved, "a moved workspace was written by both at once"
+    report(
+        f"sharding, {refs} refs in {len(remotes)} workspaces, {SLOTS} slots, 2 replicas: "
+        f"every workspace written by one replica; SIGKILL of one: the other held every slot "
+        f"{takeover:.1f} s later (lease {LEASE_DURATION:g} s), all in sync "
+        f"{synced_after_kill:.1f} s after that, first write on a taken workspace "
+        f"{a_first_on_b - b_last:.1f} s after the killed one's last; back: shared again in "
+        f"{rebalance:.1f} s, {len(moved)} workspaces moved with no overlap"
+    )
