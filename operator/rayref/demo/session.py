@@ -38,6 +38,7 @@ from rayref.demo.samples import (
     is_met,
     load_samples,
 )
+from rayref.demo.sets import PREFIX, SET_NAME, SUBMIT_EVERY_SECONDS, SetStory, set_manifest
 from rayref.demo.watch import LiveTable, read_refs
 from rayref.devcluster.build import (
     COMMAND_NAMES,
@@ -110,6 +111,7 @@ class DemoSession:
     kubeconfig: Path = Path()
     metrics_url: str | None = None
     pids: dict[str, int] = field(default_factory=dict)
+    story: SetStory | None = None
 
     @property
     def workdir(self) -> Path:
@@ -126,7 +128,7 @@ class DemoSession:
         # Only what a previous demo left; the directory may be the user's choice.
         for name in ("cluster", "logs"):
             shutil.rmtree(self.workdir / name, ignore_errors=True)
-        for name in ("kubeconfig", "pids.json", "summary.json"):
+        for name in ("kubeconfig", "pids.json", "summary.json", "refset.yaml"):
             (self.workdir / name).unlink(missing_ok=True)
         (self.workdir / "logs").mkdir()
         self._record_pid("demo", os.getpid())
@@ -245,6 +247,23 @@ class DemoSession:
             f"applied {shown_path(self.options.samples)}: "
             f"{len(self.samples.refs)} refs; the simulated clock runs at x{speed:g}"
         )
+        self._apply_set(endpoint)
+
+    def _apply_set(self, endpoint: str) -> None:
+        manifest = set_manifest(self.samples)
+        if manifest is None:
+            return
+        namespace = manifest["metadata"]["namespace"]
+        # Deleting a previous demo's set deletes its refs too (garbage collection).
+        self.kubectl("delete", "-n", namespace, "--ignore-not-found", f"rayjobrefset/{SET_NAME}")
+        path = self.workdir / "refset.yaml"
+        path.write_text(yaml.safe_dump(manifest))
+        self.kubectl("apply", "-f", str(path))
+        self.story = SetStory(manifest, endpoint, echo)
+        say(
+            f"applied RayJobRefSet/{SET_NAME} (jobs named {PREFIX}...); a remote job is "
+            f"submitted every {SUBMIT_EVERY_SECONDS:g} s and the set creates its ref"
+        )
 
     def watch(self) -> tuple[bool, dict[tuple[str, str, str], Mapping[str, Any] | None], LiveTable]:
         """Print changes until complete (with --until-complete) or a signal; True if complete."""
@@ -259,7 +278,9 @@ class DemoSession:
             while True:
                 objects = read_refs(api, self.samples.refs)
                 table.update(objects)
-                complete = self._all_met(objects)
+                if self.story is not None:
+                    self.story.tick(api)
+                complete = self._all_met(objects) and (self.story is None or self.story.done)
                 if complete and self.options.until_complete:
                     return True, objects, table
                 if complete and not announced:
