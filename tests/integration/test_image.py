@@ -94,11 +94,16 @@ def test_image_has_no_pip_no_compiler_and_no_apt(content: ImageContent) -> None:
 def test_the_image_runs_rayref_read_only_as_65532(
     containerd: Containerd, operator_image: BuiltImage
 ) -> None:
-    script = "id -u; rayref --help; touch /probe 2>&1; touch /opt/rayref/probe 2>&1; exit 0"
+    script = (
+        "id -u; python3 -c 'import getpass; print(getpass.getuser())'; rayref --help;"
+        " touch /probe 2>&1; touch /opt/rayref/probe 2>&1; exit 0"
+    )
     ran = containerd.ctr(
         "run", "--rm", "--read-only", operator_image.ref, "image-test", "sh", "-c", script
     )
     lines = ran.stdout.splitlines()
     assert lines[0] == "65532"
+    # kopf names itself after the user: the uid must have a passwd entry.
+    assert lines[1] == "rayref"
     assert any(line.startswith("usage: rayref") for line in lines)
     assert sum("Read-only file system" in line for line in lines) == 2

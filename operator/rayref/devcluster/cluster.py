@@ -283,6 +283,9 @@ class DevCluster:
             f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
             "--allow-privileged=true",
             "--profiling=false",
+            # A node's name need not resolve (tests/fixtures/node.py): reach its kubelet
+            # (logs, exec) at its InternalIP.
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
         ]
 
     def _start_apiserver(self, deadline: float) -> None:

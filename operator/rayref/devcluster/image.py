@@ -56,6 +56,9 @@ VENV = "/opt/rayref"
 # layer is written).
 STAGED = "/tmp/wheels"  # noqa: S108 - a path inside the image's tree, not the host's /tmp
 USER = "65532:65532"
+# The image's user, named in /etc/passwd and /etc/group (Debian's essential set has no useradd).
+PASSWD_ENTRY = "rayref:x:65532:65532:rayref:/nonexistent:/usr/sbin/nologin"  # noqa: S105
+GROUP_ENTRY = "rayref:x:65532:"
 # Files in the image are dated no later than this (2026-01-01), so their times do not
 # make two builds of the same inputs differ.
 SOURCE_DATE_EPOCH = 1767225600
@@ -147,6 +150,10 @@ def _mmdebstrap_argv(out: Path) -> list[str]:
     argv = ["mmdebstrap", "--mode=root", "--variant=essential", "--quiet"]
     argv.append(f"--include={','.join(PACKAGES)}")
     argv += [f"--dpkgopt={option}" for option in DPKG_OPTIONS]
+    # The user has a name: kopf names its process after getpass.getuser(), which fails
+    # for a uid without a passwd entry (the operator crashed at start without it).
+    argv.append(f"--customize-hook=echo '{PASSWD_ENTRY}' >> \"$1/etc/passwd\"")
+    argv.append(f"--customize-hook=echo '{GROUP_ENTRY}' >> \"$1/etc/group\"")
     return [*argv, SUITE, str(out), *MIRRORS]
 
 

@@ -21,7 +21,9 @@ Needs root and Debian's containerd, runc and containernetworking-plugins.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import ipaddress
 import json
 import os
 import secrets
@@ -33,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rayref.devcluster.build import find_go, module_dir
+from rayref.devcluster.cluster import DevCluster, free_port
 from rayref.devcluster.image import SOURCE_DATE_EPOCH, image_cache
 from rayref.devcluster.oci import compress_layer, write_archive, write_tree_layer
 from rayref.devcluster.processes import ChildProcess
@@ -43,6 +46,7 @@ CNI_DIR = Path("/usr/lib/cni")
 CNI_PLUGINS = ("bridge", "host-local", "loopback")
 COMMANDS = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "ip", "gcc", "mount")
 CRI_NAMESPACE = "k8s.io"
+WORKLOAD_CONTROLLERS = ("deployment-controller", "replicaset-controller")
 
 Log = Callable[[str], None]
 
@@ -140,6 +144,7 @@ class Containerd:
 
     def __init__(self, work_dir: Path, logs_dir: Path) -> None:
         self.work_dir = work_dir
+        self.logs_dir = logs_dir
         self.socket = work_dir / "containerd.sock"
         self.cni_conf_dir = work_dir / "cni"
         self.process = ChildProcess(
@@ -243,3 +248,201 @@ disabled_plugins = ["io.containerd.internal.v1.opt"]
         if self.process.running():
             self.remove_everything()
         self.process.stop()
+
+
+class NodeAddress:
+    """A private address on an interface of its own (a bridge without ports): the InternalIP.
+
+    198.18.0.0/15 is reserved for benchmarking networks, so no real network uses it;
+    each node takes a random /32 of it, so two test beds on one machine do not meet.
+    """
+
+    def __init__(self) -> None:
+        suffix = secrets.token_hex(3)
+        self.interface = f"rayref{suffix}"
+        network = ipaddress.ip_network("198.18.0.0/15")
+        self.ip = str(network[1 + int(suffix, 16) % (network.num_addresses - 2)])
+
+    def add(self) -> None:
+        _run(["ip", "link", "add", self.interface, "type", "bridge"], "ip link add")
+        _run(["ip", "addr", "add", f"{self.ip}/32", "dev", self.interface], "ip addr add")
+        _run(["ip", "link", "set", self.interface, "up"], "ip link set up")
+
+    def remove(self) -> None:
+        subprocess.run(["ip", "link", "del", self.interface], capture_output=True, check=False)
+
+
+class Node:
+    """One node registered with a DevCluster: the scheduler and a kubelet over containerd."""
+
+    def __init__(self, cluster: DevCluster, runtime: Containerd, work_dir: Path) -> None:
+        self.cluster = cluster
+        self.runtime = runtime
+        self.work_dir = work_dir
+        self.address = NodeAddress()
+        self.cgroup_root = f"/{self.address.interface}"
+        self.kubelet_port = 0
+        logs = runtime.logs_dir
+        self.scheduler = self._process("kube-scheduler", self._scheduler_args(), logs)
+        self.workloads = ChildProcess(
+            "kube-controller-manager (workloads)",
+            [str(cluster.bin_dir / "kube-controller-manager"), *self._workload_controller_args()],
+            logs / "kube-controller-manager-workloads.log",
+        )
+        self.kubelet: ChildProcess | None = None
+
+    @property
+    def name(self) -> str:
+        return NODE_NAME
+
+    def _process(self, name: str, argv: list[str], logs: Path) -> ChildProcess:
+        return ChildProcess(name, [str(self.cluster.bin_dir / name), *argv], logs / f"{name}.log")
+
+    def _scheduler_args(self) -> list[str]:
+        return [
+            f"--kubeconfig={self.cluster.kubeconfig}",
+            f"--authentication-kubeconfig={self.cluster.kubeconfig}",
+            f"--authorization-kubeconfig={self.cluster.kubeconfig}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}",
+        ]
+
+    def _workload_controller_args(self) -> list[str]:
+        # The control plane's controller manager runs only what the tests without a
+        # node need; Deployments need these two, in a second one started with the node.
+        kubeconfig = self.cluster.kubeconfig
+        return [
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--authentication-skip-lookup=true",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}",
+            f"--cert-dir={self.work_dir / 'controller-manager-certs'}",
+            "--leader-elect=false",
+            f"--controllers={','.join(WORKLOAD_CONTROLLERS)}",
+            "--use-service-account-credentials=false",
+        ]
+
+    def _kubelet_config(self) -> dict[str, object]:
+        socket = f"unix://{self.runtime.socket}"
+        self.kubelet_port = free_port()
+        return {
+            "apiVersion": "kubelet.config.k8s.io/v1beta1",
+            "kind": "KubeletConfiguration",
+            # Machines with cgroup v1 (or a v1/v2 hybrid) and swap run it too.
+            "failCgroupV1": False,
+            "failSwapOn": False,
+            "cgroupDriver": "cgroupfs",
+            "cgroupRoot": self.cgroup_root,
+            "containerRuntimeEndpoint": socket,
+            "imageServiceEndpoint": socket,
+            "address": self.address.ip,
+            "port": self.kubelet_port,
+            "readOnlyPort": 0,
+            "healthzBindAddress": "127.0.0.1",
+            "healthzPort": free_port(),
+            # The API server reaches the kubelet for logs without a client certificate.
+            "authentication": {"anonymous": {"enabled": True}, "webhook": {"enabled": False}},
+            "authorization": {"mode": "AlwaysAllow"},
+            "podLogsDir": str(self.work_dir / "pod-logs"),
+            "resolvConf": "/etc/resolv.conf",
+            # A shared, busy disk must not evict the operator or collect its image.
+            "evictionHard": {
+                "memory.available": "50Mi",
+                "nodefs.available": "1%",
+                "imagefs.available": "1%",
+                "nodefs.inodesFree": "1%",
+            },
+            "imageGCHighThresholdPercent": 100,
+            "imageGCLowThresholdPercent": 99,
+            "localStorageCapacityIsolation": False,
+            "nodeStatusUpdateFrequency": "5s",
+            "serializeImagePulls": False,
+        }
+
+    def start(self, timeout: float = 120) -> None:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        _create_cgroups(self.cgroup_root)
+        self.address.add()
+        self.scheduler.start()
+        self.workloads.start()
+        config = self.work_dir / "kubelet.yaml"
+        config.write_text(json.dumps(self._kubelet_config(), indent=2))
+        self.kubelet = self._process(
+            "kubelet",
+            [
+                f"--config={config}",
+                f"--kubeconfig={self.cluster.kubeconfig}",
+                f"--hostname-override={NODE_NAME}",
+                f"--node-ip={self.address.ip}",
+                f"--root-dir={self.work_dir / 'kubelet'}",
+                f"--cert-dir={self.work_dir / 'kubelet-pki'}",
+                "--v=1",
+            ],
+            self.runtime.logs_dir,
+        )
+        self.kubelet.start()
+        _wait(self._ready, timeout, f"node {NODE_NAME} Ready", self.kubelet)
+        # The node-lifecycle controller would lift this taint; none runs here.
+        self.cluster.kubectl(
+            "taint", "node", NODE_NAME, "node.kubernetes.io/not-ready-", check=False
+        )
+
+    def _ready(self) -> bool:
+        result = self.cluster.kubectl(
+            "get",
+            "node",
+            NODE_NAME,
+            "-o",
+            "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
+            check=False,
+        )
+        return result.returncode == 0 and result.stdout.strip() == "True"
+
+    def stop(self) -> None:
+        """Kubelet and scheduler, then every container, the address and the cgroups."""
+        if self.kubelet is not None:
+            self.kubelet.stop()
+        self.scheduler.stop()
+        self.workloads.stop()
+        self.runtime.remove_everything()
+        self.address.remove()
+        _remove_cgroups(self.cgroup_root)
+
+
+def _create_cgroups(root: str) -> None:
+    # The kubelet wants its cgroup root to exist in every hierarchy; a new cpuset
+    # starts empty and takes no task until it has the parent's CPUs and memory nodes.
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        if not (hierarchy / "cgroup.procs").is_file():
+            continue
+        top = hierarchy / root.lstrip("/")
+        top.mkdir(exist_ok=True)
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            if (hierarchy / name).is_file():
+                (top / name).write_text((hierarchy / name).read_text())
+
+
+def _remove_cgroups(root: str) -> None:
+    # The kubelet's cgroup tree (kubepods, QoS classes, pods) under each hierarchy,
+    # children before parents; a cgroup still holding a process stays.
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        top = hierarchy / root.lstrip("/")
+        if not top.is_dir():
+            continue
+        for directory in sorted(top.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            if directory.is_dir():
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+        with contextlib.suppress(OSError):
+            top.rmdir()
+
+
+def unmount_below(root: Path) -> None:
+    """Unmount what killed containers and pods left under `root` (overlay roots, token
+    tmpfs, sandbox shm), deepest first, so the folder can be removed."""
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for mount in sorted((m for m in mounts if m.startswith(f"{root}/")), key=len, reverse=True):
+        subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
