@@ -419,6 +419,16 @@ class RayClusterRefStatus(ApiModel):
     instances: list[InstanceStatus] | None = Field(
         default=None, description="Nodes of the cluster."
     )
+    instances_observed_time: str | None = Field(
+        default=None,
+        json_schema_extra=_DATE_TIME,
+        description=(
+            "When the node list shown was read. It moves only when the list changes: a "
+            "refresh that finds the same nodes writes nothing. Node lists of running "
+            "clusters are refreshed with the request budget that sweeps and other reads "
+            "leave (docs/performance.md)."
+        ),
+    )
     name: str | None = Field(default=None, description="Cluster name.")
     description: str | None = Field(default=None, description="Cluster description.")
     display_release_version: str | None = Field(default=None, description="Engine release.")

@@ -29,6 +29,7 @@ from rayref.polling.budget import AdaptiveBudget
 from rayref.polling.cloud import CloudAccess
 from rayref.polling.gauges import TrackedStrategy, refresh
 from rayref.polling.lister import GroupLister
+from rayref.polling.node_refresh import SpareBudget
 from rayref.polling.reconcile import PollContext, Poller
 from rayref.polling.refs import PollStrategy, RefKey
 from rayref.polling.scheduler import PerRefStrategy, Scheduler
@@ -132,7 +133,9 @@ def scheduler_for(
     hooks: list[ForgetHook] = []
     lister: GroupLister | None = None
     if settings.poll_strategy == "list":
-        sweeps = ListPollStrategy(poller, cloud, metrics)
+        sweeps = ListPollStrategy(
+            poller, cloud, metrics, node_budget=SpareBudget(cloud.budget)
+        )
         strategy, hooks, lister = sweeps, [sweeps.forget], sweeps.lister
     else:
         strategy = PerRefStrategy(poller)

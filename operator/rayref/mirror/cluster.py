@@ -185,6 +185,15 @@ def _cluster_transitions(
     return transitions
 
 
+def _instances_observed(new: Mapping[str, Any], prev: Mapping[str, Any], now: datetime) -> str:
+    """When the node list shown was read; kept while the list is the same, like
+    lastSyncTime, so that a node refresh finding nothing new writes nothing."""
+    kept = prev.get("instancesObservedTime")
+    if isinstance(kept, str) and (new.get("instances") or []) == (prev.get("instances") or []):
+        return kept
+    return cond.format_time(now)
+
+
 def cluster_status(
     remote: RayCluster,
     previous: Mapping[str, Any] | None,
@@ -197,6 +206,7 @@ def cluster_status(
     new = dump(_cluster_fields(remote))
     conditions = synced_ok(list(prev.get("conditions") or []), "cluster", generation, now)
     new["observedGeneration"] = generation
+    new["instancesObservedTime"] = _instances_observed(new, prev, now)
     new["conditions"] = _cluster_conditions(conditions, new, generation, now)
     return bounded_update(
         CLUSTER_KIND, new, prev, generation, now, lambda n: _cluster_transitions(remote, prev, n)

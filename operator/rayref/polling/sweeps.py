@@ -53,6 +53,7 @@ from rayref.polling.listings import (
     GroupKey,
     Verdict,
 )
+from rayref.polling.node_refresh import NodeRefreshBudget, Unlimited
 from rayref.polling.reconcile import Poller
 from rayref.polling.refs import PollOutcome, RefKey, RefSnapshot
 from rayref.polling.timing import (
@@ -104,6 +105,8 @@ class RefSweepState:
     sweep_failed: int | None = None
     # Checked at least once since start (the restart re-verification).
     checked: bool = False
+    # A node refresh granted by the node budget and not yet given back.
+    refresh_granted: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,8 +127,10 @@ class ListPollStrategy:
         page_size: int = listings.PAGE_SIZE,
         gets_per_group: int = GETS_PER_GROUP,
         reuse_seconds: float = REUSE_SECONDS,
+        node_budget: NodeRefreshBudget | None = None,
     ) -> None:
         self._reconciler = reconciler
+        self._node_budget: NodeRefreshBudget = node_budget or Unlimited()
         self._cloud = cloud
         self._metrics = metrics
         self._clock = clock
@@ -181,6 +186,8 @@ class ListPollStrategy:
         state = self._refs.pop(uid, None)
         if state is not None and state.checked:
             self._checked -= 1
+        if state is not None:
+            self._give_back(state)
 
     @property
     def lister(self) -> GroupLister:
@@ -248,6 +255,7 @@ class ListPollStrategy:
         now = self._now()
         direct: list[RefSnapshot] = []
         failed: list[RefSnapshot] = []
+        nodes_due: list[tuple[RefSnapshot, RefSweepState]] = []
         outcomes: dict[RefKey, PollOutcome] = {}
         for ref in refs:
             if ref.key not in lookup:
@@ -271,13 +279,24 @@ class ListPollStrategy:
                 assert judgement.fingerprint is not None
                 state.remembered = (ref.resource_version, judgement.fingerprint)
                 if key.kind == CLUSTER_KIND and self._nodes_due(key, ref, state, summary):
-                    verdict = Verdict.INSTANCES
+                    nodes_due.append((ref, state))
+                    continue
             self._metrics.polls.labels(ref.key.kind, f"listed-{verdict}").inc()
             if verdict is Verdict.UNCHANGED:
                 self._metrics.synced(ref.key)
                 outcomes[ref.key] = self._unchanged(key, ref, now, observed_at=taken_at)
             else:
                 direct.append(ref)
+        # Node refreshes last and oldest first: only from budget nothing else needs.
+        for ref, state in sorted(nodes_due, key=lambda due: _node_age_key(due[1])):
+            if self._node_budget.take():
+                state.refresh_granted = True
+                self._metrics.polls.labels(ref.key.kind, f"listed-{Verdict.INSTANCES}").inc()
+                direct.append(ref)
+            else:
+                self._metrics.polls.labels(ref.key.kind, "listed-nodes-deferred").inc()
+                self._metrics.synced(ref.key)
+                outcomes[ref.key] = self._unchanged(key, ref, now, observed_at=taken_at)
         if failed:
             assert error is not None
             outcomes.update(await self._report_failed(key, failed, error))
@@ -410,6 +429,7 @@ class ListPollStrategy:
                     raise
                 except Exception:
                     logger.exception("poll of %s crashed", ref.key)
+                    self._give_back(self._state(ref))
                     continue
                 state = self._state(ref)
                 state.unverified_since = state.sweep_failed = None
@@ -422,6 +442,7 @@ class ListPollStrategy:
         self, key: GroupKey, ref: RefSnapshot, state: RefSweepState, outcome: PollOutcome
     ) -> PollOutcome:
         now = self._clock()
+        self._give_back(state)
         if key.kind == CLUSTER_KIND and not ref.suspended:
             reads = state.nodes
             wrote = outcome.status is not None
@@ -435,3 +456,13 @@ class ListPollStrategy:
             resource_version=outcome.resource_version,
             gone=outcome.gone,
         )
+
+    def _give_back(self, state: RefSweepState) -> None:
+        if state.refresh_granted:
+            state.refresh_granted = False
+            self._node_budget.give_back()
+
+
+def _node_age_key(state: RefSweepState) -> float:
+    """Oldest node read first; a cluster whose nodes were never read before all."""
+    return -float("inf") if state.nodes is None else state.nodes.at

@@ -202,3 +202,19 @@ def test_an_unchanged_cluster_changes_nothing() -> None:
     assert not second.changed
     assert second.status == stored
     assert second.status["lastSyncTime"] == "2026-06-01T08:00:00Z"
+
+
+def test_instances_observed_time_moves_only_when_the_node_list_changes() -> None:
+    nodes = [node("head-1"), node("worker-1")]
+    first = cluster_status(cluster(instances=nodes), None, generation=1, now=T0)
+    assert first.status["instancesObservedTime"] == "2026-06-01T08:00:00Z"
+
+    # A refresh 5 minutes later finding the same nodes: nothing to write.
+    same = cluster_status(cluster(instances=nodes), first.status, generation=1, now=at(300))
+    assert not same.changed
+    assert same.status["instancesObservedTime"] == first.status["instancesObservedTime"]
+
+    # A node goes away: the list and its time move together.
+    fewer = cluster_status(cluster(instances=nodes[:1]), same.status, generation=1, now=at(600))
+    assert fewer.changed
+    assert fewer.status["instancesObservedTime"] == "2026-06-01T08:10:00Z"

@@ -81,6 +81,7 @@ class Call:
     access_key_id: str
     page_num: int | None = None
     submit_time: tuple[int, int] | str | None = None
+    object_id: str | None = None  # the job or cluster a Get read
 
 
 class FakeEmr:
@@ -140,7 +141,7 @@ class FakeEmrClient:
             )
 
     async def get_ray_job(self, workspace_id: str, submission_id: str) -> RayJob:
-        self._call("GetRayJob")
+        self._call("GetRayJob", object_id=submission_id)
         body = self._emr.jobs.get(submission_id)
         if body is None:
             raise NotFoundError(
@@ -149,7 +150,7 @@ class FakeEmrClient:
         return RayJob.model_validate(body)
 
     async def get_ray_cluster(self, workspace_id: str, cluster_id: str) -> RayCluster:
-        self._call("GetRayCluster")
+        self._call("GetRayCluster", object_id=cluster_id)
         body = self._emr.clusters.get(cluster_id)
         if body is None:
             raise NotFoundError(
