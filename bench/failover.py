@@ -48,6 +48,7 @@ class Replica:
     process: Process
     port: int
     starts: int = 1
+    started_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -56,6 +57,8 @@ class Runs:
     resumed: list[float] = field(default_factory=list)
     writes: list[int] = field(default_factory=list)
     standby_rss_mib: list[float] = field(default_factory=list)
+    # From a warm standby's start until its gauge shows every ref (a 5 s gauge: coarse).
+    warm_up: list[float] = field(default_factory=list)
 
 
 def start(
@@ -96,9 +99,15 @@ async def wait_holder(kube: Kube, replicas: list[Replica], cap: float = CAP) -> 
     raise RuntimeError("no leader")
 
 
+def alive(replica: Replica) -> None:
+    if replica.process.proc.poll() is not None:
+        raise RuntimeError(f"{replica.name} exited; see {replica.process.log_path}")
+
+
 async def wait_checked(replica: Replica, refs: int, cap: float = CAP) -> None:
     deadline = time.monotonic() + cap
     while scrape(replica.port, CHECKED) < refs:
+        alive(replica)
         if time.monotonic() > deadline:
             raise RuntimeError(f"{replica.name} did not check {refs} refs within {cap:.0f} s")
         await asyncio.sleep(0.1)
@@ -116,8 +125,7 @@ async def wait_serving(replica: Replica, cap: float = 60.0) -> None:
     """Until the replica answers on /metrics: a standby serves rayref_leader 0 at once."""
     deadline = time.monotonic() + cap
     while time.monotonic() < deadline:
-        if replica.process.proc.poll() is not None:
-            raise RuntimeError(f"{replica.name} exited; see {replica.process.log_path}")
+        alive(replica)
         if await asyncio.to_thread(_serving, replica.port):
             return
         await asyncio.sleep(0.1)
@@ -135,6 +143,7 @@ async def wait_warm(replica: Replica, refs: int, cap: float = CAP) -> None:
     """Until a warm standby's registry holds every ref (its gauge refreshes every 5 s)."""
     deadline = time.monotonic() + cap
     while scrape(replica.port, KNOWN) < refs:
+        alive(replica)
         if time.monotonic() > deadline:
             raise RuntimeError(f"{replica.name} did not hold {refs} refs within {cap:.0f} s")
         await asyncio.sleep(0.2)
@@ -175,6 +184,7 @@ async def failover(
                     await wait_serving(standby)
                     if mode_is_warm:
                         await wait_warm(standby, refs)
+                        results[mode].warm_up.append(time.monotonic() - standby.started_at)
                     standby_rss = rss_mib(standby.process.pid)
                     writes_before = scrape(standby.port, WRITES)
                     stopped = time.monotonic()

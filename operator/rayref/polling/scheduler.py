@@ -27,6 +27,14 @@ from rayref.polling.timing import CRASH_RETRY_DELAY
 
 logger = logging.getLogger("rayref.scheduler")
 
+# A warm standby taking over has its whole registry due at once. Released in waves, so
+# that no batch is so large that judging it (one group's refs, without yielding) holds
+# the event loop long enough to delay the Lease renewals: at 10,000 refs one batch
+# blocked it past the renew deadline. The waves fit well within the lister's reuse
+# window, so each group is still listed once.
+TAKEOVER_WAVE_REFS = 500
+TAKEOVER_WAVE_SECONDS = 0.25
+
 
 class PerRefStrategy:
     """One poll per ref (GetRayJob / GetRayCluster)."""
@@ -233,12 +241,7 @@ class Scheduler:
 
     def start(self) -> None:
         if self._held:
-            # Taking over: when the old leader last checked a ref is unknown (a status is
-            # written only when it changes), so every ref is checked now, in one batch
-            # per group since the registry is already complete.
-            self._held = False
-            for entry in self._entries.values():
-                self._schedule(entry, 0.0)
+            self._release_held()
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self.run(), name="rayref-scheduler")
 
@@ -268,6 +271,18 @@ class Scheduler:
             finally:
                 sleeper.cancel()
                 waker.cancel()
+
+    def _release_held(self) -> None:
+        """Taking over: when the old leader last checked a ref is unknown (a status is
+        written only when it changes), so every ref is checked now, in waves; refs whose
+        status does not show a read of their generation yet come first."""
+        self._held = False
+        entries = sorted(
+            self._entries.values(),
+            key=lambda entry: entry.status.get("observedGeneration") == entry.generation,
+        )
+        for index, entry in enumerate(entries):
+            self._schedule(entry, (index // TAKEOVER_WAVE_REFS) * TAKEOVER_WAVE_SECONDS)
 
     def _schedule(self, entry: _Entry, delay: float) -> None:
         if self._held:

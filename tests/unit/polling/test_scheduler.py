@@ -15,7 +15,13 @@ import pytest
 from rayref.api.kinds import JOB_KIND
 from rayref.api.specs import InvalidSpec, parse_spec
 from rayref.polling.refs import PollOutcome, RefKey, RefSnapshot
-from rayref.polling.scheduler import PerRefStrategy, Scheduler, compact
+from rayref.polling.scheduler import (
+    TAKEOVER_WAVE_REFS,
+    TAKEOVER_WAVE_SECONDS,
+    PerRefStrategy,
+    Scheduler,
+    compact,
+)
 from rayref.polling.timing import CRASH_RETRY_DELAY
 
 
@@ -390,5 +396,32 @@ async def test_a_held_scheduler_polls_the_latest_spec_it_saw(clock: FakeClock) -
         assert strategy.batches == [["a"]]
         assert sched.snapshots()[0].generation == 2
         assert not sched.held
+    finally:
+        await sched.stop()
+
+
+async def test_a_takeover_checks_the_held_refs_in_waves_unread_ones_first(
+    clock: FakeClock,
+) -> None:
+    strategy = WorkspaceBatches()
+    sched = Scheduler(strategy, clock=clock, max_in_flight=16, jitter=lambda d: d)
+    sched.hold()
+    refs = 2 * TAKEOVER_WAVE_REFS + 10
+    spec = {"workspaceId": "w-1", "submissionId": "rj-x"}
+    read = {"observedGeneration": 1}
+    for i in range(refs - 1):
+        observe(sched, f"r{i:05d}", spec=spec, status=read)
+    observe(sched, "unread", spec=spec)  # the old leader had not written it yet
+    sched.start()
+    try:
+        await clock.advance(0)
+        assert len(strategy.batches) == 1 and len(strategy.batches[0]) == TAKEOVER_WAVE_REFS
+        assert "unread" in strategy.batches[0]
+        await clock.advance(2 * TAKEOVER_WAVE_SECONDS)
+        assert [len(batch) for batch in strategy.batches] == [
+            TAKEOVER_WAVE_REFS,
+            TAKEOVER_WAVE_REFS,
+            10,
+        ]
     finally:
         await sched.stop()
