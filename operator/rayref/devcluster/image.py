@@ -116,9 +116,9 @@ def missing_prerequisites() -> list[str]:
     missing = []
     if os.geteuid() != 0:
         missing.append("root (mmdebstrap's root mode, chroot, an overlay mount)")
-    for command in ("mmdebstrap", "chroot", "tar", "mount", "umount"):
-        if shutil.which(command) is None:
-            missing.append(f"`{command}` (apt-get install mmdebstrap)")
+    absent = [c for c in ("mmdebstrap", "chroot", "tar", "mount", "umount") if not shutil.which(c)]
+    if absent:
+        missing.append(f"{', '.join(absent)} (apt-get install mmdebstrap coreutils tar mount)")
     return missing
 
 
