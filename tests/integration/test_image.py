@@ -10,11 +10,12 @@ import json
 import re
 import tarfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rayref.devcluster.image import BuiltImage, lock_file
+from rayref.devcluster.image import BuiltImage, build_image, lock_file
 from rayref.devcluster.node import Containerd
 
 pytestmark = pytest.mark.node
@@ -107,3 +108,8 @@ def test_the_image_runs_rayref_read_only_as_65532(
     assert lines[1] == "rayref"
     assert any(line.startswith("usage: rayref") for line in lines)
     assert sum("Read-only file system" in line for line in lines) == 2
+
+
+def test_the_same_tree_builds_the_same_image(operator_image: BuiltImage, tmp_path: Path) -> None:
+    again = build_image(tmp_path / "again.oci.tar")
+    assert again.manifest_digest == operator_image.manifest_digest

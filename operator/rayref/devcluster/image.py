@@ -241,9 +241,12 @@ def project_wheel(out_dir: Path) -> Path:
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
     )
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+    # The wheel's zip entries are dated SOURCE_DATE_EPOCH: the same tree, the same wheel,
+    # the same image digest.
     _run(
         [*pip, "wheel", "--quiet", "--no-deps", str(source), "-w", str(out_dir)],
         "pip wheel (the project)",
+        env={**os.environ, "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH)},
     )
     (wheel,) = out_dir.glob("rayref_operator-*.whl")
     return wheel
