@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import fcntl
 import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -180,9 +181,7 @@ def base_layer(log: Log = _print) -> tuple[Path, Layer, bool]:
 
 def _installer_version() -> str:
     # pip installs the image's venv but is not part of it: it runs from its wheel.
-    import pip
-
-    return pip.__version__
+    return importlib.metadata.version("pip")
 
 
 def wheelhouse(log: Log = _print) -> Path:
