@@ -244,6 +244,7 @@ class RefSets:
             await self._wait(state)
 
     async def _wait(self, state: _Set) -> None:
+        await asyncio.sleep(0)  # a sync that found everything at hand still yields
         while not state.dirty:
             remaining = state.interval - (self._clock() - state.consumed_at)
             if remaining <= 0 or self._news(state):
@@ -303,7 +304,7 @@ class RefSets:
         else:
             assert state.group is not None
             listing, error = await self._lister.discover(
-                state.group, _snapshot(state), self._clock()
+                state.group, _snapshot(state), self._clock(), newer_than=state.consumed_at
             )
             state.pending = None
         state.consumed_at = listing.taken_at if error is None else self._clock()

@@ -119,15 +119,17 @@ class GroupLister:
             watcher.seen(listing, error)
 
     async def discover(
-        self, key: GroupKey, ref: RefSnapshot, started: float
+        self, key: GroupKey, ref: RefSnapshot, started: float, *, newer_than: float
     ) -> tuple[Listing, SweepError | None]:
-        """The group's sweep for a watcher: the latest one when it is fresh and covers the
-        watchers' window, else a new one (handed to every watcher). `ref` stands for the
+        """The group's sweep for a watcher: the latest one when it is fresh, covers the
+        watchers' window and was taken after `newer_than` (the one the watcher already
+        has never counts), else a new one (handed to every watcher). `ref` stands for the
         watcher where a client is built (namespace, credentials)."""
         async with self._locks.setdefault(key, asyncio.Lock()):
             latest = self._latest.get(key)
             if (
                 latest is not None
+                and latest.taken_at > newer_than
                 and latest.taken_at >= started - self._reuse_seconds
                 and self._serves_watchers(key, latest)
             ):
