@@ -133,9 +133,7 @@ def scheduler_for(
     hooks: list[ForgetHook] = []
     lister: GroupLister | None = None
     if settings.poll_strategy == "list":
-        sweeps = ListPollStrategy(
-            poller, cloud, metrics, node_budget=SpareBudget(cloud.budget)
-        )
+        sweeps = ListPollStrategy(poller, cloud, metrics, node_budget=SpareBudget(cloud.budget))
         strategy, hooks, lister = sweeps, [sweeps.forget], sweeps.lister
     else:
         strategy = PerRefStrategy(poller)
