@@ -153,7 +153,7 @@ class Containerd:
             logs_dir / "containerd.log",
         )
 
-    def _config(self, bridge: str, subnet: str) -> str:
+    def _config(self) -> str:
         cri = 'plugins."io.containerd.grpc.v1.cri"'
         return f"""version = 2
 root = "{self.work_dir / "root"}"
@@ -201,11 +201,13 @@ disabled_plugins = ["io.containerd.internal.v1.opt"]
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.cni_conf_dir.mkdir(exist_ok=True)
         suffix = secrets.token_hex(3)
+        # No pod of the tests uses the bridge (they run with hostNetwork); its name and
+        # subnet are random all the same, so two test beds never share one.
         bridge, subnet = (
             f"rayref{suffix}",
             f"10.{200 + int(suffix[:2], 16) % 50}.{int(suffix[2:4], 16)}.0/24",
         )
-        (self.work_dir / "config.toml").write_text(self._config(bridge, subnet))
+        (self.work_dir / "config.toml").write_text(self._config())
         (self.cni_conf_dir / "10-rayref.conflist").write_text(
             json.dumps(self._cni_config(bridge, subnet))
         )
