@@ -69,6 +69,10 @@ logger = logging.getLogger("rayref.sweeps")
 # Per-ref polls (Gets) of one batch run at most this many at a time: each group then
 # holds only a few places in the budget's queue, and busy groups share it evenly.
 GETS_PER_GROUP = 4
+# Judging a ref maps its list item with the operator's own mapping (about 0.1-1 ms);
+# a group of 10,000 refs judged in one go would hold the event loop for seconds, and
+# with it the Lease renewals of leader election and sharding. Yield this often.
+JUDGED_BETWEEN_YIELDS = 100
 # The list call could not be made for a reason a person must fix: hand the refs to the
 # per-ref poll (which reports it per ref and backs off) and do not list again for this long.
 REFUSED_SWEEP_SECONDS = 120.0
@@ -257,7 +261,9 @@ class ListPollStrategy:
         failed: list[RefSnapshot] = []
         nodes_due: list[tuple[RefSnapshot, RefSweepState]] = []
         outcomes: dict[RefKey, PollOutcome] = {}
-        for ref in refs:
+        for index, ref in enumerate(refs):
+            if index and index % JUDGED_BETWEEN_YIELDS == 0:
+                await asyncio.sleep(0)
             if ref.key not in lookup:
                 if error is None:
                     direct.append(ref)  # no sweep vouches for it: read it

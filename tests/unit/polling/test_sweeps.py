@@ -6,6 +6,7 @@ List and Get calls a batch of refs costs, what is written, and when the refs are
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -439,3 +440,36 @@ async def test_checked_counts_each_ref_once_and_forgets_deleted_ones(world: Worl
     strategy.forget(refs[0].uid)
     strategy.forget("never-seen")
     assert strategy.checked == 2
+
+
+# ---------------------------------------------------------------- the event loop
+
+
+async def test_judging_a_large_group_lets_other_tasks_run(world: World) -> None:
+    # The Lease renewals of leader election share the event loop with the sweeps: a
+    # group of thousands of refs must not hold it for the whole judging.
+    refs = []
+    for i in range(400):
+        world.emr.add_job(f"rj-big{i}", submitTime=SUBMIT_MS[0])
+        ref = world.job_ref(f"big{i}", f"rj-big{i}")
+        await world.poller(ref)
+        refs.append(world.current(ref))
+    world.emr.reset_calls()
+    strategy = world.sweeps()
+    ran = 0
+
+    async def renewer() -> None:
+        nonlocal ran
+        while True:
+            ran += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.ensure_future(renewer())
+    await asyncio.sleep(0)
+    started = ran
+    outcomes = await strategy.poll_batch(refs)
+    other.cancel()
+
+    assert len(outcomes) == 400 and world.emr.count("GetRayJob") == 0
+    # the judging gave way every 100 refs (the fake client's pages never do)
+    assert ran - started >= 3
