@@ -85,6 +85,7 @@ def preflight_kubernetes(timeout: float = PREFLIGHT_TIMEOUT_SECONDS) -> tuple[in
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
+    from collections.abc import Awaitable
 
     import kopf
 
@@ -112,20 +113,25 @@ def run(args: argparse.Namespace) -> int:
     registry = kopf.OperatorRegistry()
     register(registry)
     namespaces = list(settings.watch_namespaces)
+
+    def operator(memo: kopf.Memo, stop_flag: asyncio.Event | None) -> Awaitable[None]:
+        # kopf as sharding and leader election run it (they serve /healthz themselves)
+        return kopf.operator(
+            registry=registry,
+            standalone=True,
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            stop_flag=stop_flag,
+            memo=memo,
+        )
+
     if settings.shards:
         from rayref.sharding.run import run_sharded
 
         return run_sharded(
             settings,
             environ,
-            lambda memo, stop_flag: kopf.operator(
-                registry=registry,
-                standalone=True,
-                clusterwide=not namespaces,
-                namespaces=namespaces,
-                stop_flag=stop_flag,
-                memo=memo,
-            ),
+            operator,
         )
     if settings.leader_election:
         from rayref.election.run import run_elected
@@ -133,14 +139,7 @@ def run(args: argparse.Namespace) -> int:
         return run_elected(
             settings,
             environ,
-            lambda memo, stop_flag: kopf.operator(
-                registry=registry,
-                standalone=True,
-                clusterwide=not namespaces,
-                namespaces=namespaces,
-                stop_flag=stop_flag,
-                memo=memo,
-            ),
+            operator,
         )
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
     asyncio.run(
