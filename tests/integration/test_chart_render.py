@@ -227,7 +227,7 @@ def test_probes_hit_kopf_healthz_on_the_configured_health_port(helm: Path) -> No
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports["health"] == 8181
     assert container_env(deployment)["RAYREF_HEALTH_PORT"] == "8181"
-    for probe in ("livenessProbe", "readinessProbe"):
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
 
 
