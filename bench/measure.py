@@ -20,11 +20,23 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 @dataclass
 class Expectation:
-    """A remote change the benchmark made: the ref should show `phase` soon."""
+    """A remote change the benchmark made: the ref should show `phase` soon (a job's
+    end), or, with `node_reason`, a node of a cluster with that reason (an OOM kill,
+    which only a GetRayCluster shows: the list entry stays the same)."""
 
     changed_at: float  # wall seconds (the simulator's changedAt)
-    phase: str
+    phase: str = ""
+    node_reason: str = ""
     seen_at: float | None = None
+
+    def shown_by(self, status: dict[str, Any]) -> bool:
+        if self.node_reason:
+            instances = status.get("instances") or []
+            return any(
+                isinstance(node, dict) and node.get("reason") == self.node_reason
+                for node in instances
+            )
+        return status.get("phase") == self.phase
 
 
 class Watcher:
@@ -61,7 +73,7 @@ class Watcher:
         if (
             expectation is not None
             and expectation.seen_at is None
-            and (obj.get("status") or {}).get("phase") == expectation.phase
+            and expectation.shown_by(obj.get("status") or {})
         ):
             expectation.seen_at = time.time()
 
@@ -72,14 +84,20 @@ class Watcher:
         self.writes.clear()
         self.expected.clear()
 
-    def unseen(self) -> int:
-        return sum(1 for item in self.expected.values() if item.seen_at is None)
+    def unseen(self, *, nodes: bool = False) -> int:
+        return sum(
+            1
+            for item in self.expected.values()
+            if item.seen_at is None and bool(item.node_reason) == nodes
+        )
 
-    def delays(self) -> list[float]:
-        """Seconds from each remote change to its status; inf when never seen."""
+    def delays(self, *, nodes: bool = False) -> list[float]:
+        """Seconds from each remote change to its status; inf when never seen. Job and
+        cluster-state changes by default, node changes with `nodes`."""
         return [
             (item.seen_at - item.changed_at) if item.seen_at is not None else math.inf
             for item in self.expected.values()
+            if bool(item.node_reason) == nodes
         ]
 
 

@@ -38,6 +38,17 @@ class Result:
     cpu_idle_percent: float = math.nan
     cpu_busy_percent: float = math.nan
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    # Delay from a node change the cluster list does not show (an OOM kill of a running
+    # cluster's head) to the ref's status.instances: node refreshes, on spare budget.
+    node_changes: int = 0
+    node_changes_seen: int = 0
+    node_freshness_p50: float = math.nan
+    node_freshness_p99: float = math.nan
+    node_freshness_max: float = math.nan
+    node_change_writes: int = 0
+    # kube-apiserver and etcd beside the operator: {name: {"rss_mib", "cpu_busy_percent",
+    # "cpu_idle_percent"}}, to tell when the local control plane is the limit.
+    control_plane: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def requests_total(self) -> float:
@@ -55,6 +66,28 @@ def _num(value: float, digits: int = 0) -> str:
     if math.isinf(value):
         return "not seen"
     return f"{value:,.{digits}f}"
+
+
+def node_lists(result: Result) -> str:
+    """One line: the node lists' age and the control plane's own figures."""
+    delays = "/".join(
+        _num(v, 1)
+        for v in (result.node_freshness_p50, result.node_freshness_p99, result.node_freshness_max)
+    )
+    unseen = result.node_changes - result.node_changes_seen
+    parts = [
+        f"node changes of Running clusters ({result.node_changes}), freshness p50/p99/max s: "
+        + delays
+        + (f" ({unseen} not seen)" if unseen else "")
+        + f", {result.node_change_writes} writes"
+    ]
+    for name, figures in sorted(result.control_plane.items()):
+        parts.append(
+            f"{name}: RSS {_num(figures.get('rss_mib', math.nan))} MiB peak, CPU "
+            f"{_num(figures.get('cpu_busy_percent', math.nan), 1)}% busy / "
+            f"{_num(figures.get('cpu_idle_percent', math.nan), 1)}% idle"
+        )
+    return "; ".join(parts)
 
 
 def _freshness(result: Result) -> str:

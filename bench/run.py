@@ -10,9 +10,11 @@ statuses already written (see `bench.world`). Then, for rayref and for the basel
 
 1. restart: start the operator; time until it has checked every ref (its
    `*_refs_checked` gauge), and the writes meanwhile (none are due);
-2. changes: end one running job a second (the simulator records `changedAt`); cloud
-   requests per operation from the simulator's counters, writes from a watch of both
-   kinds, and the delay from each change to its status;
+2. changes: end one running job a second (the simulator records `changedAt`), and
+   every fifth second OOM-kill a running cluster's head (a node change its list entry
+   does not show: only a node refresh finds it); cloud requests per operation from the
+   simulator's counters, writes from a watch of both kinds, and the delay from each
+   change to its status (node changes are their own figure, seen until the end);
 3. drain: wait (bounded) for the last changes to show;
 4. idle: nothing changes; CPU share and writes.
 
@@ -33,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench import report
@@ -44,6 +46,8 @@ from bench.world import POLL_INTERVAL, Ref, World, create, plan, presync, write_
 REPO = Path(__file__).resolve().parent.parent
 LISTENING = "rayref-simulator listening on "
 BUDGET_RATE, BUDGET_BURST = 20, 40
+# One running cluster's head is OOM-killed per this many job changes.
+NODE_CHANGE_EVERY = 5
 
 
 @dataclass(frozen=True)
@@ -210,12 +214,14 @@ async def measure_operator(
     name: str,
     world: World,
     changes: list[Ref],
+    node_changes: list[Ref],
     kube: Kube,
     control: object,
     kubeconfig: Path,
     endpoint: str,
     phases: Phases,
     workdir: Path,
+    control_plane: dict[str, int] | None = None,
 ) -> report.Result:
     from rayref.simulator.control import SimulatorControl
 
@@ -250,6 +256,9 @@ async def measure_operator(
         await control.reset_counters()
         busy = ProcWatch(process.pid)
         busy.start()
+        plane_busy = {name: ProcWatch(pid) for name, pid in (control_plane or {}).items()}
+        for watch in plane_busy.values():
+            watch.start()
         begin = time.monotonic()
         for index, ref in enumerate(changes):
             await asyncio.sleep(
@@ -257,13 +266,24 @@ async def measure_operator(
             )
             view = await control.update_job(ref.workspace_id, ref.remote_id, action="succeed")
             watcher.expected[f"{ref.namespace}/{ref.name}"] = Expectation(
-                view.changed_at / 1000.0, "Succeeded"
+                view.changed_at / 1000.0, phase="Succeeded"
             )
+            if index % NODE_CHANGE_EVERY == 0 and index // NODE_CHANGE_EVERY < len(node_changes):
+                cluster = node_changes[index // NODE_CHANGE_EVERY]
+                # restarts after a day: the OOM kill stays what the node shows
+                view = await control.update_cluster(
+                    cluster.workspace_id, cluster.remote_id, action="oom", restart_seconds=86400
+                )
+                watcher.expected[f"{cluster.namespace}/{cluster.name}"] = Expectation(
+                    view.changed_at / 1000.0, node_reason="OOMKilled"
+                )
         await asyncio.sleep(max(0.0, begin + phases.change_seconds - time.monotonic()))
         minutes = (time.monotonic() - begin) / 60.0
         counts = await control.counters()
         await busy.stop()
         result.cpu_busy_percent = busy.cpu_share
+        for watch in plane_busy.values():
+            await watch.stop()
         result.requests_per_minute = {
             op: sum(counts.operations.get(op, {}).values()) / minutes for op in report.OPERATIONS
         }
@@ -278,25 +298,46 @@ async def measure_operator(
         # 4. idle (a late change may still show; it counts, the CPU share too)
         idle = ProcWatch(process.pid)
         idle.start()
+        plane_idle = {name: ProcWatch(pid) for name, pid in (control_plane or {}).items()}
+        for watch in plane_idle.values():
+            watch.start()
         await asyncio.sleep(phases.idle_seconds)
         await idle.stop()
+        for part, watch in plane_idle.items():
+            await watch.stop()
+            result.control_plane[part] = {
+                "rss_mib": max(watch.peak_rss, plane_busy[part].peak_rss) / 1024 / 1024,
+                "cpu_busy_percent": plane_busy[part].cpu_share,
+                "cpu_idle_percent": watch.cpu_share,
+            }
+        node_delays = watcher.delays(nodes=True)
+        result.node_changes = len(node_delays)
+        result.node_changes_seen = sum(1 for d in node_delays if not math.isinf(d))
+        if node_delays:
+            result.node_freshness_p50 = percentile(node_delays, 0.50)
+            result.node_freshness_p99 = percentile(node_delays, 0.99)
+            result.node_freshness_max = max(node_delays)
         result.cpu_idle_percent = idle.cpu_share
         assert idle.last is not None
         result.rss_idle_mib = idle.last.rss_bytes / 1024 / 1024
         result.phase_seconds["idle"] = phases.idle_seconds
         result.writes_per_minute = writes_while_changing / minutes
-        changed = set(watcher.expected)
+        changed = {ref for ref, item in watcher.expected.items() if not item.node_reason}
+        node_changed = set(watcher.expected) - changed
         delays = watcher.delays()
         result.changes = len(delays)
         result.changes_seen = sum(1 for d in delays if not math.isinf(d))
         writes_to_changed = sum(n for ref, n in watcher.writes.items() if ref in changed)
         result.unchanged_ref_writes = sum(
-            n for ref, n in watcher.writes.items() if ref not in changed
+            n for ref, n in watcher.writes.items() if ref not in changed and ref not in node_changed
+        )
+        result.node_change_writes = sum(
+            n for ref, n in watcher.writes.items() if ref in node_changed
         )
         result.writes_per_change = (
             writes_to_changed / result.changes_seen if result.changes_seen else math.nan
         )
-        result.freshness_p50 = percentile(delays, 0.50)
+        result.freshness_p50 = percentile(delays, 0.50)  # job and state changes only
         result.freshness_p95 = percentile(delays, 0.95)
         result.freshness_p99 = percentile(delays, 0.99)
         await whole.stop()
@@ -305,6 +346,7 @@ async def measure_operator(
         process.stop()
         await watcher.stop()
     log(f"{name} N={world.size}: {json.dumps(result.figures(), default=str)}")
+    log(f"{name} N={world.size}: {report.node_lists(result)}")
     return result
 
 
@@ -333,19 +375,32 @@ async def run_size(
                 int(phases.change_seconds * phases.changes_per_second),
                 len(active) // max(1, len(operators)),
             )
+            plane = {
+                name: child.pid
+                for name, child in (("kube-apiserver", cluster.apiserver), ("etcd", cluster.etcd))
+                if child is not None and child.pid is not None
+            }
+            running = [ref for ref in world.clusters if ref.active]
+            random.Random(size + 1).shuffle(running)
+            per_operator_nodes = per_operator // NODE_CHANGE_EVERY + 1
             for index, name in enumerate(operators):
                 changes = active[index * per_operator : (index + 1) * per_operator]
+                node_changes = running[
+                    index * per_operator_nodes : (index + 1) * per_operator_nodes
+                ]
                 results.append(
                     await measure_operator(
                         name,
                         world,
                         changes,
+                        node_changes,
                         kube,
                         control,
                         cluster.kubeconfig,
                         endpoint,
                         phases,
                         sizedir,
+                        control_plane=plane,
                     )
                 )
         finally:
@@ -418,6 +473,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--render", type=Path, help="only write --output from a --json file of an earlier run"
     )
+    parser.add_argument(
+        "--verify-cap",
+        type=float,
+        help="seconds the re-verification may take before it counts as missed (default 90)",
+    )
     args = parser.parse_args(argv)
     if args.render:
         data = json.loads(args.render.read_text())
@@ -434,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     operators = [s.strip() for s in args.operators.split(",") if s.strip()]
     phases = SMOKE if args.smoke else FULL
+    if args.verify_cap:
+        phases = replace(phases, verify_cap=args.verify_cap)
     output = args.output or (None if args.smoke else REPO / "docs" / "performance.md")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rayref-bench-"))
     from rayref.devcluster.build import ensure_binaries
