@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from aiohttp import web
+from kubernetes.client import Configuration
 
 from rayref.controller.settings import OperatorSettings
 from rayref.devcluster.build import DevClusterBuildError, ensure_binaries
+from rayref.election.lease import LeaseRecord
+from rayref.kube.client import KubeClient
+from rayref.sharding.leases import SLOT, KubeLeaseSet, LeaseSetAPI
 from tests.fixtures.paths import CRDS_DIR, REPO_ROOT
 
 CHART = REPO_ROOT / "charts" / "rayref-operator"
@@ -30,6 +35,12 @@ NAMESPACED_VALUES: dict[str, Any] = {
     "requestBudget": {"rate": 2.5, "burst": 5},
     "logging": {"level": "DEBUG", "json": True},
     "metrics": {"serviceMonitor": {"enabled": True}, "podMonitor": {"enabled": True}},
+}
+
+SHARDED_VALUES: dict[str, Any] = {
+    "replicas": 3,
+    "sharding": {"enabled": True, "shards": 8},
+    "leaderElection": {"enabled": False},
 }
 
 
@@ -92,7 +103,11 @@ def grants(rule: dict[str, Any], group: str, resource: str, verb: str) -> bool:
 # ---------------------------------------------------------------------- lint
 
 
-@pytest.mark.parametrize("values", [None, NAMESPACED_VALUES], ids=["defaults", "namespaced-rrsa"])
+@pytest.mark.parametrize(
+    "values",
+    [None, NAMESPACED_VALUES, SHARDED_VALUES],
+    ids=["defaults", "namespaced-rrsa", "sharded"],
+)
 def test_helm_lint_strict_passes(helm: Path, values: dict[str, Any] | None) -> None:
     result = run_helm(helm, "lint", "--strict", str(CHART), values=values)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -123,6 +138,17 @@ def test_schema_rejects_a_wrong_type_naming_the_value(helm: Path, command: str) 
         ({"leaderElection": {"renewDeadline": 15}}, "renewDeadline must be shorter"),
         ({"leaderElection": {"retryPeriod": 9}}, "retryPeriod x1.2 must be shorter"),
         ({"leaderElection": {"leaseName": "Not_A_Name"}}, "/leaderElection/leaseName"),
+        (
+            {"sharding": {"enabled": True}},
+            "sharding.enabled and leaderElection.enabled exclude each other",
+        ),
+        ({"sharding": {"shards": 0}}, "/sharding/shards"),
+        ({"sharding": {"shards": 2.5}}, "/sharding/shards"),
+        ({"sharding": {"slots": 4}}, "slots"),
+        (
+            {**SHARDED_VALUES, "leaderElection": {"enabled": False, "renewDeadline": 15}},
+            "renewDeadline must be shorter",
+        ),
         ({"podAntiAffinity": "always"}, "/podAntiAffinity"),
         ({"sharedCredentialsNamespaces": ["*", "team-a"]}, "/sharedCredentialsNamespaces"),
         ({"endpoint": "ftp://emr.internal"}, "/endpoint"),
@@ -237,6 +263,7 @@ def test_default_settings_are_valid_operator_settings(helm: Path) -> None:
     settings_env = {k: v for k, v in env.items() if k.startswith("RAYREF_")}
     known = {"RAYREF_" + name.upper() for name in OperatorSettings.model_fields}
     assert set(settings_env) <= known, set(settings_env) - known
+    assert "RAYREF_SHARDS" not in settings_env  # sharding is off unless asked for
     settings = OperatorSettings.from_env(settings_env)
     # The chart elects a leader on a Lease named after the release; everything else is
     # the operator's own default.
@@ -518,3 +545,162 @@ def test_election_timings_reach_the_operator_settings(helm: Path) -> None:
             settings.leader_election_retry_period,
             settings.leader_election_standby,
         ) == (30, 20, 4, standby)
+
+
+# ---------------------------------------------------------------------- sharding
+
+
+def rbac_verb(method: str, path: str, watch: bool) -> str:
+    """The verb the API server authorizes a request as (its request info rules)."""
+    named = not path.endswith("/leases")
+    if watch:
+        return "watch"
+    verbs = {
+        "GET": "get" if named else "list",
+        "POST": "create",
+        "PUT": "update",
+        "PATCH": "patch",
+        "DELETE": "delete" if named else "deletecollection",
+    }
+    return verbs[method]
+
+
+def test_rbac_verb_reads_requests_as_the_api_server_does() -> None:
+    collection = "/apis/coordination.k8s.io/v1/namespaces/ns/leases"
+    assert rbac_verb("GET", collection, False) == "list"
+    assert rbac_verb("GET", collection + "/a", False) == "get"
+    assert rbac_verb("GET", collection, True) == "watch"
+    assert rbac_verb("DELETE", collection, False) == "deletecollection"
+
+
+async def lease_verbs_the_sharding_code_sends() -> set[str]:
+    """Every call of `LeaseSetAPI` made by `KubeLeaseSet` over real HTTP to a recorder,
+    each request read as the RBAC verb the API server would check."""
+    verbs: set[str] = set()
+
+    async def answer(request: web.Request) -> web.Response:
+        watch = request.query.get("watch", "") in ("true", "1")
+        verbs.add(rbac_verb(request.method, request.path, watch))
+        lease = {"metadata": {"name": "x", "resourceVersion": "1"}, "spec": {}}
+        return web.json_response({"items": []} if request.method == "GET" else lease)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    client = KubeClient(Configuration(host=f"http://127.0.0.1:{port}"))
+    leases = KubeLeaseSet(client, "ops-rayref-operator", "rayref-system", 8)
+    record = LeaseRecord("ops-0", 15, None, None, 0, resource_version="1")
+    name = "ops-rayref-operator-shard-0"
+    calls: dict[str, Callable[[], Awaitable[object]]] = {
+        "list": lambda: leases.list(within=10),
+        "create": lambda: leases.create(name, SLOT, record, within=10),
+        "replace": lambda: leases.replace(name, SLOT, record, within=10),
+        "delete": lambda: leases.delete(name, within=10),
+    }
+    # A method added to the protocol must be exercised here before the RBAC is judged.
+    protocol = {n for n, v in vars(LeaseSetAPI).items() if callable(v) and not n.startswith("_")}
+    assert set(calls) == protocol
+    try:
+        for call in calls.values():
+            await call()
+    finally:
+        await client.close()
+        await runner.cleanup()
+    return verbs
+
+
+def test_sharding_renders_shard_members_in_place_of_an_election(helm: Path) -> None:
+    docs = render(helm, SHARDED_VALUES)
+    deployment = only(docs, "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 3
+    # A new member joins before an old one leaves (and releases its slots).
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
+    env = container_env(deployment)
+    assert env["RAYREF_SHARDS"] == "8"
+    assert env["RAYREF_LEADER_ELECTION"] == "false"
+    assert "RAYREF_LEADER_ELECTION_STANDBY" not in env
+    # The member Lease is named after the pod; the Leases live in its namespace.
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert not [d for d in docs if d["metadata"]["name"].endswith("-leader-election")]
+    # Each replica carries a share: a drain takes away one at a time, however many.
+    budget = only(docs, "PodDisruptionBudget")
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert "minAvailable" not in budget["spec"]
+    pod_labels = spec["template"]["metadata"]["labels"]
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    affinity = spec["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert affinity["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert not [
+        d
+        for d in render(helm, {**SHARDED_VALUES, "replicas": 1})
+        if d["kind"] == "PodDisruptionBudget"
+    ]
+
+
+def test_sharded_settings_are_valid_operator_settings(helm: Path) -> None:
+    values = {
+        **SHARDED_VALUES,
+        "leaderElection": {
+            "enabled": False,
+            "leaseName": "rayref-shards",
+            "leaseDuration": 30,
+            "renewDeadline": 20,
+            "retryPeriod": 4,
+        },
+    }
+    env = container_env(only(render(helm, values), "Deployment"))
+    settings_env = {k: v for k, v in env.items() if k.startswith("RAYREF_")}
+    known = {"RAYREF_" + name.upper() for name in OperatorSettings.model_fields}
+    assert set(settings_env) <= known, set(settings_env) - known
+    settings = OperatorSettings.from_env(settings_env)
+    assert (settings.shards, settings.leader_election) == (8, False)
+    # The shards' Leases take the election's name (as prefix) and timings.
+    assert settings.leader_election_lease_name == "rayref-shards"
+    assert (
+        settings.leader_election_lease_duration,
+        settings.leader_election_renew_deadline,
+        settings.leader_election_retry_period,
+    ) == (30, 20, 4)
+
+
+async def test_shard_lease_rbac_is_exactly_the_verbs_the_sharding_code_sends(
+    helm: Path,
+) -> None:
+    docs = render(helm, SHARDED_VALUES)
+    (role,) = [
+        d for d in docs if d["kind"] == "Role" and d["metadata"]["name"].endswith("-sharding")
+    ]
+    assert role["metadata"]["namespace"] == "rayref-system"
+    (rule,) = role["rules"]
+    assert (rule["apiGroups"], rule["resources"]) == (["coordination.k8s.io"], ["leases"])
+    # Member Leases are named after pods: no resourceNames can hold them.
+    assert "resourceNames" not in rule
+    assert set(rule["verbs"]) == await lease_verbs_the_sharding_code_sends()
+    (binding,) = [
+        d
+        for d in docs
+        if d["kind"] == "RoleBinding" and d["metadata"]["name"].endswith("-sharding")
+    ]
+    assert binding["metadata"]["namespace"] == "rayref-system"
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    account = only(docs, "ServiceAccount")
+    assert binding["subjects"] == [
+        {
+            "kind": "ServiceAccount",
+            "name": account["metadata"]["name"],
+            "namespace": "rayref-system",
+        }
+    ]
+    for _, cluster_rule in rules_of(docs, "ClusterRole"):
+        assert "leases" not in cluster_rule["resources"]
+    assert not [d for d in render(helm) if d["metadata"]["name"].endswith("-sharding")]
+    unmanaged = render(helm, {**SHARDED_VALUES, "rbac": {"create": False}})
+    assert not [d for d in unmanaged if d["kind"] in ("Role", "RoleBinding")]

@@ -41,6 +41,11 @@ app.kubernetes.io/component: operator
 {{- default (include "rayref.fullname" .) .Values.leaderElection.leaseName -}}
 {{- end -}}
 
+{{/* Leases are held (leader election or sharding): RollingUpdate, Lease settings, pod identity. */}}
+{{- define "rayref.leases" -}}
+{{- if or .Values.leaderElection.enabled .Values.sharding.enabled -}}true{{- end -}}
+{{- end -}}
+
 {{- define "rayref.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
@@ -87,10 +92,15 @@ is one the operator sends (operator/rayref/controller/kube.py):
 {{- fail "credentials: set credentials.existingSecret.name or credentials.rrsa.enabled, not both (the AccessKey would silently win over RRSA)" -}}
 {{- end -}}
 {{- $election := .Values.leaderElection -}}
-{{- if and (gt (int .Values.replicas) 1) (not $election.enabled) -}}
-{{- fail (printf "replicas: %d needs leaderElection.enabled (without it every replica would poll and write the same refs)" (int .Values.replicas)) -}}
+{{- $sharding := .Values.sharding.enabled -}}
+{{- if and $sharding $election.enabled -}}
+{{- fail "sharding.enabled and leaderElection.enabled exclude each other (each slot is a Lease election of its own): set leaderElection.enabled=false with sharding.enabled=true" -}}
 {{- end -}}
-{{- if $election.enabled -}}
+{{- if and (gt (int .Values.replicas) 1) (not $election.enabled) (not $sharding) -}}
+{{- fail (printf "replicas: %d needs leaderElection.enabled or sharding.enabled (without either every replica would poll and write the same refs)" (int .Values.replicas)) -}}
+{{- end -}}
+{{- /* The shards' Leases take the leader election's timings, with the same rules. */ -}}
+{{- if or $election.enabled $sharding -}}
 {{- if not (lt (float64 $election.renewDeadline) (float64 $election.leaseDuration)) -}}
 {{- fail "leaderElection.renewDeadline must be shorter than leaderElection.leaseDuration (the difference keeps two leaders apart)" -}}
 {{- end -}}
