@@ -3,7 +3,9 @@
 For N RayJobRefs: 20% of the jobs run (the newest ones), 80% finished long ago with
 their usage reported; N/10 RayClusterRefs, 20% Running and 80% Stopped. Refs are spread
 over four namespaces, each with its own workspace and credentials Secret, one of them
-holding 70% of everything (fairness: it must not starve the three small ones).
+holding 70% of everything (fairness: it must not starve the three small ones); or, with
+`plan(size, workspaces=W)`, over W namespaces of equal size (bench.shards: sharding
+assigns whole workspaces to slots, so it needs many of them).
 
 Statuses are written before an operator starts, with the operator's own mapping from
 what GetRayJob / GetRayCluster show, as a previous operator run would have left them:
@@ -68,15 +70,17 @@ class World:
         return [ref for ref in self.jobs if ref.active]
 
 
-def _split(total: int) -> list[int]:
-    counts = [int(total * share) for share in SHARES]
+def _split(total: int, shares: tuple[float, ...]) -> list[int]:
+    counts = [int(total * share) for share in shares]
     counts[0] += total - sum(counts)
     return counts
 
 
-def plan(size: int) -> World:
+def plan(size: int, workspaces: int | None = None) -> World:
+    shares = SHARES if workspaces is None else (1 / workspaces,) * workspaces
     world = World(size)
-    for index, (jobs, clusters) in enumerate(zip(_split(size), _split(size // 10), strict=True)):
+    splits = zip(_split(size, shares), _split(size // 10, shares), strict=True)
+    for index, (jobs, clusters) in enumerate(splits):
         namespace, workspace = f"team-{index}", f"w-bench{index:04d}"
         world.namespaces.append((namespace, workspace))
         active = int(jobs * ACTIVE_SHARE)
