@@ -66,6 +66,10 @@ def test_the_smoke_benchmark_reports_every_figure_for_both_operators(tmp_path: P
         for figure in FIGURES:
             value = figures[figure]
             assert isinstance(value, int | float) and not math.isnan(value), (name, figure)
+    # node changes (OOM kills only a GetRayCluster shows) are their own figure, and the
+    # control plane's own CPU and memory stand beside the operator's
+    assert by_operator["rayref"]["node_changes"] > 0
+    assert set(by_operator["rayref"]["control_plane"]) == {"kube-apiserver", "etcd"}
     # the table is printed and written with the machine's description
     assert "| rayref / baseline |" in done.stdout
     text = report.read_text()
