@@ -195,29 +195,39 @@ async def _campaign(
     exit_process: Callable[[int], None],
     gate: asyncio.Event | None = None,
 ) -> int:
+    # The renewals' task exists before kopf starts: on its stop kopf cancels every task
+    # created after its own start, and a warm standby's kopf starts first (the leader
+    # would then crash on SIGTERM without releasing the Lease).
+    acquired = asyncio.Event()
+    holding = asyncio.ensure_future(_hold_once_acquired(elector, acquired))
     warm = asyncio.ensure_future(lead()) if gate is not None else None
     if not await _stand_by(elector, stopping, warm):
+        holding.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await holding
         return 0 if warm is None or await _stopped_standby(warm) else 1
 
     state.role = "leader"
     metrics.leading(True)
     watchdog = Watchdog(elector, exit_process)
     watchdog.start()
+    acquired.set()
     if warm is not None and gate is not None:
         gate.set()  # the warm operator's scheduler starts: every ref is due now
     leading = warm or asyncio.ensure_future(lead())
     stop_wait = asyncio.ensure_future(stopping.wait())
-    holding = asyncio.ensure_future(elector.hold())
     try:
         while True:
             waiting: set[asyncio.Future[Any]] = {leading, holding, stop_wait}
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-            if holding.done():
-                # Lost: not one more write. Exiting is the only stop that is immediate;
-                # kopf's own stop would let polls run on for a while.
+            if holding.done() and not (holding.cancelled() and leading.done()):
+                # Lost (or the renewals were cancelled under us): not one more write.
+                # Exiting is the only stop that is immediate; kopf's own stop would let
+                # polls run on for a while.
                 metrics.leading(False)
                 state.role = "stopping"
-                logger.error("exiting: %s", holding.result())
+                reason = "the Lease renewals were cancelled" if holding.cancelled() else None
+                logger.error("exiting: %s", reason or holding.result())
                 exit_process(1)
                 return 1  # only reached when exit_process is a test double
             if leading.done():
@@ -248,6 +258,11 @@ async def _campaign(
         logger.error("the operator stopped with an error", exc_info=error)
         return 1
     return 0
+
+
+async def _hold_once_acquired(elector: Elector, acquired: asyncio.Event) -> str:
+    await acquired.wait()
+    return await elector.hold()
 
 
 async def _stand_by(
