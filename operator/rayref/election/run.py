@@ -195,16 +195,19 @@ async def _campaign(
     exit_process: Callable[[int], None],
     gate: asyncio.Event | None = None,
 ) -> int:
-    # The renewals' task exists before kopf starts: on its stop kopf cancels every task
-    # created after its own start, and a warm standby's kopf starts first (the leader
-    # would then crash on SIGTERM without releasing the Lease).
+    # The renewals' task and the signal's exist before kopf starts: on its stop kopf
+    # waits 5 s for every task created after its own start, then cancels it, and a warm
+    # standby's kopf starts first (the leader's stop then took 5 s, or it crashed without
+    # releasing the Lease).
     acquired = asyncio.Event()
     holding = asyncio.ensure_future(_hold_once_acquired(elector, acquired))
+    stop_wait = asyncio.ensure_future(stopping.wait())
     warm = asyncio.ensure_future(lead()) if gate is not None else None
     if not await _stand_by(elector, stopping, warm):
-        holding.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await holding
+        for task in (holding, stop_wait):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         return 0 if warm is None or await _stopped_standby(warm) else 1
 
     state.role = "leader"
@@ -215,7 +218,6 @@ async def _campaign(
     if warm is not None and gate is not None:
         gate.set()  # the warm operator's scheduler starts: every ref is due now
     leading = warm or asyncio.ensure_future(lead())
-    stop_wait = asyncio.ensure_future(stopping.wait())
     try:
         while True:
             waiting: set[asyncio.Future[Any]] = {leading, holding, stop_wait}
