@@ -78,7 +78,7 @@ class OperatorSettings(BaseModel):
     leader_election_retry_period: float = Field(default=2.0, gt=0, le=60)
     # "warm": a standby runs the watches too (registry filled, polling held until it
     # leads); "cold": it watches only the Lease and lists the refs when it takes over.
-    leader_election_standby: Literal["warm", "cold"] = "cold"
+    leader_election_standby: Literal["warm", "cold"] = "warm"
     # Sharding by workspace (docs/sharding.md): the groups are cut into this
     # many slots, each a Lease held by one replica; 0 is off. Its Leases take the
     # leader_election_* name, namespace and timings; exclusive with leader election.
