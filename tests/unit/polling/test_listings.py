@@ -319,3 +319,22 @@ def test_an_unreadable_poll_interval_is_an_invalid_spec_naming_the_field(value: 
     assert "spec.pollIntervalSeconds" in parsed.message
     snapshot = RefSnapshot(RefKey(JOB_KIND, "ns", "r"), "uid", 1, parsed, {}, "1")
     assert snapshot.interval == 30.0
+
+
+def test_a_list_item_read_as_a_remote_object_has_the_defaults_validation_gives() -> None:
+    """Judging builds the remote object from a list item without validating it again;
+    the fields a list does not carry must come out as a validated object has them (an
+    empty list, not a list shared between objects)."""
+    from rayref.emr.models import RayCluster, RayJob
+    from rayref.polling.listings import _cluster_from, _job_from
+
+    job = RayJobSummary.model_validate({"submissionId": "rj-1", "status": "Running"})
+    built, validated = _job_from(job), RayJob.model_validate(job.model_dump(by_alias=True))
+    assert built.model_dump() == validated.model_dump()
+    cluster = RayClusterSummary.model_validate({"clusterId": "ray-1", "state": "Running"})
+    made = [_cluster_from(cluster) for _ in range(2)]
+    assert (
+        made[0].model_dump()
+        == RayCluster.model_validate(cluster.model_dump(by_alias=True)).model_dump()
+    )
+    assert made[0].instances is not made[1].instances
