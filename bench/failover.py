@@ -31,7 +31,7 @@ from pathlib import Path
 
 from bench.kubeapi import Kube
 from bench.measure import scrape
-from bench.run import REPO, Process, log, start_rayref, start_simulator
+from bench.run import REPO, Process, log, start_rayref, start_simulator, stoppable
 from bench.world import create, plan, presync, write_scenario
 
 NAMESPACE = "default"
@@ -243,19 +243,6 @@ def table(size: int, standby: str, results: dict[str, Runs]) -> str:
     return "\n".join(lines)
 
 
-async def failover_stoppable(
-    size: int, runs: int, modes: list[str], workdir: Path, standby: str
-) -> dict[str, Runs]:
-    # SIGTERM and SIGINT cancel the run, so the `finally` blocks stop every replica (they
-    # run in sessions of their own: a killed benchmark would leave them running).
-    task = asyncio.current_task()
-    assert task is not None
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, task.cancel)
-    return await failover(size, runs, modes, workdir, standby)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.failover", description=__doc__)
     parser.add_argument("--size", type=int, default=1000, help="RayJobRefs (plus a tenth clusters)")
@@ -277,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         f"failover: {args.size} refs, {args.standby} standby, {args.runs} runs of {modes}, "
         f"logs in {workdir}"
     )
-    results = asyncio.run(failover_stoppable(args.size, args.runs, modes, workdir, args.standby))
+    results = asyncio.run(stoppable(failover(args.size, args.runs, modes, workdir, args.standby)))
     print(table(args.size, args.standby, results))
     if args.json:
         args.json.write_text(

@@ -35,8 +35,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 from bench import report
 from bench.kubeapi import Kube
@@ -44,6 +46,7 @@ from bench.measure import Expectation, ProcWatch, Watcher, percentile, scrape
 from bench.world import POLL_INTERVAL, Ref, World, create, plan, presync, write_scenario
 
 REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 LISTENING = "rayref-simulator listening on "
 BUDGET_RATE, BUDGET_BURST = 20, 40
 # One running cluster's head is OOM-killed per this many job changes.
@@ -410,16 +413,21 @@ async def run_size(
     return results
 
 
-async def run_all(
-    sizes: list[int], phases: Phases, operators: list[str], bin_dir: Path, workdir: Path
-) -> list[report.Result]:
-    # SIGTERM (and SIGINT, even when a shell started us in the background) cancels the
-    # run, so every child process is stopped by the `finally` blocks on the way out.
+async def stoppable(work: Awaitable[T]) -> T:
+    """Run `work` so that SIGTERM (and SIGINT, even when a shell started us in the
+    background) cancels it: every child process, each in a session of its own, is then
+    stopped by the `finally` blocks on the way out."""
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, task.cancel)
+    return await work
+
+
+async def run_all(
+    sizes: list[int], phases: Phases, operators: list[str], bin_dir: Path, workdir: Path
+) -> list[report.Result]:
     results: list[report.Result] = []
     for size in sizes:
         results += await run_size(size, phases, operators, bin_dir, workdir)
@@ -504,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = report.machine(bin_dir)
     log(f"bench: sizes {sizes}, operators {operators}, logs in {workdir}")
     started = time.monotonic()
-    results = asyncio.run(run_all(sizes, phases, operators, bin_dir, workdir))
+    results = asyncio.run(stoppable(run_all(sizes, phases, operators, bin_dir, workdir)))
     elapsed = time.monotonic() - started
     command = (
         "python -m bench.run"

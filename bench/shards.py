@@ -51,7 +51,7 @@ from pathlib import Path
 
 from bench.kubeapi import Kube
 from bench.measure import Expectation, ProcWatch, Watcher, sample, scrape
-from bench.run import REPO, Process, log, start_rayref, start_simulator
+from bench.run import REPO, Process, log, start_rayref, start_simulator, stoppable
 from bench.world import Ref, World, create, plan, presync, write_scenario
 from rayref.sharding.slots import ShardKey, slot_of
 
@@ -403,18 +403,6 @@ async def bench(
     return results
 
 
-async def bench_stoppable(
-    size: int, counts: list[int], workspaces: int, per_shard: int, workdir: Path
-) -> list[RunFigures]:
-    # SIGTERM and SIGINT cancel the run, so the `finally` blocks stop every child.
-    task = asyncio.current_task()
-    assert task is not None
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, task.cancel)
-    return await bench(size, counts, workspaces, per_shard, workdir)
-
-
 def _per_shard(run: RunFigures) -> tuple[str, str, str]:
     slots = ", ".join(f"{s.name}: {len(s.slots)} ({s.workspaces} ws)" for s in run.per_shard)
     rss = ", ".join(f"{s.name}: {s.rss_peak_mib:.0f} / {s.rss_idle_mib:.0f}" for s in run.per_shard)
@@ -462,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.slots_per_shard} slot(s) each, logs in {workdir}"
     )
     results = asyncio.run(
-        bench_stoppable(args.size, counts, args.workspaces, args.slots_per_shard, workdir)
+        stoppable(bench(args.size, counts, args.workspaces, args.slots_per_shard, workdir))
     )
     print(table(results))
     if args.json:
