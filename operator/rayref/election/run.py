@@ -203,7 +203,7 @@ async def _campaign(
     holding = asyncio.ensure_future(_hold_once_acquired(elector, acquired))
     stop_wait = asyncio.ensure_future(stopping.wait())
     warm = asyncio.ensure_future(lead()) if gate is not None else None
-    if not await _stand_by(elector, stopping, warm):
+    if not await _stand_by(elector, stop_wait, warm):
         for task in (holding, stop_wait):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -222,7 +222,7 @@ async def _campaign(
         while True:
             waiting: set[asyncio.Future[Any]] = {leading, holding, stop_wait}
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-            if holding.done() and not (holding.cancelled() and leading.done()):
+            if holding.done():
                 # Lost (or the renewals were cancelled under us): not one more write.
                 # Exiting is the only stop that is immediate; kopf's own stop would let
                 # polls run on for a while.
@@ -268,19 +268,15 @@ async def _hold_once_acquired(elector: Elector, acquired: asyncio.Event) -> str:
 
 
 async def _stand_by(
-    elector: Elector, stopping: asyncio.Event, warm: asyncio.Future[None] | None
+    elector: Elector, stop_wait: asyncio.Future[Any], warm: asyncio.Future[None] | None
 ) -> bool:
     """Wait for the Lease; False when stopped first (a signal, or the warm operator
     ended: once kopf runs, SIGTERM reaches its handlers instead of ours)."""
     acquiring = asyncio.ensure_future(elector.acquire())
-    stop_wait = asyncio.ensure_future(stopping.wait())
     waiting: set[asyncio.Future[Any]] = {acquiring, stop_wait}
     if warm is not None:
         waiting.add(warm)
-    try:
-        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stop_wait.cancel()
+    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
     if acquiring.done():
         acquiring.result()
         return True  # a warm operator that ended meanwhile is seen by the leader's loop
