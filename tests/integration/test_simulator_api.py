@@ -143,6 +143,15 @@ async def test_list_ray_job_filters(simulator: SimulatorSession, signed_api: Sig
     # rj-f2 was created last (age 0), so it is the newest
     later = json.dumps({"startTime": submitted + 1000})
     assert await ids({"submitTime": later}) == ["rj-f2", "rj-f3"]
+    # both ends of a window are inclusive
+    exact = json.dumps({"startTime": submitted, "endTime": submitted})
+    assert await ids({"submitTime": exact}) == ["rj-f1"]
+    # the window follows the submitTime shown: moved into it by an override, or hidden
+    await control.update_job(ws, "rj-f2", fields={"submitTime": submitted})
+    await control.update_job(ws, "rj-f3", fields={"submitTime": None})
+    assert await ids({"submitTime": exact}) == ["rj-f1", "rj-f2"]
+    assert await ids({"submitTime": later}) == []
+    assert await ids({"name": "alpha beta", "submitTime": exact}) == ["rj-f1"]
 
 
 async def test_list_parameters_are_validated(
