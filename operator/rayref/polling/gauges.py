@@ -20,21 +20,6 @@ JOB = JOB_KIND
 UNKNOWN = "Unknown"
 
 
-def phase_of(ref: RefSnapshot) -> str:
-    """The mirrored phase (RayJobRef) or state (RayClusterRef); Unknown before a read."""
-    field = "phase" if ref.key.kind == JOB else "state"
-    value = ref.status.get(field)
-    return str(value) if value else UNKNOWN
-
-
-def count_by_phase(refs: Sequence[RefSnapshot]) -> dict[tuple[str, str], int]:
-    counts: dict[tuple[str, str], int] = {}
-    for ref in refs:
-        labels = (ref.key.kind, phase_of(ref))
-        counts[labels] = counts.get(labels, 0) + 1
-    return counts
-
-
 class TrackedStrategy:
     """Wraps the scheduler's strategy: every ref of a batch has a check due now.
 
@@ -69,31 +54,37 @@ def refresh(
     kinds: Sequence[str],
     now: Callable[[], float],
 ) -> None:
-    """Set every registry-derived gauge once."""
-    refs = scheduler.snapshots()
-    by_kind = {kind: 0 for kind in kinds}
-    for ref in refs:
-        by_kind[ref.key.kind] = by_kind.get(ref.key.kind, 0) + 1
-    for kind, count in by_kind.items():
-        metrics.refs.labels(kind).set(count)
-    _set_phases(metrics, count_by_phase(refs))
-
+    """Set every registry-derived gauge once, in one pass over the registry."""
+    by_kind = dict.fromkeys(kinds, 0)
+    phases: dict[tuple[str, str], int] = {}
     active: list[RefKey] = []
+    scheduled = 0
     moment = now()
-    for ref in refs:
-        due = scheduler.due_at(ref.key)
-        if ref.suspended or due is None:
-            continue  # suspended or stopped: not expected to sync
-        active.append(ref.key)
+    for entry in scheduler.entries():
+        kind = entry.key.kind
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+        value = entry.status.get("phase" if kind == JOB else "state")
+        labels = (kind, str(value) if value else UNKNOWN)
+        phases[labels] = phases.get(labels, 0) + 1
+        due = entry.due
+        if due is None:
+            continue
+        scheduled += 1
+        if entry.spec.suspend:
+            continue  # suspended: not expected to sync
+        active.append(entry.key)
         if due <= moment:
             # Waiting for a free slot (or polling right now): overdue since `due`.
-            metrics.sync.due(ref.key, due)
+            metrics.sync.due(entry.key, due)
+    for kind, count in by_kind.items():
+        metrics.refs.labels(kind).set(count)
+    _set_phases(metrics, phases)
     metrics.sync.retain(active)
     ages = metrics.sync.unsynced()
     metrics.refs_unsynced.set(len(ages))
     metrics.sync_oldest_unsynced.set(max(ages.values(), default=0.0))
 
-    metrics.refs_scheduled.set(scheduler.scheduled_count())
+    metrics.refs_scheduled.set(scheduled)
     metrics.polls_in_flight.set(scheduler.in_flight)
     metrics.budget_tokens.set(budget.tokens)
     metrics.budget_rate.set(budget.rate)

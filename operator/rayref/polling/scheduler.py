@@ -17,7 +17,7 @@ import logging
 import random
 import sys
 import time
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -83,6 +83,19 @@ def compact(value: Any) -> Any:
 def default_jitter(delay: float) -> float:
     """Spread refs by up to +10% so that refs created together do not poll in lockstep."""
     return delay * (1.0 + random.uniform(0.0, 0.1))
+
+
+class RegistryEntry(Protocol):
+    """A registry entry as the gauges read it (never to be changed by them)."""
+
+    @property
+    def key(self) -> RefKey: ...
+    @property
+    def spec(self) -> ParsedSpec: ...
+    @property
+    def status(self) -> Mapping[str, Any]: ...
+    @property
+    def due(self) -> float | None: ...
 
 
 @dataclass
@@ -221,6 +234,11 @@ class Scheduler:
     def status_of(self, key: RefKey) -> Mapping[str, Any] | None:
         entry = self._entries.get(key)
         return None if entry is None else entry.status
+
+    def entries(self) -> Iterator[RegistryEntry]:
+        """Every registered ref, read in place: for gauges over the whole registry, where
+        a snapshot per ref every few seconds costs more than the counting (110,000 refs)."""
+        return iter(self._entries.values())
 
     def snapshots(self) -> list[RefSnapshot]:
         """Every registered ref as last seen (for gauges computed from the registry)."""
