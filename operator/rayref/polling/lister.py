@@ -203,13 +203,26 @@ class GroupLister:
         return found, taken_at, error
 
     def _fresh_job_listings(self, key: GroupKey, started: float) -> list[JobListing]:
+        """The group's job listings with a page recent enough to serve `started`."""
         fresh = [
             listing
             for listing in self._job_listings.get(key, [])
-            if listing.taken_at >= started - self._reuse_seconds
+            if listing.last_page_at >= started - self._reuse_seconds
         ]
         self._job_listings[key] = fresh
         return fresh
+
+    def _reusable(
+        self, listings_: list[JobListing], ref: RefSnapshot, submit: int, started: float
+    ) -> tuple[JobListing, float] | None:
+        """The newest listing whose page for `ref` arrived within the reuse window."""
+        remote_id = listings.remote_id(ref)
+        for listing in reversed(listings_):
+            if listing.covers(submit):
+                at = listing.read_at(remote_id, submit)
+                if at >= started - self._reuse_seconds:
+                    return listing, at
+        return None
 
     async def _sweep_jobs(
         self,
@@ -224,12 +237,12 @@ class GroupLister:
         for ref in refs:
             submit = epoch_ms(ref.status.get("submitTime"))
             assert submit is not None  # needs_read_before_listing sent the others away
-            listing = next((item for item in reusable if item.covers(submit)), None)
-            if listing is None:
+            reused = self._reusable(reusable, ref, submit, started)
+            if reused is None:
                 uncovered.append((ref, submit))
             else:
-                found[ref.key] = listing.items.get(listings.remote_id(ref))
-                taken_at = min(taken_at, listing.taken_at)
+                found[ref.key] = reused[0].items.get(listings.remote_id(ref))
+                taken_at = min(taken_at, reused[1])
         if not uncovered:
             return taken_at
         low, high = listings.job_window(s for _, s in uncovered)
@@ -264,7 +277,7 @@ class GroupLister:
             last = len(page.ray_jobs) < self._page_size or (
                 total is not None and page_num * self._page_size >= total
             )
-            listing.add_page(list(page.ray_jobs), last=last)
+            listing.add_page(list(page.ray_jobs), last=last, at=self._clock())
             if last:
                 break
 

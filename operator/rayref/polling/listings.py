@@ -279,12 +279,19 @@ class JobListing:
     taken_at: float
     items: dict[str, RayJobSummary] = field(default_factory=dict)
     covered_low: int | None = None  # None: nothing covered yet
+    # When each item's page arrived, and when coverage reached each page's low end
+    # (newest pages first): a sweep of hundreds of pages lasts longer than the reuse
+    # window, so what it can vouch for is judged by page, not by its start.
+    item_at: dict[str, float] = field(default_factory=dict)
+    pages_at: list[tuple[int, float]] = field(default_factory=list)
 
-    def add_page(self, page: list[RayJobSummary], *, last: bool) -> None:
+    def add_page(self, page: list[RayJobSummary], *, last: bool, at: float | None = None) -> None:
+        arrived = self.taken_at if at is None else at
         oldest: int | None = None
         for item in page:
             if item.submission_id:
                 self.items[item.submission_id] = item
+                self.item_at[item.submission_id] = arrived
             if item.submit_time is not None:
                 moment = round(item.submit_time.timestamp() * 1000)
                 oldest = moment if oldest is None else min(oldest, moment)
@@ -292,6 +299,23 @@ class JobListing:
             self.covered_low = self.low
         elif oldest is not None:
             self.covered_low = oldest + 1
+        if self.covered_low is not None:
+            self.pages_at.append((self.covered_low, arrived))
+
+    @property
+    def last_page_at(self) -> float:
+        return self.pages_at[-1][1] if self.pages_at else self.taken_at
+
+    def read_at(self, submission_id: str, submit_ms: int) -> float:
+        """When the listing vouched for the job: its item's page, or (absent) the page
+        whose coverage first reached its submit time. Call only where `covers`."""
+        at = self.item_at.get(submission_id)
+        if at is not None:
+            return at
+        for covered_low, arrived in self.pages_at:
+            if covered_low <= submit_ms:
+                return arrived
+        return self.last_page_at
 
     @property
     def complete(self) -> bool:

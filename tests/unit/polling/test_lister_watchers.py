@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 from rayref.api.kinds import JOB_KIND
 from rayref.api.models import RayJobRefSpec
 from rayref.emr.credentials import Credentials
@@ -80,3 +83,37 @@ async def test_a_watched_groups_ref_sweep_covers_the_set_and_is_handed_to_it() -
     clock.advance(60)
     await groups.lookup(KEY, [snapshot("r", 20_000)], clock())
     assert emr.calls[0].submit_time == (20_000, 20_000)
+
+
+async def test_a_sweep_longer_than_the_reuse_window_serves_later_batches_by_page() -> None:
+    emr, clock = FakeEmr(), FakeClock()
+    jobs(emr, 50)  # submitted at 1 s .. 50 s, listed newest first, 5 a page
+
+    class SlowClient(FakeEmrClient):
+        async def list_ray_jobs(self, *args: Any, **kwargs: Any) -> Any:
+            clock.advance(3)  # every page takes 3 s: the whole window 30 s
+            return await super().list_ray_jobs(*args, **kwargs)
+
+    async def client_for(key: GroupKey, ref: RefSnapshot) -> EmrReader:
+        return SlowClient(emr, Credentials("AK", "secret"))
+
+    groups = GroupLister(client_for, clock=clock, page_size=5, reuse_seconds=10)
+    start = clock()
+    await groups.lookup(KEY, [snapshot("a", 1000), snapshot("b", 50_000)], start)
+    assert emr.count("ListRayJob") == 10 and clock() == start + 30
+    # A batch that fell due 25 s into that sweep: the oldest job's page came at 30 s and
+    # serves it; the newest job's page came at 3 s, too old, so only its window is listed.
+    oldest, newest = job_ref("rj-0", 1000), job_ref("rj-49", 50_000)
+    found, taken_at, error = await groups.lookup(KEY, [oldest, newest], start + 25)
+    assert error is None
+    served = {key: getattr(item, "submission_id", None) for key, item in found.items()}
+    assert served == {oldest.key: "rj-0", newest.key: "rj-49"}
+    assert emr.count("ListRayJob") == 11
+    assert emr.calls[-1].submit_time == (50_000, 50_000)
+    # the batch is as old as the oldest page that served it
+    assert taken_at == start + 30
+
+
+def job_ref(submission_id: str, submit_ms: int) -> RefSnapshot:
+    spec = RayJobRefSpec(workspace_id="w-abc", submission_id=submission_id)
+    return replace(snapshot(submission_id, submit_ms), spec=spec)
