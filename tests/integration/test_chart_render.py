@@ -704,3 +704,21 @@ async def test_shard_lease_rbac_is_exactly_the_verbs_the_sharding_code_sends(
     assert not [d for d in render(helm) if d["metadata"]["name"].endswith("-sharding")]
     unmanaged = render(helm, {**SHARDED_VALUES, "rbac": {"create": False}})
     assert not [d for d in unmanaged if d["kind"] in ("Role", "RoleBinding")]
+
+
+def test_shard_members_may_patch_refs_for_their_slot_labels_and_nothing_else_more(
+    helm: Path,
+) -> None:
+    def granted(values: dict[str, Any]) -> set[tuple[str, str, str]]:
+        return {
+            (group, resource, verb)
+            for _, rule in rules_of(render(helm, values), "ClusterRole")
+            for group in rule["apiGroups"]
+            for resource in rule["resources"]
+            for verb in rule["verbs"]
+        }
+
+    # rayref.sharding.watches writes the slot labels with a PATCH of the ref itself
+    label_writes = {("rayref.io", plural, "patch") for plural in ("rayjobrefs", "rayclusterrefs")}
+    assert granted(SHARDED_VALUES) - granted({}) == label_writes
+    assert not label_writes & granted({})

@@ -30,7 +30,16 @@ from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.operator import OperatorFactory, OperatorProcess
 from tests.fixtures.simulator import SimulatorSession
 from tests.support.apiproxy import ApiProxy, Sent
-from tests.support.refs import cluster_ref, create_refs, eventually, job_ref, put_secret
+from tests.support.refs import (
+    cluster_ref,
+    create_refs,
+    eventually,
+    get_ref,
+    job_ref,
+    list_refs,
+    patch_spec,
+    put_secret,
+)
 from tests.support.reliability import Remote, ScenarioSecrets, converge, remote_truth, report
 
 SLOTS = 4
@@ -281,3 +290,109 @@ async def test_two_shards_split_the_workspaces_and_hand_them_over_without_overla
         f"{a_first_on_b - b_last:.1f} s after the killed one's last; back: shared again in "
         f"{rebalance:.1f} s, {len(moved)} workspaces moved with no overlap"
     )
+
+
+def label_writes(shard: Shard) -> list[Sent]:
+    """PATCHes of a ref itself (its labels), not of its status."""
+    return [
+        sent
+        for sent in shard.proxy.requests()
+        if sent.method == "PATCH"
+        and sent.status < 400
+        and "/rayref.io/" in sent.path
+        and not sent.path.endswith("/status")
+    ]
+
+
+def refs_followed(shard: Shard) -> int:
+    return int(shard.process.metric("rayref_refs"))
+
+
+async def test_each_shard_follows_only_its_slots_refs_and_labels_each_ref_once(
+    kube: KubeTestBed, namespace: str, simulator: SimulatorSession, shards: Shards
+) -> None:
+    control = simulator.control
+    secrets = ScenarioSecrets.new()
+    await control.add_key(secrets.key.access_key_id, secrets.key.access_key_secret)
+    put_secret(kube, namespace, secrets.key)
+    put_secret(kube, namespace, secrets.key, name="creds-2")
+    await control.set_speed(0)
+    slot_of_workspace = await workspaces_covering_every_slot(control, namespace)
+    remotes: dict[str, list[Remote]] = {}
+    for index, workspace in enumerate(slot_of_workspace):
+        remotes[workspace] = await populate(kube, namespace, control, workspace, f"w{index}")
+    every = [r for items in remotes.values() for r in items]
+    workspace_of = {r.ref_name: w for w, items in remotes.items() for r in items}
+
+    a, b = shards.start("shard-a"), shards.start("shard-b")
+
+    def split_two_by_two() -> None:
+        assert (a.slots_held(), b.slots_held()) == (2, 2)
+
+    await eventually(split_two_by_two, what="two slots each", within=LEASE_DURATION + 10)
+    truth: dict[str, str] = {}
+    for workspace, items in remotes.items():
+        truth.update(await remote_truth(control, workspace, items))
+    await converge(
+        kube, namespace, control, "", every, within=60 + MARGIN, what="sync", truth=truth
+    )
+
+    # Every ref carries its group's slot, written once, by the holder of that slot.
+    listed = {**list_refs(kube, JOB_KIND, namespace), **list_refs(kube, CLUSTER_KIND, namespace)}
+    assert len(listed) == len(every)
+    for name, obj in listed.items():
+        labels = obj["metadata"].get("labels") or {}
+        expected = str(slot_of_workspace[workspace_of[name]])
+        assert labels.get("rayref.io/slot") == expected, (name, labels)
+        assert labels.get("rayref.io/slots") == str(SLOTS), (name, labels)
+    written = [ref_name_of(sent) for shard in (a, b) for sent in label_writes(shard)]
+    assert sorted(written) == sorted(listed), "each ref labelled exactly once"
+    for shard in (a, b):
+        assert {slot_of_workspace[workspace_of[ref_name_of(s)]] for s in label_writes(shard)} <= (
+            shard.slots()
+        )
+
+    # Each replica follows only the refs of its own slots: the registries split the refs.
+    def follows_its_share() -> None:
+        for shard in (a, b):
+            mine = [n for n in listed if slot_of_workspace[workspace_of[n]] in shard.slots()]
+            assert refs_followed(shard) == len(mine), (shard.name, refs_followed(shard))
+
+    await eventually(follows_its_share, what="registries hold their slots' refs", within=20)
+    assert refs_followed(a) + refs_followed(b) == len(every)
+    assert 0 < refs_followed(a) < len(every)
+
+    # A spec change that moves a ref to another group (another credentials Secret) whose
+    # slot the other replica holds: relabelled, followed and written by that replica.
+    moved_name, target = next(
+        (r.ref_name, slot_of(ShardKey(REGION, (namespace, "creds-2"), w), SLOTS))
+        for w, items in remotes.items()
+        for r in items
+        if r.kind == JOB_KIND
+        and (slot_of_workspace[w] in a.slots())
+        != (slot_of(ShardKey(REGION, (namespace, "creds-2"), w), SLOTS) in a.slots())
+    )
+    before = {shard.name: refs_followed(shard) for shard in (a, b)}
+    giver, taker = (a, b) if target in b.slots() else (b, a)
+    since = time.monotonic()
+    patch_spec(kube, JOB_KIND, namespace, moved_name, {"credentialsSecretRef": {"name": "creds-2"}})
+    await control.set_speed(4)  # the remote job changes, so the taker has a status to write
+
+    def moved() -> None:
+        labels = get_ref(kube, JOB_KIND, namespace, moved_name)["metadata"]["labels"]
+        assert labels["rayref.io/slot"] == str(target)
+        assert refs_followed(giver) == before[giver.name] - 1
+        assert refs_followed(taker) == before[taker.name] + 1
+        assert any(ref_name(s) == moved_name for s in taker.status_writes(since))
+
+    await eventually(moved, what="the moved ref followed by the other replica", within=60)
+    await control.set_speed(0)
+    report(
+        f"sharding: {len(every)} refs labelled once each; replicas follow "
+        f"{before['shard-a']} and {before['shard-b']} refs; a ref moved by a spec change "
+        f"is followed by the other replica"
+    )
+
+
+def ref_name_of(sent: Sent) -> str:
+    return sent.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]

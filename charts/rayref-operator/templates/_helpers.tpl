@@ -72,6 +72,13 @@ is one the operator sends (operator/rayref/controller/kube.py):
 - apiGroups: ["rayref.io"]
   resources: ["rayjobrefs", "rayclusterrefs"]
   verbs: ["create", "delete"]
+{{- if .Values.sharding.enabled }}
+# Shard members label each ref with its slot (rayref.io/slot, rayref.io/slots) and
+# watch only their slots' labels; a label write touches nothing but the metadata.
+- apiGroups: ["rayref.io"]
+  resources: ["rayjobrefs", "rayclusterrefs"]
+  verbs: ["patch"]
+{{- end }}
 - apiGroups: ["rayref.io"]
   resources: ["rayjobrefsets", "rayclusterrefsets"]
   verbs: ["get", "list", "watch"]

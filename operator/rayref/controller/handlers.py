@@ -20,7 +20,10 @@ from rayref.api.specs import parse_spec
 from rayref.controller.runtime import Runtime, build_runtime
 from rayref.controller.set_handlers import register_sets
 from rayref.controller.settings import OperatorSettings
+from rayref.kube.client import KubeClient
 from rayref.polling.refs import RefKey
+from rayref.sharding.ownership import Ownership
+from rayref.sharding.watches import SlotWatches
 
 logger = logging.getLogger("rayref.handlers")
 
@@ -76,8 +79,12 @@ class WatchOnlyDiffBaseStorage(kopf.DiffBaseStorage):
         return None
 
 
-def register(registry: kopf.OperatorRegistry) -> None:
-    """Register the operator's handlers on `registry` (not kopf's global one)."""
+def register(registry: kopf.OperatorRegistry, *, watch_refs: bool = True) -> None:
+    """Register the operator's handlers on `registry` (not kopf's global one).
+
+    `watch_refs=False` (sharding): kopf does not watch the refs; each replica follows
+    the refs of its slots itself (`sharding.watches`), fed to the same `feed`.
+    """
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> Any:
@@ -88,7 +95,10 @@ def register(registry: kopf.OperatorRegistry) -> None:
     async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         configure_kopf(settings)
         operator_settings: OperatorSettings = memo["settings"]
-        runtime = build_runtime(operator_settings, memo.get("metrics"), memo.get("ownership"))
+        ownership: Ownership | None = memo.get("ownership")
+        runtime = build_runtime(operator_settings, memo.get("metrics"), ownership)
+        if ownership is not None and not watch_refs:
+            follow_slots(runtime, ownership, operator_settings)
         leading: asyncio.Event | None = memo.get("leading")
         if leading is None:
             runtime.scheduler.start()
@@ -113,14 +123,32 @@ def register(registry: kopf.OperatorRegistry) -> None:
         runtime: Runtime | None = memo.get("runtime")
         return 0 if runtime is None else len(runtime.scheduler)
 
-    for kind, plural in PLURALS.items():
-        _register_events(registry, kind, plural)
-    register_sets(registry)
+    if watch_refs:
+        for kind, plural in PLURALS.items():
+            _register_events(registry, kind, plural)
+    register_sets(registry, index_refs=watch_refs)
 
 
 async def start_when(leading: asyncio.Event, runtime: Runtime) -> None:
     await leading.wait()
     runtime.scheduler.start()
+
+
+def follow_slots(runtime: Runtime, ownership: Ownership, settings: OperatorSettings) -> None:
+    """Sharding: the refs of the held slots reach the scheduler and the sets' index
+    through the replica's own watches, one per slot and kind."""
+
+    def sink(type_: str, kind: str, obj: dict[str, Any]) -> None:
+        event = {"type": type_, "object": obj}
+        feed(runtime, kind, event)
+        if runtime.refsets is not None:
+            runtime.refsets.observe_ref(kind, event)
+
+    client = KubeClient.from_environment()
+    watches = SlotWatches(client, ownership, sink, namespaces=settings.watch_namespaces)
+    watches.start()
+    runtime.closers.append(watches.close)
+    runtime.closers.append(client.close)
 
 
 def _register_events(registry: kopf.OperatorRegistry, kind: str, plural: str) -> None:

@@ -17,7 +17,7 @@ from rayref.api.kinds import GROUP, PLURALS, SET_PLURALS, VERSION
 from rayref.controller.runtime import Runtime
 
 
-def register_sets(registry: kopf.OperatorRegistry) -> None:
+def register_sets(registry: kopf.OperatorRegistry, *, index_refs: bool = True) -> None:
     @kopf.on.startup(registry=registry)
     async def start_sets(memo: kopf.Memo, **_: Any) -> None:
         runtime: Runtime | None = memo.get("runtime")
@@ -31,8 +31,9 @@ def register_sets(registry: kopf.OperatorRegistry) -> None:
 
     for kind, plural in SET_PLURALS.items():
         _register_set_events(registry, kind, plural)
-    for kind, plural in PLURALS.items():
-        _register_ref_events(registry, kind, plural)
+    if index_refs:  # else the slots' own watches feed the index (controller.handlers)
+        for kind, plural in PLURALS.items():
+            _register_ref_events(registry, kind, plural)
 
 
 async def _start_when(leading: asyncio.Event, runtime: Runtime) -> None:

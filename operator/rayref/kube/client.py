@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import ssl
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -153,7 +153,54 @@ class KubeClient:
             raise KubeUnavailable(status, "InvalidResponse", "the reply is not JSON") from None
         return result
 
+    async def stream(self, path: str, *, seconds: float) -> AsyncIterator[JsonObject]:
+        """The JSON objects of a streamed answer, one per line (a watch), until the
+        server ends it; a transport failure or a line that is not an object raises
+        KubeUnavailable."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        try:
+            async with self._session.get(
+                self._host + path,
+                headers=self._headers(None),
+                ssl=self._ssl,
+                timeout=aiohttp.ClientTimeout(total=seconds, sock_connect=10),
+            ) as response:
+                if response.status >= 400:
+                    raise _error(response.status, await response.text())
+                async for line in response.content:
+                    if not line.strip():
+                        continue
+                    try:
+                        value = json.loads(line)
+                    except ValueError:
+                        value = None
+                    if not isinstance(value, dict):
+                        raise KubeUnavailable(
+                            response.status, "InvalidResponse", "a watch line is not JSON"
+                        )
+                    yield value
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise KubeUnavailable(0, "Unavailable", type(exc).__name__) from None
+
     # -- custom resources ---------------------------------------------------------
+
+    async def patch_labels(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        labels: Mapping[str, str],
+        *,
+        resource_version: str,
+    ) -> JsonObject:
+        """Set labels on a ref, only if it is still at `resource_version` (else
+        KubeConflict): labels computed from an older spec must not land on a newer one."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURALS[kind]}/{name}"
+        body = {"metadata": {"labels": dict(labels), "resourceVersion": resource_version}}
+        return await self.request(
+            "PATCH", path, body=body, content_type="application/merge-patch+json"
+        )
 
     async def patch_status(
         self, kind: str, namespace: str, name: str, patch: Mapping[str, Any]

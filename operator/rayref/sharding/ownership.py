@@ -13,7 +13,7 @@ import contextlib
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 
-from rayref.api.specs import InvalidSpec, credentials_secret
+from rayref.api.specs import InvalidSpec, ParsedSpec, credentials_secret
 from rayref.polling.refs import PollOutcome, PollStrategy, RefKey, RefSnapshot
 from rayref.sharding.slots import ShardKey, slot_of
 
@@ -21,19 +21,23 @@ from rayref.sharding.slots import ShardKey, slot_of
 # if no slot is gained: a safety net for a gain that raced with the ref's last check.
 PARKED_RECHECK_SECONDS = 300.0
 
-GainHook = Callable[[int], None]
+SlotHook = Callable[[int], None]
 
 
 def shard_key(ref: RefSnapshot, default_region: str) -> ShardKey:
-    """The ref's group without its kind. A ref with an invalid spec has no group; it is
+    """The ref's group without its kind."""
+    return group_key_of(ref.key.namespace, ref.key.name, ref.spec, default_region)
+
+
+def group_key_of(namespace: str, name: str, spec: ParsedSpec, default_region: str) -> ShardKey:
+    """A ref's group without its kind. A ref with an invalid spec has no group; it is
     keyed by its name, so exactly one replica reports the invalid spec."""
-    spec = ref.spec
     if isinstance(spec, InvalidSpec):
-        return ShardKey("", (ref.key.namespace, ref.key.name), "")
+        return ShardKey("", (namespace, name), "")
     secret = credentials_secret(spec)
     return ShardKey(
         region=spec.region_id or default_region,
-        credentials=(ref.key.namespace, secret) if secret else None,
+        credentials=(namespace, secret) if secret else None,
         workspace_id=spec.workspace_id,
     )
 
@@ -45,7 +49,8 @@ class Ownership:
         self._held: set[int] = set()
         self._in_flight: Counter[int] = Counter()
         self._idle: dict[int, asyncio.Event] = {}
-        self._gain_hooks: list[GainHook] = []
+        self._gain_hooks: list[SlotHook] = []
+        self._drop_hooks: list[SlotHook] = []
 
     @property
     def held(self) -> frozenset[int]:
@@ -57,8 +62,12 @@ class Ownership:
     def owns(self, ref: RefSnapshot) -> bool:
         return self.slot(ref) in self._held
 
-    def on_gain(self, hook: GainHook) -> None:
+    def on_gain(self, hook: SlotHook) -> None:
         self._gain_hooks.append(hook)
+
+    def on_drop(self, hook: SlotHook) -> None:
+        """Called when a slot stops being this replica's (its polls may still run)."""
+        self._drop_hooks.append(hook)
 
     def gain(self, slot: int) -> None:
         if slot in self._held:
@@ -68,10 +77,15 @@ class Ownership:
             hook(slot)
 
     def drop(self, slot: int) -> None:
+        if slot not in self._held:
+            return
         self._held.discard(slot)
+        for hook in self._drop_hooks:
+            hook(slot)
 
     def drop_all(self) -> None:
-        self._held.clear()
+        for slot in sorted(self._held):
+            self.drop(slot)
 
     async def drained(self, slot: int) -> None:
         """Return once no poll of the slot's refs runs (call after `drop`)."""

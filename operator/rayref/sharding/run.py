@@ -1,9 +1,11 @@
 """`rayref run` with sharding on: every replica runs kopf and polls the groups of the
 slots it holds.
 
-kopf runs from the start in every replica (each keeps the registry of all refs, so a
-slot taken over is polled at once, without a listing); refs of slots held elsewhere
-are parked by the strategy (`ownership.ShardedStrategy`): no call, no write. On
+kopf runs from the start in every replica, for the sets; the refs are not kopf's: each
+replica lists and watches only the refs labelled with the slots it holds
+(`sharding.watches`), so its memory and per-event cost are its share. A ref whose
+group is not held here (a label not yet rewritten after a spec change) is parked by
+the strategy (`ownership.ShardedStrategy`): no call, no write. On
 SIGTERM kopf stops gracefully (its cleanup stops the scheduler, so nothing polls),
 then every slot is released and the member Lease deleted, so the others take over at
 once. A watchdog thread exits the process if a slot's renew deadline passes while the
