@@ -43,11 +43,17 @@ class Watcher:
     """Watches both ref kinds: counts every write (MODIFIED event) per ref and records
     when an expected change shows in a status."""
 
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, *, slots: int | None = None) -> None:
         self._kube = kube
         self.writes: dict[str, int] = {}
         self.expected: dict[str, Expectation] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        # Sharded (`slots`): a MODIFIED event that gives a ref this slot count's labels
+        # is a label write, counted apart from the status writes.
+        self._slots = slots
+        self._labels: dict[str, str] = {}
+        self.label_writes = 0
+        self.labelled = 0
 
     async def start(self) -> None:
         for plural in PLURALS.values():
@@ -68,6 +74,9 @@ class Watcher:
             return
         metadata = obj.get("metadata") or {}
         name = f"{metadata.get('namespace')}/{metadata.get('name')}"
+        if self._slots is not None and self._labelled_now(name, metadata):
+            self.label_writes += 1
+            return
         self.writes[name] = self.writes.get(name, 0) + 1
         expectation = self.expected.get(name)
         if (
@@ -76,6 +85,16 @@ class Watcher:
             and expectation.shown_by(obj.get("status") or {})
         ):
             expectation.seen_at = time.time()
+
+    def _labelled_now(self, name: str, metadata: dict[str, Any]) -> bool:
+        labels = metadata.get("labels") or {}
+        value = f"{labels.get('rayref.io/slot', '')}/{labels.get('rayref.io/slots', '')}"
+        previous = self._labels.get(name)
+        self._labels[name] = value
+        if previous == value or not value.endswith(f"/{self._slots}"):
+            return False
+        self.labelled += 1
+        return True
 
     def total_writes(self) -> int:
         return sum(self.writes.values())

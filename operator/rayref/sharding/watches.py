@@ -43,7 +43,7 @@ SLOT_LABEL = "rayref.io/slot"
 SLOTS_LABEL = "rayref.io/slots"
 # Label writes at once: a slot-count change relabels every ref, which should neither
 # take hours nor crowd out the status writes.
-LABEL_WORKERS = 8
+LABEL_WORKERS = 16
 # Labels that could not be written (API server trouble) are tried again this often.
 LABEL_RETRY_SECONDS = 10.0
 
