@@ -118,6 +118,26 @@ class GroupLister:
         for watcher in list(self._watchers.get(key, {}).values()):
             watcher.seen(listing, error)
 
+    def _forget_stale(self) -> None:
+        """Drop the listings no batch can reuse any more. Each holds every item of its
+        window (a workspace's whole history, for finished jobs), and a group swept
+        every few minutes kept its last one all that time: at 110,000 refs, a large
+        part of the operator's memory. The latest listing of a group that sets watch
+        is kept for them."""
+        cutoff = self._clock() - 2 * self._reuse_seconds
+        for key, held in list(self._job_listings.items()):
+            kept = [listing for listing in held if listing.last_page_at >= cutoff]
+            if kept:
+                self._job_listings[key] = kept
+            else:
+                del self._job_listings[key]
+        for key, cluster_listing in list(self._cluster_listings.items()):
+            if _last_page_at(cluster_listing) < cutoff:
+                del self._cluster_listings[key]
+        for key, latest in list(self._latest.items()):
+            if key not in self._watchers and _last_page_at(latest) < cutoff:
+                del self._latest[key]
+
     async def discover(
         self, key: GroupKey, ref: RefSnapshot, started: float, *, newer_than: float
     ) -> tuple[Listing, SweepError | None]:
@@ -125,6 +145,7 @@ class GroupLister:
         watchers' window and was taken after `newer_than` (the one the watcher already
         has never counts), else a new one (handed to every watcher). `ref` stands for the
         watcher where a client is built (namespace, credentials)."""
+        self._forget_stale()
         async with self._locks.setdefault(key, asyncio.Lock()):
             latest = self._latest.get(key)
             if (
@@ -159,6 +180,7 @@ class GroupLister:
         While one sweep runs, the batches arriving meanwhile (an operator start
         feeds thousands of refs in a trickle) wait and are served by the next one.
         """
+        self._forget_stale()
         waiting = _Waiting(refs, started)
         queue = self._queues.setdefault(key, [])
         queue.append(waiting)
@@ -304,7 +326,7 @@ class GroupLister:
                         key.workspace_id, page_num=page_num, page_size=self._page_size
                     )
                     last = len(page.ray_clusters) < self._page_size
-                    listing.add_page(list(page.ray_clusters), last=last)
+                    listing.add_page(list(page.ray_clusters), last=last, at=self._clock())
                     if last:
                         break
             finally:
@@ -316,3 +338,9 @@ class GroupLister:
         for ref in refs:
             found[ref.key] = listing.items.get(listings.remote_id(ref))
         return listing.taken_at
+
+
+def _last_page_at(listing: Listing) -> float:
+    if isinstance(listing, JobListing):
+        return listing.last_page_at
+    return listing.taken_at if listing.last_page_at is None else listing.last_page_at

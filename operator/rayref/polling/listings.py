@@ -332,9 +332,13 @@ class ClusterListing:
     taken_at: float
     items: dict[str, RayClusterSummary] = field(default_factory=dict)
     complete: bool = False
+    last_page_at: float | None = None
 
-    def add_page(self, page: list[RayClusterSummary], *, last: bool) -> None:
+    def add_page(
+        self, page: list[RayClusterSummary], *, last: bool, at: float | None = None
+    ) -> None:
         for item in page:
             if item.cluster_id:
                 self.items[item.cluster_id] = item
         self.complete = last
+        self.last_page_at = self.taken_at if at is None else at

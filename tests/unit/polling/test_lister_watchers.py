@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from dataclasses import replace
 from typing import Any
 
@@ -117,3 +119,26 @@ async def test_a_sweep_longer_than_the_reuse_window_serves_later_batches_by_page
 def job_ref(submission_id: str, submit_ms: int) -> RefSnapshot:
     spec = RayJobRefSpec(workspace_id="w-abc", submission_id=submission_id)
     return replace(snapshot(submission_id, submit_ms), spec=spec)
+
+
+async def test_a_listing_no_batch_can_reuse_is_not_kept() -> None:
+    emr, clock = FakeEmr(), FakeClock()
+    jobs(emr, 25)
+    groups = lister(emr, clock)
+    watcher = Watcher(oldest=None)
+    groups.watch(KEY, "set", watcher)
+    listing, _ = await groups.discover(KEY, snapshot("set", 0), clock(), newer_than=0.0)
+    kept = weakref.ref(listing)
+    del listing, watcher.seen_listings[:]
+    groups.unwatch(KEY, "set")
+    other = GroupKey(JOB_KIND, "cn-hangzhou", ("ns", "creds"), "w-other")
+    # still reusable a moment later, so still kept
+    clock.advance(5)
+    await groups.lookup(other, [snapshot("r", 20_000)], clock())
+    gc.collect()
+    assert kept() is not None
+    # once no batch could reuse it, the next sweep of any group lets it go
+    clock.advance(60)
+    await groups.lookup(other, [snapshot("r", 20_000)], clock())
+    gc.collect()
+    assert kept() is None
