@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from rayref.api.kinds import JOB_KIND
 from rayref.emr import endpoints
 from rayref.emr.errors import EmrError
+from rayref.emr.models import RayJobPage
 from rayref.kube.client import KubeError
 from rayref.mirror.times import epoch_ms
 from rayref.polling import listings
@@ -35,6 +36,9 @@ SweepError = EmrError | endpoints.InvalidIdentifierError | KubeError
 Found = tuple[dict[RefKey, "listings.Summary | None"], float, "SweepError | None"]
 ClientFor = Callable[[GroupKey, RefSnapshot], Awaitable[EmrReader]]
 
+T = TypeVar("T")
+# Job pages requested at once, once the first page has told how many there are.
+PARALLEL_PAGES = 4
 # A sweep started this recently serves later batches of its group as if it were theirs
 # (the next check is then timed from the sweep, so refs are not checked less often).
 REUSE_SECONDS = 10.0
@@ -287,21 +291,36 @@ class GroupLister:
         self.sweeps += 1
 
     async def _page_jobs(self, key: GroupKey, ref: RefSnapshot, listing: JobListing) -> None:
+        """The window's pages: the first alone, then (its totalCount known) up to
+        PARALLEL_PAGES at a time. One after another, a window of a hundred pages took
+        many seconds of round trips while the budget had room, and every change in it
+        waited that much longer to show; the budget still paces each request."""
         client = await self._client_for(key, ref)
-        for page_num in range(1, listings.MAX_PAGES + 1):
+
+        async def fetch(page_num: int) -> tuple[RayJobPage, float]:
             page = await client.list_ray_jobs(
                 key.workspace_id,
                 page_num=page_num,
                 page_size=self._page_size,
                 submit_time=(listing.low, listing.high),
             )
-            total = page.total_count
-            last = len(page.ray_jobs) < self._page_size or (
-                total is not None and page_num * self._page_size >= total
-            )
-            listing.add_page(list(page.ray_jobs), last=last, at=self._clock())
-            if last:
-                break
+            return page, self._clock()
+
+        page_num, total = 1, None
+        while page_num <= listings.MAX_PAGES:
+            count = 1
+            if total is not None:  # only the pages the total says there are
+                last_page = min(listings.MAX_PAGES, -(-total // self._page_size))
+                count = max(1, min(PARALLEL_PAGES, last_page - page_num + 1))
+            for page, arrived in await _all_or_none([fetch(page_num + i) for i in range(count)]):
+                total = page.total_count if page.total_count is not None else total
+                last = len(page.ray_jobs) < self._page_size or (
+                    total is not None and page_num * self._page_size >= total
+                )
+                listing.add_page(list(page.ray_jobs), last=last, at=arrived)
+                if last:
+                    return
+                page_num += 1
 
     async def _sweep_clusters(
         self,
@@ -344,3 +363,16 @@ def _last_page_at(listing: Listing) -> float:
     if isinstance(listing, JobListing):
         return listing.last_page_at
     return listing.taken_at if listing.last_page_at is None else listing.last_page_at
+
+
+async def _all_or_none(calls: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """The results in order; on the first error the other calls are cancelled and the
+    error itself (not a group of errors) is raised, as a single call would."""
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

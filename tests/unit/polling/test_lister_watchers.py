@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 from dataclasses import replace
@@ -11,7 +12,7 @@ from rayref.api.kinds import JOB_KIND
 from rayref.api.models import RayJobRefSpec
 from rayref.emr.credentials import Credentials
 from rayref.polling.cloud import EmrReader
-from rayref.polling.lister import FAR_FUTURE_MS, GroupLister, Listing, SweepError
+from rayref.polling.lister import FAR_FUTURE_MS, PARALLEL_PAGES, GroupLister, Listing, SweepError
 from rayref.polling.listings import GroupKey, JobListing
 from rayref.polling.refs import RefKey, RefSnapshot
 from tests.unit.polling.fakes import FakeClock, FakeEmr, FakeEmrClient
@@ -142,3 +143,32 @@ async def test_a_listing_no_batch_can_reuse_is_not_kept() -> None:
     await groups.lookup(other, [snapshot("r", 20_000)], clock())
     gc.collect()
     assert kept() is None
+
+
+async def test_after_the_first_page_a_window_is_read_several_pages_at_a_time() -> None:
+    emr, clock = FakeEmr(), FakeClock()
+    jobs(emr, 50)  # 10 pages of 5
+    in_flight, most = 0, 0
+
+    class CountingClient(FakeEmrClient):
+        async def list_ray_jobs(self, *args: Any, **kwargs: Any) -> Any:
+            nonlocal in_flight, most
+            in_flight += 1
+            most = max(most, in_flight)
+            await asyncio.sleep(0.01)
+            in_flight -= 1
+            return await super().list_ray_jobs(*args, **kwargs)
+
+    async def client_for(key: GroupKey, ref: RefSnapshot) -> EmrReader:
+        return CountingClient(emr, Credentials("AK", "secret"))
+
+    groups = GroupLister(client_for, clock=clock, page_size=5)
+    refs = [job_ref("rj-0", 1000), job_ref("rj-49", 50_000)]
+    found, _, error = await groups.lookup(KEY, refs, clock())
+    assert error is None and {getattr(i, "submission_id", None) for i in found.values()} == {
+        "rj-0",
+        "rj-49",
+    }
+    # exactly the pages there are, never more than PARALLEL_PAGES at once
+    assert emr.count("ListRayJob") == 10
+    assert most == PARALLEL_PAGES
