@@ -212,10 +212,11 @@ class SlotWatches:
     # -- refs without labels (or labels for another slot count) -------------------
 
     def _unlabelled_list(self, kind: str, namespace: str, items: list[JsonObject]) -> None:
+        # forget what this watch asked for (a relabel asked by a slot's watch stays)
         for ref in [
             ref
-            for ref in self._labelling
-            if ref[0] == kind and (not namespace or ref[1] == namespace)
+            for ref, job in self._labelling.items()
+            if job.writer == job.slot and ref[0] == kind and (not namespace or ref[1] == namespace)
         ]:
             del self._labelling[ref]
         for item in items:

@@ -95,3 +95,14 @@ def test_unlabelled_refs_are_labelled_by_the_holder_of_their_slot_only() -> None
     slot_watches._unlabelled_list(JOB_KIND, "", [job("mine", old, None), job("theirs", new, None)])
     assert set(slot_watches._queued) == {(JOB_KIND, "ns", "mine")}
     assert set(slot_watches._labelling) == {(JOB_KIND, "ns", "mine"), (JOB_KIND, "ns", "theirs")}
+
+
+def test_a_relist_of_unlabelled_refs_keeps_the_relabels_a_slot_asked_for() -> None:
+    old, new = two_secrets_in_different_slots()
+    i = slot_for(old)
+    slot_watches, _ = watches({i})
+    slot_watches._slot_event(i, JOB_KIND, "MODIFIED", job("moved", new, i, "5"))
+    slot_watches._unlabelled_list(JOB_KIND, "", [job("fresh", old, None)])
+    assert set(slot_watches._labelling) == {(JOB_KIND, "ns", "moved"), (JOB_KIND, "ns", "fresh")}
+    slot_watches._unlabelled_list(JOB_KIND, "", [])
+    assert set(slot_watches._labelling) == {(JOB_KIND, "ns", "moved")}
