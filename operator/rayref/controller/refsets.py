@@ -458,7 +458,7 @@ class RefSets:
         now = self._now()
         due = [
             ref
-            for ref in self.index.all_refs(JOB_KIND)
+            for ref in self.index.expiry_candidates(JOB_KIND)
             if not ref.deleting
             and expiry.expired(expiry.job_expires_at(ref, ttls.get(ref.owner_uid or "")), now)
         ]

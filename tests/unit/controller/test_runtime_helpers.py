@@ -151,3 +151,10 @@ def test_client_libraries_stay_quiet_at_debug(capsys: pytest.CaptureFixture[str]
     err = capsys.readouterr().err
     assert "operator debug line" in err
     assert "secret data" not in err
+
+
+def test_gauges_over_a_large_registry_are_refreshed_less_often_in_proportion() -> None:
+    from rayref.controller.runtime import gauge_refresh_seconds
+
+    assert gauge_refresh_seconds(0) == gauge_refresh_seconds(50_000) == 5.0
+    assert gauge_refresh_seconds(110_000) == 11.0
