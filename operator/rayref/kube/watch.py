@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from rayref.kube.client import JsonObject, KubeClient, KubeError, KubeUnavailable
@@ -30,28 +29,27 @@ class WatchExpired(Exception):
     """The version to watch from is gone from the server's history: list again."""
 
 
-@dataclass(frozen=True)
-class Listing:
-    items: list[JsonObject]
-    resource_version: str
-
-
 def _query(params: Mapping[str, str | int]) -> str:
     return urlencode({key: value for key, value in params.items() if value != ""})
 
 
-async def list_all(client: KubeClient, path: str, selector: str) -> Listing:
-    """Every object of the collection matching `selector`, in pages of LIST_PAGE."""
-    items: list[JsonObject] = []
-    token = ""
+PageHandler = Callable[[list[JsonObject], bool], Awaitable[None]]
+
+
+async def list_pages(client: KubeClient, path: str, selector: str, on_page: PageHandler) -> str:
+    """Hand every page of the objects matching `selector` to `on_page(items, first)`
+    as it arrives (a whole listing of 100,000 refs is never in memory at once); returns
+    the listing's resourceVersion."""
+    token, first = "", True
     while True:
         query = _query({"labelSelector": selector, "limit": LIST_PAGE, "continue": token})
         page = await client.request("GET", f"{path}?{query}")
-        items.extend(page.get("items") or [])
+        await on_page(list(page.get("items") or []), first)
+        first = False
         metadata = page.get("metadata") or {}
         token = str(metadata.get("continue") or "")
         if not token:
-            return Listing(items, str(metadata.get("resourceVersion", "")))
+            return str(metadata.get("resourceVersion", ""))
 
 
 EventHandler = Callable[[str, JsonObject], None]
@@ -89,17 +87,17 @@ async def informer(
     path: str,
     selector: str,
     *,
-    on_list: Callable[[list[JsonObject]], None],
+    on_page: PageHandler,
+    on_listed: Callable[[], None],
     on_event: EventHandler,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> None:
-    """List, then watch, for ever (until cancelled). `on_list` gets every listing's
-    whole answer, so the caller can drop what is no longer there."""
+    """List, then watch, for ever (until cancelled). Each listing comes page by page
+    (`on_page`), then `on_listed`, so the caller can drop what is no longer there."""
     while True:
         try:
-            listing = await list_all(client, path, selector)
-            on_list(listing.items)
-            version = listing.resource_version
+            version = await list_pages(client, path, selector, on_page)
+            on_listed()
             while True:
                 version = await watch_from(client, path, selector, version, on_event)
         except WatchExpired:

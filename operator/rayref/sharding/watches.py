@@ -43,7 +43,10 @@ SLOT_LABEL = "rayref.io/slot"
 SLOTS_LABEL = "rayref.io/slots"
 # Label writes at once: a slot-count change relabels every ref, which should neither
 # take hours nor crowd out the status writes.
-LABEL_WORKERS = 16
+LABEL_WORKERS = 8
+# A listing's page (500 refs) is handled giving way to the event loop this often, so
+# that the slot Leases are renewed on time while 100,000 refs are listed.
+HANDLED_BETWEEN_YIELDS = 100
 # Labels that could not be written (API server trouble) are tried again this often.
 LABEL_RETRY_SECONDS = 10.0
 
@@ -93,6 +96,7 @@ class SlotWatches:
         self._labelling: dict[RefId, _Labelling] = {}
         self._queue: asyncio.Queue[RefId] = asyncio.Queue()
         self._queued: set[RefId] = set()
+        self._listings: dict[tuple[str, int | str, str, str], set[RefId]] = {}
         self._workers: list[asyncio.Task[None]] = []
         self.labels_written = 0
 
@@ -110,7 +114,8 @@ class SlotWatches:
                             self._client,
                             self._path(kind, namespace),
                             selector,
-                            on_list=partial(self._unlabelled_list, kind, namespace),
+                            on_page=partial(self._unlabelled_page, kind, namespace),
+                            on_listed=partial(self._unlabelled_listed, kind, namespace),
                             on_event=partial(self._unlabelled_event, kind),
                         ),
                         name=f"rayref-unlabelled-{kind}",
@@ -155,7 +160,8 @@ class SlotWatches:
                     self._client,
                     self._path(kind, namespace),
                     selector,
-                    on_list=partial(self._slot_list, slot, kind, namespace),
+                    on_page=partial(self._slot_page, slot, kind, namespace),
+                    on_listed=partial(self._slot_listed, slot, kind, namespace),
                     on_event=partial(self._slot_event, slot, kind),
                 ),
                 name=f"rayref-slot-{slot}-{kind}",
@@ -179,17 +185,33 @@ class SlotWatches:
         metadata = {"namespace": namespace, "name": name, "uid": uid}
         self._sink("DELETED", kind, {"metadata": metadata})
 
-    def _slot_list(self, slot: int, kind: str, namespace: str, items: list[JsonObject]) -> None:
-        listed = {ref for ref in (ref_id(kind, item) for item in items) if ref is not None}
+    async def _slot_page(
+        self, slot: int, kind: str, namespace: str, items: list[JsonObject], first: bool
+    ) -> None:
+        seen = self._listing(("slot", slot, kind, namespace), first)
+        for index, item in enumerate(items):
+            if index and index % HANDLED_BETWEEN_YIELDS == 0:
+                await asyncio.sleep(0)
+            ref = ref_id(kind, item)
+            if ref is not None:
+                seen.add(ref)
+                self._slot_event(slot, kind, "ADDED", item)
+
+    def _slot_listed(self, slot: int, kind: str, namespace: str) -> None:
+        seen = self._listings.pop(("slot", slot, kind, namespace), set())
         for ref in [
             ref
             for ref, (source, _) in self._source.items()
             if source == slot and ref[0] == kind and (not namespace or ref[1] == namespace)
         ]:
-            if ref not in listed:
+            if ref not in seen:
                 self._leave(ref)  # deleted or moved while the watch was down
-        for item in items:
-            self._slot_event(slot, kind, "ADDED", item)
+
+    def _listing(self, key: tuple[str, int | str, str, str], first: bool) -> set[RefId]:
+        """The refs seen so far by the listing under way for `key`."""
+        if first or key not in self._listings:
+            self._listings[key] = set()
+        return self._listings[key]
 
     def _slot_event(self, slot: int, kind: str, type_: str, obj: JsonObject) -> None:
         ref = ref_id(kind, obj)
@@ -211,16 +233,31 @@ class SlotWatches:
 
     # -- refs without labels (or labels for another slot count) -------------------
 
-    def _unlabelled_list(self, kind: str, namespace: str, items: list[JsonObject]) -> None:
-        # forget what this watch asked for (a relabel asked by a slot's watch stays)
+    async def _unlabelled_page(
+        self, kind: str, namespace: str, items: list[JsonObject], first: bool
+    ) -> None:
+        seen = self._listing(("unlabelled", "", kind, namespace), first)
+        for index, item in enumerate(items):
+            if index and index % HANDLED_BETWEEN_YIELDS == 0:
+                await asyncio.sleep(0)
+            ref = ref_id(kind, item)
+            if ref is not None:
+                seen.add(ref)
+                self._unlabelled_event(kind, "ADDED", item)
+
+    def _unlabelled_listed(self, kind: str, namespace: str) -> None:
+        # forget what this watch asked for and no longer lists (a relabel asked by a
+        # slot's watch stays)
+        seen = self._listings.pop(("unlabelled", "", kind, namespace), set())
         for ref in [
             ref
             for ref, job in self._labelling.items()
-            if job.writer == job.slot and ref[0] == kind and (not namespace or ref[1] == namespace)
+            if job.writer == job.slot
+            and ref[0] == kind
+            and (not namespace or ref[1] == namespace)
+            and ref not in seen
         ]:
             del self._labelling[ref]
-        for item in items:
-            self._unlabelled_event(kind, "ADDED", item)
 
     def _unlabelled_event(self, kind: str, type_: str, obj: JsonObject) -> None:
         ref = ref_id(kind, obj)

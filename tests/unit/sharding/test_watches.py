@@ -88,21 +88,42 @@ def test_a_spec_that_moves_the_ref_asks_the_current_holder_to_relabel_it() -> No
     assert (queued.slot, queued.writer, queued.resource_version) == (j, i, "5")
 
 
-def test_unlabelled_refs_are_labelled_by_the_holder_of_their_slot_only() -> None:
+async def unlabelled_listing(slot_watches: SlotWatches, items: list[dict[str, Any]]) -> None:
+    await slot_watches._unlabelled_page(JOB_KIND, "", items, True)
+    slot_watches._unlabelled_listed(JOB_KIND, "")
+
+
+async def test_unlabelled_refs_are_labelled_by_the_holder_of_their_slot_only() -> None:
     old, new = two_secrets_in_different_slots()
     i = slot_for(old)
     slot_watches, _ = watches({i})
-    slot_watches._unlabelled_list(JOB_KIND, "", [job("mine", old, None), job("theirs", new, None)])
+    await unlabelled_listing(slot_watches, [job("mine", old, None), job("theirs", new, None)])
     assert set(slot_watches._queued) == {(JOB_KIND, "ns", "mine")}
     assert set(slot_watches._labelling) == {(JOB_KIND, "ns", "mine"), (JOB_KIND, "ns", "theirs")}
 
 
-def test_a_relist_of_unlabelled_refs_keeps_the_relabels_a_slot_asked_for() -> None:
+async def test_a_relist_of_unlabelled_refs_keeps_the_relabels_a_slot_asked_for() -> None:
     old, new = two_secrets_in_different_slots()
     i = slot_for(old)
     slot_watches, _ = watches({i})
     slot_watches._slot_event(i, JOB_KIND, "MODIFIED", job("moved", new, i, "5"))
-    slot_watches._unlabelled_list(JOB_KIND, "", [job("fresh", old, None)])
+    await unlabelled_listing(slot_watches, [job("fresh", old, None)])
     assert set(slot_watches._labelling) == {(JOB_KIND, "ns", "moved"), (JOB_KIND, "ns", "fresh")}
-    slot_watches._unlabelled_list(JOB_KIND, "", [])
+    await unlabelled_listing(slot_watches, [])
     assert set(slot_watches._labelling) == {(JOB_KIND, "ns", "moved")}
+
+
+async def test_a_relist_drops_the_refs_it_no_longer_shows_and_keeps_the_others() -> None:
+    old, _ = two_secrets_in_different_slots()
+    i = slot_for(old)
+    slot_watches, sink = watches({i})
+    items = [job(f"j{n}", old, i) for n in range(250)]
+    await slot_watches._slot_page(i, JOB_KIND, "", items[:200], True)
+    await slot_watches._slot_page(i, JOB_KIND, "", items[200:], False)
+    slot_watches._slot_listed(i, JOB_KIND, "")
+    assert slot_watches.following() == 250
+    # listed again (after a 410) without j0: gone while the watch was down
+    await slot_watches._slot_page(i, JOB_KIND, "", items[1:], True)
+    slot_watches._slot_listed(i, JOB_KIND, "")
+    assert slot_watches.following() == 249
+    assert sink.events[-1] == ("DELETED", "j0")
