@@ -148,12 +148,17 @@ def write_scenario(world: World, path: Path) -> Path:
     return path
 
 
-def _manifest(ref: Ref, interval: int) -> dict[str, Any]:
+def _manifest(
+    ref: Ref, interval: int, labels: Callable[[Ref], dict[str, str]] | None = None
+) -> dict[str, Any]:
     id_field = "submissionId" if ref.kind == JOB_KIND else "clusterId"
+    metadata: dict[str, Any] = {"name": ref.name, "namespace": ref.namespace}
+    if labels is not None:
+        metadata["labels"] = labels(ref)
     return {
         "apiVersion": API_VERSION,
         "kind": ref.kind,
-        "metadata": {"name": ref.name, "namespace": ref.namespace},
+        "metadata": metadata,
         "spec": {
             "workspaceId": ref.workspace_id,
             id_field: ref.remote_id,
@@ -169,9 +174,14 @@ def ref_path(ref: Ref, *, status: bool = False) -> str:
 
 
 async def create(
-    kube: Kube, world: World, log: Callable[[str], None], *, interval: int = POLL_INTERVAL
+    kube: Kube,
+    world: World,
+    log: Callable[[str], None],
+    *,
+    interval: int = POLL_INTERVAL,
+    labels: Callable[[Ref], dict[str, str]] | None = None,
 ) -> None:
-    """Namespaces, Secrets and every ref (without status)."""
+    """Namespaces, Secrets and every ref (without status; with `labels(ref)`)."""
     secret_data = {
         "accessKeyId": base64.b64encode(KEY.access_key_id.encode()).decode(),
         "accessKeySecret": base64.b64encode(KEY.access_key_secret.encode()).decode(),
@@ -197,7 +207,7 @@ async def create(
 
     def create_one(ref: Ref) -> Callable[[], Any]:
         path = f"/apis/{GROUP}/{VERSION}/namespaces/{ref.namespace}/{PLURALS[ref.kind]}"
-        return lambda: kube.request("POST", path, _manifest(ref, interval))
+        return lambda: kube.request("POST", path, _manifest(ref, interval, labels))
 
     started = asyncio.get_running_loop().time()
     await kube.many((create_one(ref) for ref in world.refs), concurrency=32)
