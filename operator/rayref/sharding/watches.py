@@ -189,13 +189,7 @@ class SlotWatches:
         self, slot: int, kind: str, namespace: str, items: list[JsonObject], first: bool
     ) -> None:
         seen = self._listing(("slot", slot, kind, namespace), first)
-        for index, item in enumerate(items):
-            if index and index % HANDLED_BETWEEN_YIELDS == 0:
-                await asyncio.sleep(0)
-            ref = ref_id(kind, item)
-            if ref is not None:
-                seen.add(ref)
-                self._slot_event(slot, kind, "ADDED", item)
+        await _each_listed(kind, items, seen, partial(self._slot_event, slot, kind, "ADDED"))
 
     def _slot_listed(self, slot: int, kind: str, namespace: str) -> None:
         seen = self._listings.pop(("slot", slot, kind, namespace), set())
@@ -237,13 +231,7 @@ class SlotWatches:
         self, kind: str, namespace: str, items: list[JsonObject], first: bool
     ) -> None:
         seen = self._listing(("unlabelled", "", kind, namespace), first)
-        for index, item in enumerate(items):
-            if index and index % HANDLED_BETWEEN_YIELDS == 0:
-                await asyncio.sleep(0)
-            ref = ref_id(kind, item)
-            if ref is not None:
-                seen.add(ref)
-                self._unlabelled_event(kind, "ADDED", item)
+        await _each_listed(kind, items, seen, partial(self._unlabelled_event, kind, "ADDED"))
 
     def _unlabelled_listed(self, kind: str, namespace: str) -> None:
         # forget what this watch asked for and no longer lists (a relabel asked by a
@@ -326,3 +314,16 @@ class SlotWatches:
             for ref, job in list(self._labelling.items()):
                 if job.writer in self._ownership.held:
                     self._enqueue(ref)
+
+
+async def _each_listed(
+    kind: str, items: list[JsonObject], seen: set[RefId], handle: Callable[[JsonObject], None]
+) -> None:
+    """Hand each listed ref to `handle`, noting it seen, giving way to the event loop."""
+    for index, item in enumerate(items):
+        if index and index % HANDLED_BETWEEN_YIELDS == 0:
+            await asyncio.sleep(0)
+        ref = ref_id(kind, item)
+        if ref is not None:
+            seen.add(ref)
+            handle(item)
