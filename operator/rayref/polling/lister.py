@@ -136,10 +136,10 @@ class GroupLister:
             else:
                 del self._job_listings[key]
         for key, cluster_listing in list(self._cluster_listings.items()):
-            if _last_page_at(cluster_listing) < cutoff:
+            if cluster_listing.last_page_at < cutoff:
                 del self._cluster_listings[key]
         for key, latest in list(self._latest.items()):
-            if key not in self._watchers and _last_page_at(latest) < cutoff:
+            if key not in self._watchers and latest.last_page_at < cutoff:
                 del self._latest[key]
 
     async def discover(
@@ -357,12 +357,6 @@ class GroupLister:
         for ref in refs:
             found[ref.key] = listing.items.get(listings.remote_id(ref))
         return listing.taken_at
-
-
-def _last_page_at(listing: Listing) -> float:
-    if isinstance(listing, JobListing):
-        return listing.last_page_at
-    return listing.taken_at if listing.last_page_at is None else listing.last_page_at
 
 
 async def _all_or_none(calls: list[Coroutine[Any, Any, T]]) -> list[T]:

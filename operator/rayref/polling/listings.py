@@ -332,7 +332,7 @@ class ClusterListing:
     taken_at: float
     items: dict[str, RayClusterSummary] = field(default_factory=dict)
     complete: bool = False
-    last_page_at: float | None = None
+    _last_page_at: float | None = None
 
     def add_page(
         self, page: list[RayClusterSummary], *, last: bool, at: float | None = None
@@ -341,4 +341,8 @@ class ClusterListing:
             if item.cluster_id:
                 self.items[item.cluster_id] = item
         self.complete = last
-        self.last_page_at = self.taken_at if at is None else at
+        self._last_page_at = at
+
+    @property
+    def last_page_at(self) -> float:
+        return self.taken_at if self._last_page_at is None else self._last_page_at
