@@ -57,7 +57,11 @@ class Ownership:
         return frozenset(self._held)
 
     def slot(self, ref: RefSnapshot) -> int:
-        return slot_of(shard_key(ref, self.default_region), self.slots)
+        return self.slot_for(ref.key.namespace, ref.key.name, ref.spec)
+
+    def slot_for(self, namespace: str, name: str, spec: ParsedSpec) -> int:
+        """The slot of a ref's group, from its namespace, name and parsed spec."""
+        return slot_of(group_key_of(namespace, name, spec, self.default_region), self.slots)
 
     def owns(self, ref: RefSnapshot) -> bool:
         return self.slot(ref) in self._held

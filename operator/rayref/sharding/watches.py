@@ -34,8 +34,7 @@ from rayref.api.kinds import GROUP, PLURALS, VERSION
 from rayref.api.specs import parse_spec
 from rayref.kube.client import JsonObject, KubeClient, KubeConflict, KubeError, KubeNotFound
 from rayref.kube.watch import informer
-from rayref.sharding.ownership import Ownership, group_key_of
-from rayref.sharding.slots import slot_of
+from rayref.sharding.ownership import Ownership
 
 logger = logging.getLogger("rayref.sharding.watches")
 
@@ -98,7 +97,6 @@ class SlotWatches:
         self._queued: set[RefId] = set()
         self._listings: dict[tuple[str, int | str, str, str], set[RefId]] = {}
         self._workers: list[asyncio.Task[None]] = []
-        self.labels_written = 0
 
     # -- life cycle -----------------------------------------------------------------
 
@@ -259,13 +257,11 @@ class SlotWatches:
 
     def _slot_of(self, kind: str, obj: JsonObject) -> int:
         metadata = obj.get("metadata") or {}
-        key = group_key_of(
+        return self._ownership.slot_for(
             str(metadata.get("namespace") or ""),
             str(metadata.get("name") or ""),
             parse_spec(kind, obj.get("spec") or {}),
-            self._ownership.default_region,
         )
-        return slot_of(key, self._ownership.slots)
 
     # -- writing labels -------------------------------------------------------------
 
@@ -304,7 +300,6 @@ class SlotWatches:
             except KubeError as error:
                 logger.warning("could not label %s/%s/%s: %s", kind, namespace, name, error)
                 continue  # kept: `_retry_labels` tries again
-            self.labels_written += 1
             if self._labelling.get(ref) is job:
                 del self._labelling[ref]
 
