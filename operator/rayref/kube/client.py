@@ -67,6 +67,11 @@ def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> JsonObject:
     return patch
 
 
+def ref_path(kind: str, namespace: str, name: str) -> str:
+    """The API path of one RayJobRef or RayClusterRef."""
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURALS[kind]}/{name}"
+
+
 def _load_configuration() -> Any:
     from kubernetes import config as kube_config
     from kubernetes.client import Configuration
@@ -196,7 +201,7 @@ class KubeClient:
     ) -> JsonObject:
         """Set labels on a ref, only if it is still at `resource_version` (else
         KubeConflict): labels computed from an older spec must not land on a newer one."""
-        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURALS[kind]}/{name}"
+        path = ref_path(kind, namespace, name)
         body = {"metadata": {"labels": dict(labels), "resourceVersion": resource_version}}
         return await self.request(
             "PATCH", path, body=body, content_type="application/merge-patch+json"
@@ -206,7 +211,7 @@ class KubeClient:
         self, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
     ) -> JsonObject:
         """JSON merge patch of `/status`; returns the object as stored."""
-        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURALS[kind]}/{name}/status"
+        path = ref_path(kind, namespace, name) + "/status"
         return await self.request(
             "PATCH", path, body={"status": patch}, content_type="application/merge-patch+json"
         )
