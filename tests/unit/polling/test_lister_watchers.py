@@ -33,11 +33,18 @@ class Watcher:
         self.seen_listings.append((listing, error))
 
 
-def lister(emr: FakeEmr, clock: FakeClock) -> GroupLister:
+def lister(
+    emr: FakeEmr,
+    clock: FakeClock,
+    client: type[FakeEmrClient] = FakeEmrClient,
+    *,
+    page_size: int = 10,
+    **options: Any,
+) -> GroupLister:
     async def client_for(key: GroupKey, ref: RefSnapshot) -> EmrReader:
-        return FakeEmrClient(emr, Credentials("AK", "secret"))
+        return client(emr, Credentials("AK", "secret"))
 
-    return GroupLister(client_for, clock=clock, page_size=10)
+    return GroupLister(client_for, clock=clock, page_size=page_size, **options)
 
 
 def snapshot(name: str, submit_ms: int) -> RefSnapshot:
@@ -97,10 +104,7 @@ async def test_a_sweep_longer_than_the_reuse_window_serves_later_batches_by_page
             clock.advance(3)  # every page takes 3 s: the whole window 30 s
             return await super().list_ray_jobs(*args, **kwargs)
 
-    async def client_for(key: GroupKey, ref: RefSnapshot) -> EmrReader:
-        return SlowClient(emr, Credentials("AK", "secret"))
-
-    groups = GroupLister(client_for, clock=clock, page_size=5, reuse_seconds=10)
+    groups = lister(emr, clock, SlowClient, page_size=5, reuse_seconds=10)
     start = clock()
     await groups.lookup(KEY, [snapshot("a", 1000), snapshot("b", 50_000)], start)
     assert emr.count("ListRayJob") == 10 and clock() == start + 30
@@ -159,10 +163,7 @@ async def test_after_the_first_page_a_window_is_read_several_pages_at_a_time() -
             in_flight -= 1
             return await super().list_ray_jobs(*args, **kwargs)
 
-    async def client_for(key: GroupKey, ref: RefSnapshot) -> EmrReader:
-        return CountingClient(emr, Credentials("AK", "secret"))
-
-    groups = GroupLister(client_for, clock=clock, page_size=5)
+    groups = lister(emr, clock, CountingClient, page_size=5)
     refs = [job_ref("rj-0", 1000), job_ref("rj-49", 50_000)]
     found, _, error = await groups.lookup(KEY, refs, clock())
     assert error is None and {getattr(i, "submission_id", None) for i in found.values()} == {
