@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.kubeapi import Kube
 from rayref.api.kinds import GROUP, PLURALS, VERSION
+from rayref.sharding.watches import SLOT_LABEL, SLOTS_LABEL
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -88,7 +89,7 @@ class Watcher:
 
     def _labelled_now(self, name: str, metadata: dict[str, Any]) -> bool:
         labels = metadata.get("labels") or {}
-        value = f"{labels.get('rayref.io/slot', '')}/{labels.get('rayref.io/slots', '')}"
+        value = f"{labels.get(SLOT_LABEL, '')}/{labels.get(SLOTS_LABEL, '')}"
         previous = self._labels.get(name)
         self._labels[name] = value
         if previous == value or not value.endswith(f"/{self._slots}"):
