@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 
 from rayref.api.kinds import JOB_KIND as JOB
 from rayref.emr.credentials import Credentials
@@ -360,3 +361,35 @@ async def test_no_finalizer_and_no_kopf_bookkeeping_and_deletion_is_immediate(
     assert set(obj["status"]) <= allowed, set(obj["status"]) - allowed
     kube.kubectl("delete", "rayjobref", "plain", "-n", namespace, "--wait=true", "--timeout=20s")
     assert not ref_exists(kube, JOB, namespace, "plain")
+
+
+async def test_a_ref_of_hundreds_of_kilobytes_is_followed_like_any_other(
+    kube: KubeTestBed, namespace: str, simulator: SimulatorSession
+) -> None:
+    # The operator's watch reads one event per line of JSON; a ref can be large
+    # (annotations up to 256 KiB, a status up to 384 KiB: mirror.limits).
+    control, workspace = simulator.control, simulator.workspace_id
+    apply(kube, credentials_secret(namespace, simulator.credentials))
+    async with frozen_clock(control):
+        job = await control.create_job(workspace, name="large", script=SLOW_SCRIPT)
+        ref = job_ref(namespace, "large", workspace, job.id)
+        ref["metadata"]["annotations"] = {"example.com/notes": "x" * 200_000}
+        # created, not applied: apply would copy the annotation into its own
+        kube.kubectl("create", "-f", "-", input=yaml.safe_dump(ref))
+        await wait_status(kube, JOB, namespace, "large", phase_is("Submitted"), what="Submitted")
+        await control.advance_clock(100)
+        await wait_status(kube, JOB, namespace, "large", phase_is("Pending"), what="Pending")
+        # a later event of the same large object (a spec change) reaches the operator too
+        kube.kubectl(
+            "patch", "rayjobref", "large", "-n", namespace,
+            "--type=merge", "-p", '{"spec": {"suspend": true}}',
+        )  # fmt: skip
+        obj = await wait_status(
+            kube,
+            JOB,
+            namespace,
+            "large",
+            lambda o: o["status"].get("observedGeneration") == 2,
+            what="suspension acknowledged",
+        )
+        assert condition(obj, "Suspended")["status"] == "True"

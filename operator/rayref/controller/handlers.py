@@ -1,9 +1,9 @@
-"""kopf glue: startup/cleanup and the event handlers that feed the scheduler.
+"""kopf glue: startup/cleanup, probes, and the refs' watches that feed the scheduler.
 
-Only watching (`on.event`) handlers are registered for the refs: kopf adds no
-finalizer for them and stores nothing in the objects. The handlers never
-write to the object and return nothing (kopf would store a return value in
-`status.<handler>`); status is written by the poll, as explicit patches.
+kopf runs the operator (login, startup and cleanup, probes, the sets' event handlers);
+the refs are followed by the operator's own watches (`follow_refs`), which skip kopf's
+per-object bookkeeping. Nothing is ever stored in a ref by kopf (no finalizer, no
+handler state); status is written by the poll, as explicit patches.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from typing import Any
 
 import kopf
 
-from rayref.api.kinds import GROUP, PLURALS, VERSION
 from rayref.api.specs import parse_spec
 from rayref.controller.runtime import Runtime, build_runtime
 from rayref.controller.set_handlers import register_sets
 from rayref.controller.settings import OperatorSettings
 from rayref.kube.client import KubeClient
+from rayref.kube.ref_watches import RefWatches
 from rayref.polling.refs import RefKey
 from rayref.sharding.ownership import Ownership
 from rayref.sharding.watches import SlotWatches
@@ -28,10 +28,10 @@ from rayref.sharding.watches import SlotWatches
 logger = logging.getLogger("rayref.handlers")
 
 ANNOTATION_PREFIX = "rayref.io"
-# The initial listing is read in pages, so that its whole answer is never in memory.
+# The sets' initial listing is read in pages, so that its whole answer is never in memory.
 LIST_CHUNK_SIZE = 500
 # kopf keeps a worker (and the last event's body) per object this long after its last
-# event; at start that is every object at once. Our handlers only feed the scheduler.
+# event; at start that is every set at once. The sets' handlers only feed their index.
 WORKER_IDLE_SECONDS = 0.5
 
 
@@ -79,11 +79,11 @@ class WatchOnlyDiffBaseStorage(kopf.DiffBaseStorage):
         return None
 
 
-def register(registry: kopf.OperatorRegistry, *, watch_refs: bool = True) -> None:
+def register(registry: kopf.OperatorRegistry) -> None:
     """Register the operator's handlers on `registry` (not kopf's global one).
 
-    `watch_refs=False` (sharding): kopf does not watch the refs; each replica follows
-    the refs of its slots itself (`sharding.watches`), fed to the same `feed`.
+    kopf watches the sets; the refs are followed by the operator's own watches
+    (`follow_refs`), which feed the scheduler and the sets' index.
     """
 
     @kopf.on.login(registry=registry)
@@ -97,8 +97,7 @@ def register(registry: kopf.OperatorRegistry, *, watch_refs: bool = True) -> Non
         operator_settings: OperatorSettings = memo["settings"]
         ownership: Ownership | None = memo.get("ownership")
         runtime = build_runtime(operator_settings, memo.get("metrics"), ownership)
-        if ownership is not None and not watch_refs:
-            follow_slots(runtime, ownership, operator_settings)
+        follow_refs(runtime, ownership, operator_settings)
         leading: asyncio.Event | None = memo.get("leading")
         if leading is None:
             runtime.scheduler.start()
@@ -123,10 +122,7 @@ def register(registry: kopf.OperatorRegistry, *, watch_refs: bool = True) -> Non
         runtime: Runtime | None = memo.get("runtime")
         return 0 if runtime is None else len(runtime.scheduler)
 
-    if watch_refs:
-        for kind, plural in PLURALS.items():
-            _register_events(registry, kind, plural)
-    register_sets(registry, index_refs=watch_refs)
+    register_sets(registry)
 
 
 async def start_when(leading: asyncio.Event, runtime: Runtime) -> None:
@@ -134,9 +130,10 @@ async def start_when(leading: asyncio.Event, runtime: Runtime) -> None:
     runtime.scheduler.start()
 
 
-def follow_slots(runtime: Runtime, ownership: Ownership, settings: OperatorSettings) -> None:
-    """Sharding: the refs of the held slots reach the scheduler and the sets' index
-    through the replica's own watches, one per slot and kind."""
+def follow_refs(runtime: Runtime, ownership: Ownership | None, settings: OperatorSettings) -> None:
+    """The refs reach the scheduler and the sets' index through the operator's own
+    watches: every ref (`kube.ref_watches`), or with sharding only the refs of the
+    slots this replica holds, one watch per slot and kind (`sharding.watches`)."""
 
     def sink(type_: str, kind: str, obj: dict[str, Any]) -> None:
         event = {"type": type_, "object": obj}
@@ -145,18 +142,15 @@ def follow_slots(runtime: Runtime, ownership: Ownership, settings: OperatorSetti
             runtime.refsets.observe_ref(kind, event)
 
     client = KubeClient.from_environment()
-    watches = SlotWatches(client, ownership, sink, namespaces=settings.watch_namespaces)
+    namespaces = settings.watch_namespaces
+    watches: RefWatches | SlotWatches
+    if ownership is None:
+        watches = RefWatches(client, sink, namespaces=namespaces)
+    else:
+        watches = SlotWatches(client, ownership, sink, namespaces=namespaces)
     watches.start()
     runtime.closers.append(watches.close)
     runtime.closers.append(client.close)
-
-
-def _register_events(registry: kopf.OperatorRegistry, kind: str, plural: str) -> None:
-    @kopf.on.event(GROUP, VERSION, plural, id=f"observe-{plural}", registry=registry)
-    async def observe(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
-        runtime: Runtime | None = memo.get("runtime")
-        if runtime is not None:
-            feed(runtime, kind, event)
 
 
 def feed(runtime: Runtime, kind: str, event: Mapping[str, Any]) -> None:

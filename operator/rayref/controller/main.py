@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
 
     registry = kopf.OperatorRegistry()
-    register(registry, watch_refs=not settings.shards)
+    register(registry)
     namespaces = list(settings.watch_namespaces)
 
     def operator(memo: kopf.Memo, stop_flag: asyncio.Event | None) -> Awaitable[None]:

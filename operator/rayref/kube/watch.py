@@ -105,3 +105,6 @@ async def informer(
         except KubeError as error:
             logger.warning("watch of %s (%s) failed: %s; again soon", path, selector, error)
             await sleep(RETRY_SECONDS)
+        except Exception:  # a watch that ended for good would freeze its refs silently
+            logger.exception("watch of %s (%s) broke; listing again soon", path, selector)
+            await sleep(RETRY_SECONDS)

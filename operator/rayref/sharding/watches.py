@@ -26,13 +26,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 
-from rayref.api.kinds import GROUP, PLURALS, VERSION
+from rayref.api.kinds import PLURALS
 from rayref.api.specs import parse_spec
 from rayref.kube.client import JsonObject, KubeClient, KubeConflict, KubeError, KubeNotFound
+from rayref.kube.ref_watches import (
+    EventSink,
+    RefId,
+    collection_path,
+    deleted,
+    each_listed,
+    ref_id,
+)
 from rayref.kube.watch import informer
 from rayref.sharding.ownership import Ownership
 
@@ -43,26 +51,12 @@ SLOTS_LABEL = "rayref.io/slots"
 # Label writes at once: a slot-count change relabels every ref, which should neither
 # take hours nor crowd out the status writes.
 LABEL_WORKERS = 8
-# A listing's page (500 refs) is handled giving way to the event loop this often, so
-# that the slot Leases are renewed on time while 100,000 refs are listed.
-HANDLED_BETWEEN_YIELDS = 100
 # Labels that could not be written (API server trouble) are tried again this often.
 LABEL_RETRY_SECONDS = 10.0
-
-RefId = tuple[str, str, str]  # kind, namespace, name
-EventSink = Callable[[str, str, JsonObject], None]  # (event type, kind, object)
 
 
 def slot_labels(slot: int, slots: int) -> dict[str, str]:
     return {SLOT_LABEL: str(slot), SLOTS_LABEL: str(slots)}
-
-
-def ref_id(kind: str, obj: JsonObject) -> RefId | None:
-    metadata = obj.get("metadata") or {}
-    namespace, name = metadata.get("namespace"), metadata.get("name")
-    if not namespace or not name:
-        return None
-    return kind, str(namespace), str(name)
 
 
 @dataclass(frozen=True)
@@ -110,7 +104,7 @@ class SlotWatches:
                     asyncio.create_task(
                         informer(
                             self._client,
-                            self._path(kind, namespace),
+                            collection_path(kind, namespace),
                             selector,
                             on_page=partial(self._unlabelled_page, kind, namespace),
                             on_listed=partial(self._unlabelled_listed, kind, namespace),
@@ -143,11 +137,6 @@ class SlotWatches:
 
     # -- slots ----------------------------------------------------------------------
 
-    @staticmethod
-    def _path(kind: str, namespace: str) -> str:
-        where = f"/namespaces/{namespace}" if namespace else ""
-        return f"/apis/{GROUP}/{VERSION}{where}/{PLURALS[kind]}"
-
     def _gained(self, slot: int) -> None:
         if slot in self._watches:
             return
@@ -156,7 +145,7 @@ class SlotWatches:
             asyncio.create_task(
                 informer(
                     self._client,
-                    self._path(kind, namespace),
+                    collection_path(kind, namespace),
                     selector,
                     on_page=partial(self._slot_page, slot, kind, namespace),
                     on_listed=partial(self._slot_listed, slot, kind, namespace),
@@ -179,15 +168,13 @@ class SlotWatches:
 
     def _leave(self, ref: RefId) -> None:
         _, uid = self._source.pop(ref)
-        kind, namespace, name = ref
-        metadata = {"namespace": namespace, "name": name, "uid": uid}
-        self._sink("DELETED", kind, {"metadata": metadata})
+        self._sink("DELETED", ref[0], deleted(ref, uid))
 
     async def _slot_page(
         self, slot: int, kind: str, namespace: str, items: list[JsonObject], first: bool
     ) -> None:
         seen = self._listing(("slot", slot, kind, namespace), first)
-        await _each_listed(kind, items, seen, partial(self._slot_event, slot, kind, "ADDED"))
+        await each_listed(kind, items, seen, partial(self._slot_event, slot, kind, "ADDED"))
 
     def _slot_listed(self, slot: int, kind: str, namespace: str) -> None:
         seen = self._listings.pop(("slot", slot, kind, namespace), set())
@@ -229,7 +216,7 @@ class SlotWatches:
         self, kind: str, namespace: str, items: list[JsonObject], first: bool
     ) -> None:
         seen = self._listing(("unlabelled", "", kind, namespace), first)
-        await _each_listed(kind, items, seen, partial(self._unlabelled_event, kind, "ADDED"))
+        await each_listed(kind, items, seen, partial(self._unlabelled_event, kind, "ADDED"))
 
     def _unlabelled_listed(self, kind: str, namespace: str) -> None:
         # forget what this watch asked for and no longer lists (a relabel asked by a
@@ -309,16 +296,3 @@ class SlotWatches:
             for ref, job in list(self._labelling.items()):
                 if job.writer in self._ownership.held:
                     self._enqueue(ref)
-
-
-async def _each_listed(
-    kind: str, items: list[JsonObject], seen: set[RefId], handle: Callable[[JsonObject], None]
-) -> None:
-    """Hand each listed ref to `handle`, noting it seen, giving way to the event loop."""
-    for index, item in enumerate(items):
-        if index and index % HANDLED_BETWEEN_YIELDS == 0:
-            await asyncio.sleep(0)
-        ref = ref_id(kind, item)
-        if ref is not None:
-            seen.add(ref)
-            handle(item)
