@@ -36,10 +36,10 @@ from rayref.emr.models import (
     RayJob,
     RayJobSummary,
 )
-from rayref.mirror import conditions as cond
 from rayref.mirror.cluster import cluster_status
 from rayref.mirror.job import job_status
 from rayref.mirror.times import epoch_ms
+from rayref.polling.packed import is_synced
 from rayref.polling.refs import RefSnapshot
 
 JOB_KIND = JOB_KIND
@@ -144,7 +144,7 @@ def needs_read_before_listing(ref: RefSnapshot, *, failed_sweep: bool = False) -
     status = ref.status
     if status.get("observedGeneration") != ref.generation:
         return Verdict.NEW
-    if not failed_sweep and not cond.is_true(status.get("conditions"), cond.SYNCED):
+    if not failed_sweep and not is_synced(status):
         return Verdict.NEW
     if ref.key.kind == JOB_KIND and epoch_ms(status.get("submitTime")) is None:
         return Verdict.NEW

@@ -15,13 +15,13 @@ import contextlib
 import heapq
 import logging
 import random
-import sys
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rayref.api.specs import ParsedSpec
+from rayref.polling.packed import pack
 from rayref.polling.refs import PollFunction, PollOutcome, PollStrategy, RefKey, RefSnapshot
 from rayref.polling.timing import CRASH_RETRY_DELAY
 
@@ -61,23 +61,6 @@ class MonotonicClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
-
-
-def compact(value: Any) -> Any:
-    """A copy of a JSON value whose strings are shared with every other copy.
-
-    The registry keeps every ref's spec and status for the operator's lifetime. Copying
-    them frees the rest of the watched object (metadata, managedFields) with kopf's
-    event, and interning shares what thousands of refs repeat: keys, condition types
-    and messages, phases, workspace ids (about 10 KB of a 12 KB job status).
-    """
-    if isinstance(value, str):
-        return sys.intern(value)
-    if isinstance(value, Mapping):
-        return {sys.intern(str(key)): compact(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [compact(item) for item in value]
-    return value
 
 
 def default_jitter(delay: float) -> float:
@@ -178,14 +161,14 @@ class Scheduler:
         """Record the object as the API server last showed it (listing or watch event)."""
         entry = self._entries.get(key)
         if entry is None or entry.uid != uid:
-            entry = _Entry(key, uid, generation, spec, compact(status), resource_version)
+            entry = _Entry(key, uid, generation, spec, pack(status), resource_version)
             self._entries[key] = entry
             self._schedule(entry, 0.0)
             return
         if generation != entry.generation:
             entry.generation = generation
             entry.spec = spec
-            entry.status = compact(status)
+            entry.status = pack(status)
             entry.resource_version = resource_version
             if entry.in_flight:
                 entry.repoll = True
@@ -193,7 +176,7 @@ class Scheduler:
                 self._schedule(entry, 0.0)
             return
         if _is_newer(resource_version, entry.resource_version):
-            entry.status = compact(status)
+            entry.status = pack(status)
             entry.resource_version = resource_version
 
     def forget(self, key: RefKey) -> None:
@@ -394,7 +377,7 @@ class Scheduler:
             and outcome.resource_version is not None
             and _is_newer(outcome.resource_version, entry.resource_version)
         ):
-            entry.status = compact(outcome.status)
+            entry.status = pack(outcome.status)
             entry.resource_version = outcome.resource_version
         if entry.repoll:
             entry.repoll = False

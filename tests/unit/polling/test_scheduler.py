@@ -20,7 +20,6 @@ from rayref.polling.scheduler import (
     TAKEOVER_WAVE_SECONDS,
     PerRefStrategy,
     Scheduler,
-    compact,
 )
 from rayref.polling.timing import CRASH_RETRY_DELAY
 
@@ -289,16 +288,6 @@ def test_the_registry_keeps_its_own_copy_of_spec_and_status(
     status["phase"] = "Failed"
     status["conditions"].append({"type": "Ready"})
     assert scheduler.status_of(key("a")) == {"phase": "Running", "conditions": [{"type": "Synced"}]}
-
-
-def test_compact_copies_share_equal_strings_across_refs() -> None:
-    message = "".join(["Remote job status is ", "Succeeded."])
-    other = "".join(["Remote job status ", "is Succeeded."])
-    assert message is not other
-    first = compact({"conditions": [{"message": message, "status": "True"}], "count": 3})
-    second = compact({"conditions": [{"message": other, "status": "True"}], "count": 3})
-    assert first == second == {"conditions": [{"message": message, "status": "True"}], "count": 3}
-    assert first["conditions"][0]["message"] is second["conditions"][0]["message"]
 
 
 async def test_a_recreated_object_with_the_same_name_is_polled_as_new(
