@@ -54,7 +54,7 @@ app.kubernetes.io/component: operator
 Rules the operator needs on its own kinds, events and Secrets wherever it serves
 refs: cluster-wide in a ClusterRole, or per watched namespace in a Role. Each verb
 is one the operator sends (operator/rayref/controller/kube.py):
-- refs: kopf lists and watches them; the operator writes only the status
+- refs: the operator lists and watches them, and writes only the status
   subresource (JSON merge patch). Never spec, never delete.
 - events: POST a new Event, PATCH the count of a repeated one.
 - secrets: GET a ref's credentials Secret by name; POST and PUT a RayClusterRef's
