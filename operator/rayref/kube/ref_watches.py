@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from functools import partial
+from typing import Generic, TypeVar
 
 from rayref.api.kinds import GROUP, PLURALS, VERSION
 from rayref.kube.client import JsonObject, KubeClient
@@ -28,6 +29,7 @@ HANDLED_BETWEEN_YIELDS = 100
 
 RefId = tuple[str, str, str]  # kind, namespace, name
 EventSink = Callable[[str, str, JsonObject], None]  # (event type, kind, object)
+K = TypeVar("K", bound=Hashable)
 
 
 def ref_id(kind: str, obj: JsonObject) -> RefId | None:
@@ -42,6 +44,29 @@ def collection_path(kind: str, namespace: str) -> str:
     """The refs of `kind` in `namespace` ("" : every namespace)."""
     where = f"/namespaces/{namespace}" if namespace else ""
     return f"/apis/{GROUP}/{VERSION}{where}/{PLURALS[kind]}"
+
+
+def in_collection(ref: RefId, kind: str, namespace: str) -> bool:
+    """Whether a listing of `kind` in `namespace` ("" : every namespace) shows `ref`."""
+    return ref[0] == kind and (not namespace or ref[1] == namespace)
+
+
+class Listings(Generic[K]):
+    """The refs seen so far by each listing under way (one per watch, by key): what a
+    listing did not show when it ends is gone."""
+
+    def __init__(self) -> None:
+        self._seen: dict[K, set[RefId]] = {}
+
+    def page(self, key: K, first: bool) -> set[RefId]:
+        """The set to note a page's refs in (a first page starts the listing again)."""
+        if first or key not in self._seen:
+            self._seen[key] = set()
+        return self._seen[key]
+
+    def done(self, key: K) -> set[RefId]:
+        """Every ref the listing showed; the listing is over."""
+        return self._seen.pop(key, set())
 
 
 def deleted(ref: RefId, uid: str) -> JsonObject:
@@ -76,7 +101,7 @@ class RefWatches:
         self._sink = sink
         self._namespaces = list(namespaces) or [""]
         self._uids: dict[RefId, str] = {}
-        self._listings: dict[tuple[str, str], set[RefId]] = {}
+        self._listings: Listings[tuple[str, str]] = Listings()
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -108,17 +133,13 @@ class RefWatches:
         return len(self._uids)
 
     async def _page(self, kind: str, namespace: str, items: list[JsonObject], first: bool) -> None:
-        if first:
-            self._listings[kind, namespace] = set()
-        seen = self._listings.setdefault((kind, namespace), set())
+        seen = self._listings.page((kind, namespace), first)
         await each_listed(kind, items, seen, partial(self._event, kind, "ADDED"))
 
     def _listed(self, kind: str, namespace: str) -> None:
-        seen = self._listings.pop((kind, namespace), set())
+        seen = self._listings.done((kind, namespace))
         for ref in [
-            ref
-            for ref in self._uids
-            if ref[0] == kind and (not namespace or ref[1] == namespace) and ref not in seen
+            ref for ref in self._uids if in_collection(ref, kind, namespace) and ref not in seen
         ]:
             self._sink("DELETED", kind, deleted(ref, self._uids.pop(ref)))
 

@@ -35,10 +35,12 @@ from rayref.api.specs import parse_spec
 from rayref.kube.client import JsonObject, KubeClient, KubeConflict, KubeError, KubeNotFound
 from rayref.kube.ref_watches import (
     EventSink,
+    Listings,
     RefId,
     collection_path,
     deleted,
     each_listed,
+    in_collection,
     ref_id,
 )
 from rayref.kube.watch import informer
@@ -89,7 +91,7 @@ class SlotWatches:
         self._labelling: dict[RefId, _Labelling] = {}
         self._queue: asyncio.Queue[RefId] = asyncio.Queue()
         self._queued: set[RefId] = set()
-        self._listings: dict[tuple[str, int | str, str, str], set[RefId]] = {}
+        self._listings: Listings[tuple[str, int | str, str, str]] = Listings()
         self._workers: list[asyncio.Task[None]] = []
 
     # -- life cycle -----------------------------------------------------------------
@@ -173,24 +175,17 @@ class SlotWatches:
     async def _slot_page(
         self, slot: int, kind: str, namespace: str, items: list[JsonObject], first: bool
     ) -> None:
-        seen = self._listing(("slot", slot, kind, namespace), first)
+        seen = self._listings.page(("slot", slot, kind, namespace), first)
         await each_listed(kind, items, seen, partial(self._slot_event, slot, kind, "ADDED"))
 
     def _slot_listed(self, slot: int, kind: str, namespace: str) -> None:
-        seen = self._listings.pop(("slot", slot, kind, namespace), set())
+        seen = self._listings.done(("slot", slot, kind, namespace))
         for ref in [
             ref
             for ref, (source, _) in self._source.items()
-            if source == slot and ref[0] == kind and (not namespace or ref[1] == namespace)
+            if source == slot and in_collection(ref, kind, namespace) and ref not in seen
         ]:
-            if ref not in seen:
-                self._leave(ref)  # deleted or moved while the watch was down
-
-    def _listing(self, key: tuple[str, int | str, str, str], first: bool) -> set[RefId]:
-        """The refs seen so far by the listing under way for `key`."""
-        if first or key not in self._listings:
-            self._listings[key] = set()
-        return self._listings[key]
+            self._leave(ref)  # deleted or moved while the watch was down
 
     def _slot_event(self, slot: int, kind: str, type_: str, obj: JsonObject) -> None:
         ref = ref_id(kind, obj)
@@ -215,20 +210,17 @@ class SlotWatches:
     async def _unlabelled_page(
         self, kind: str, namespace: str, items: list[JsonObject], first: bool
     ) -> None:
-        seen = self._listing(("unlabelled", "", kind, namespace), first)
+        seen = self._listings.page(("unlabelled", "", kind, namespace), first)
         await each_listed(kind, items, seen, partial(self._unlabelled_event, kind, "ADDED"))
 
     def _unlabelled_listed(self, kind: str, namespace: str) -> None:
         # forget what this watch asked for and no longer lists (a relabel asked by a
         # slot's watch stays)
-        seen = self._listings.pop(("unlabelled", "", kind, namespace), set())
+        seen = self._listings.done(("unlabelled", "", kind, namespace))
         for ref in [
             ref
             for ref, job in self._labelling.items()
-            if job.writer == job.slot
-            and ref[0] == kind
-            and (not namespace or ref[1] == namespace)
-            and ref not in seen
+            if job.writer == job.slot and in_collection(ref, kind, namespace) and ref not in seen
         ]:
             del self._labelling[ref]
 
