@@ -55,7 +55,7 @@ from pathlib import Path
 from bench.kubeapi import Kube
 from bench.measure import Expectation, ProcWatch, Watcher, sample, scrape
 from bench.run import REPO, Process, log, start_rayref, start_simulator, stoppable
-from bench.world import Ref, World, create, plan, presync, write_scenario
+from bench.world import SECRET_NAME, Ref, World, create, plan, presync, write_scenario
 from rayref.sharding.slots import ShardKey, slot_of
 
 NAMESPACE = "default"
@@ -230,10 +230,15 @@ def judge(watcher: Watcher) -> Judged:
     )
 
 
+def group_slot(namespace: str, workspace: str, slots: int) -> int:
+    """The slot of a world's group (every ref of the world names the same Secret)."""
+    return slot_of(ShardKey(REGION, (namespace, SECRET_NAME), workspace), slots)
+
+
 def workspaces_of(world: World, slots: int) -> dict[int, int]:
     counts: dict[int, int] = {}
     for namespace, workspace in world.namespaces:
-        slot = slot_of(ShardKey(REGION, (namespace, "creds"), workspace), slots)
+        slot = group_slot(namespace, workspace, slots)
         counts[slot] = counts.get(slot, 0) + 1
     return counts
 
@@ -382,8 +387,7 @@ def slot_labels_for(slots: int) -> Callable[[Ref], dict[str, str]]:
     from rayref.sharding.watches import slot_labels
 
     def labels(ref: Ref) -> dict[str, str]:
-        slot = slot_of(ShardKey(REGION, (ref.namespace, "creds"), ref.workspace_id), slots)
-        return slot_labels(slot, slots)
+        return slot_labels(group_slot(ref.namespace, ref.workspace_id, slots), slots)
 
     return labels
 

@@ -32,6 +32,8 @@ from rayref.mirror.job import job_status
 from rayref.simulator.control import SimulatorControl
 
 KEY = Credentials("LTAI5tBENCHMARKkey0001", "bench-secret-0123456789abcdef")
+# The Secret holding KEY in every namespace; every ref names it.
+SECRET_NAME = "creds"
 SHARES = (0.7, 0.1, 0.1, 0.1)
 ACTIVE_SHARE = 0.2
 POLL_INTERVAL = 30
@@ -163,7 +165,7 @@ def _manifest(
             "workspaceId": ref.workspace_id,
             id_field: ref.remote_id,
             "pollIntervalSeconds": interval,
-            "credentialsSecretRef": {"name": "creds"},
+            "credentialsSecretRef": {"name": SECRET_NAME},
         },
     }
 
@@ -199,7 +201,7 @@ async def create(
             {
                 "apiVersion": "v1",
                 "kind": "Secret",
-                "metadata": {"name": "creds", "namespace": namespace},
+                "metadata": {"name": SECRET_NAME, "namespace": namespace},
                 "data": secret_data,
             },
             ok_statuses=(409,),
