@@ -1,8 +1,8 @@
 """Giving freed heap back to the operating system.
 
-At start kopf lists and hands over every ref at once; the bodies are freed soon after,
-but glibc keeps freed memory in the process unless asked to return it, so the start-up
-peak would stay as the operator's resident size for good.
+At start the operator lists every ref and hands each over at once; the bodies are
+freed soon after, but glibc keeps freed memory in the process unless asked to return
+it, so the start-up peak would stay as the operator's resident size for good.
 """
 
 from __future__ import annotations

@@ -2,10 +2,11 @@
 
 kopf gives every object with a timer or daemon its own task and a finalizer; at
 thousands of refs that costs memory and wakeups, and makes deletion depend on the
-operator. Instead kopf's event handlers feed this registry, and a single loop polls
-whichever refs are due. The scheduler knows nothing of kopf or Kubernetes: the work is
-a `PollStrategy` (one Get per ref with `PerRefStrategy`, list sweeps per workspace with
-`sweeps.ListPollStrategy`), time a `Clock`, so it is unit-tested with a fake clock.
+operator. Instead the refs' watches (controller.handlers.feed) fill this registry,
+and a single loop polls whichever refs are due. The scheduler knows nothing of kopf or
+Kubernetes: the work is a `PollStrategy` (one Get per ref with `PerRefStrategy`, list
+sweeps per workspace with `sweeps.ListPollStrategy`), time a `Clock`, so it is
+unit-tested with a fake clock.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ class Scheduler:
         self._held = False
         self.polls_started = 0
 
-    # -- registry, fed by the kopf event handlers ---------------------------------
+    # -- registry, fed by the refs' watch events -----------------------------------
 
     def observe(
         self,
