@@ -12,6 +12,8 @@ from collections.abc import Callable, Hashable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from rayref.observability.faults import Faults
+
 # Cloud calls take tens of milliseconds when healthy; the read timeout is 10 s.
 CLOUD_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -66,6 +68,8 @@ class Metrics:
     ) -> None:
         self.registry = registry or CollectorRegistry()
         self.sync = SyncTracker(clock)
+        # Per-object faults contained by a bulkhead (observability.faults).
+        self.faults = Faults(self.registry, clock=clock)
         self.refs = Gauge(
             "rayref_refs", "Refs known to the scheduler", ["kind"], registry=self.registry
         )
