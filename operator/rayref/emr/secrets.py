@@ -15,8 +15,16 @@ from typing import Any
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
-MASK = "**********"
-# Query parameters of a URL that carry a credential.
+from rayref.emr.redaction import MASK as MASK  # re-exported: callers import it from here
+from rayref.emr.redaction import (
+    is_secret_key,
+    redact_json_text,
+    redact_text,
+    redact_userinfo,
+)
+
+# Query parameters of a URL that carry a credential; any other secret-named parameter
+# (`password`, `signature`...: rayref.emr.redaction) is treated the same way.
 TOKEN_QUERY_PARAMS = frozenset({"token", "ray-token", "access_token", "securitytoken"})
 # A `ray start` flag whose value is a credential (`redis-password`, `auth-token`, ...).
 CREDENTIAL_FLAG = re.compile(r"pass|secret|token|credential|auth|key", re.IGNORECASE)
@@ -77,30 +85,38 @@ class Secret:
         )
 
 
+def _secret_param(name: str) -> bool:
+    return name.lower() in TOKEN_QUERY_PARAMS or is_secret_key(name)
+
+
 def redact_url(url: str, *, mark: bool = False) -> str:
-    """Drop token-bearing query parameters and any userinfo password from a URL.
+    """Drop secret-named query parameters and mask the userinfo of a URL (the rule of
+    rayref.emr.redaction: a password masked, a userinfo without one masked whole).
 
     With `mark`, each removed token leaves `token=**********` behind, so that a person
     reading the URL knows there was one (the status keeps the URL without it).
     """
     try:
         parts = urllib.parse.urlsplit(url)
-        query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        # `;` separates parameters as `&` does (a `;token=` must not hide in a value)
+        query = urllib.parse.parse_qsl(parts.query.replace(";", "&"), keep_blank_values=True)
         kept = [
-            (k, MASK) if k.lower() in TOKEN_QUERY_PARAMS else (k, v)
+            (k, MASK) if _secret_param(k) else (k, v)
             for k, v in query
-            if mark or k.lower() not in TOKEN_QUERY_PARAMS
+            if mark or not _secret_param(k)
         ]
         netloc = parts.netloc
         if "@" in netloc:
             userinfo, _, hostport = netloc.rpartition("@")
-            user = userinfo.partition(":")[0]
-            netloc = f"{user}:{MASK}@{hostport}" if ":" in userinfo else netloc
+            netloc = redact_userinfo(f"x://{userinfo}@")[4:] + hostport
         fragment = parts.fragment
         if "token" in fragment.lower():
             fragment = MASK if mark else ""
+        fragment = redact_text(fragment)
         encoded = urllib.parse.urlencode(kept, safe="*" if mark else "")
-        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, encoded, fragment))
+        # `/x;token=abc` (a path parameter) is masked in place
+        path = redact_text(parts.path)
+        return urllib.parse.urlunsplit((parts.scheme, netloc, path, encoded, fragment))
     except ValueError:
         # Not a URL we can take apart: show nothing of it.
         return MASK
@@ -136,7 +152,9 @@ class RuntimeEnv(Secret):
     """`runtimeEnvJson`: Ray's runtime environment, whose `env_vars` may hold secrets.
 
     The redacted form keeps the structure (pip packages, working dir...) and masks
-    every env var value; text that is not a JSON object is masked whole.
+    every env var value, every secret-named member and every secret form in its texts
+    (a `working_dir` URL's password, a pip `--index-url https://u:p@host`); text that is
+    not a JSON object is masked whole.
     """
 
     __slots__ = ()
@@ -156,15 +174,7 @@ class RuntimeEnv(Secret):
         return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in env.items()}
 
     def redacted(self) -> str:
-        if not self._value:
-            return ""
-        value = self.parsed()
-        if value is None:
-            return MASK
-        if "env_vars" in value:
-            env = value["env_vars"]
-            value["env_vars"] = {str(k): MASK for k in env} if isinstance(env, dict) else MASK
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return redact_json_text(self._value)
 
 
 class StartParams(Secret):
