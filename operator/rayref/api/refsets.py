@@ -38,6 +38,22 @@ MAX_TAGS = 20
 MAX_METADATA_ENTRIES = 64
 # A Go-like duration of whole days, hours, minutes and seconds, e.g. 24h or 1d12h.
 DURATION_PATTERN = r"^([0-9]{1,6}[dhms])+$"
+# submittedWithin: at most ten years (3650d). The pattern alone allowed 999999d, whose
+# "now minus that" lies before year 1: the arithmetic of the shared sweep then raised.
+SUBMITTED_WITHIN_MAX = 3650 * 86400
+# The API server's own rules for the metadata a template gives each ref: a qualified name
+# (an optional DNS subdomain prefix and "/", then at most 63 characters) as the key of a
+# label or annotation, at most 63 such characters as a label value, and at most 256 KiB
+# for all annotations together (keys and values). No backslash in the patterns: they are
+# quoted in CEL rules as they are.
+QUALIFIED_NAME_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+QUALIFIED_NAME_PREFIX_MAX_LENGTH = 253
+LABEL_VALUE_PATTERN = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
+LABEL_VALUE_MAX_LENGTH = 63
+ANNOTATIONS_MAX_BYTES = 256 * 1024
 _DURATION_PART = re.compile(r"([0-9]+)([dhms])")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 # A cluster ref is deleted this long after its cluster disappears remotely, unless the
@@ -62,6 +78,23 @@ def _size_rule(path: str, most: int) -> dict[str, Any]:
         "x-kubernetes-validations": [
             {"rule": f"self.size() <= {most}", "message": f"{path} has more than {most} entries"}
         ]
+    }
+
+
+# CEL of the duration's seconds: each part's number times its unit, summed.
+_DURATION_SECONDS_CEL = (
+    "self.findAll('[0-9]+[dhms]').map(p, int(p.substring(0, p.size() - 1)) * "
+    "(p.endsWith('d') ? 86400 : p.endsWith('h') ? 3600 : p.endsWith('m') ? 60 : 1)).sum()"
+)
+
+
+def _qualified_keys_rule(path: str) -> dict[str, Any]:
+    return {
+        "rule": f"self.all(k, k.matches('{QUALIFIED_NAME_PATTERN}')"
+        f" && (!k.contains('/') || k.indexOf('/') <= {QUALIFIED_NAME_PREFIX_MAX_LENGTH}))",
+        "message": f"{path}: every key must be a qualified name (an optional DNS subdomain"
+        " prefix of at most 253 characters and '/', then at most 63 characters: letters,"
+        " digits, '-', '_', '.', starting and ending with a letter or digit)",
     }
 
 
@@ -104,9 +137,26 @@ class RayJobSelector(_Selector):
         max_length=40,
         description=(
             "Only jobs submitted within this long before now, e.g. 24h, 90m or 7d (days, "
-            "hours, minutes, seconds). It also bounds the ListRayJob pages read."
+            "hours, minutes, seconds; at most 3650d). It also bounds the ListRayJob pages "
+            "read."
         ),
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"{_DURATION_SECONDS_CEL} <= {SUBMITTED_WITHIN_MAX}",
+                    "message": "spec.selector.submittedWithin is longer than 3650d (ten years)",
+                }
+            ]
+        },
     )
+
+    @field_validator("submitted_within")
+    @classmethod
+    def _at_most_ten_years(cls, text: str | None) -> str | None:
+        # Also here, not only in the CRD: a set stored before the CRD had the rule.
+        if text is not None and duration_seconds(text) > SUBMITTED_WITHIN_MAX:
+            raise ValueError("longer than 3650d (ten years)")
+        return text
 
     @field_validator("tags")
     @classmethod
@@ -129,9 +179,16 @@ class RayClusterSelector(_Selector):
 class RefTemplate(ApiModel):
     """What the refs created by the set carry besides their spec."""
 
-    labels: dict[str, str] | None = Field(
+    # The key and value rules are the API server's: checked when the set is stored, not
+    # at each create of a ref. The operator's own parse leaves them to the CRD, so a set
+    # stored before these rules gets the server's refusal on the set (RefCreateRefused).
+    labels: dict[str, Annotated[str, Field(max_length=LABEL_VALUE_MAX_LENGTH)]] | None = Field(
         default=None,
-        description=f"Labels of each ref (the operator adds {SET_LABEL}).",
+        max_length=MAX_METADATA_ENTRIES,
+        description=(
+            f"Labels of each ref (the operator adds {SET_LABEL}). Keys and values as "
+            "Kubernetes labels allow."
+        ),
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
@@ -143,13 +200,36 @@ class RefTemplate(ApiModel):
                     "message": f"spec.template.labels must not set {SET_LABEL}: the operator"
                     " sets it",
                 },
+                _qualified_keys_rule("spec.template.labels"),
+                {
+                    "rule": f"self.all(k, self[k].matches('{LABEL_VALUE_PATTERN}'))",
+                    "message": "spec.template.labels: every value must be at most 63 "
+                    "characters (letters, digits, '-', '_', '.'), starting and ending with a "
+                    "letter or digit, or empty",
+                },
             ]
         },
     )
-    annotations: dict[str, str] | None = Field(
-        default=None,
-        description="Annotations of each ref.",
-        json_schema_extra=_size_rule("spec.template.annotations", MAX_METADATA_ENTRIES),
+    annotations: dict[str, Annotated[str, Field(max_length=ANNOTATIONS_MAX_BYTES)]] | None = (
+        Field(
+            default=None,
+            max_length=MAX_METADATA_ENTRIES,
+            description="Annotations of each ref (at most 256 KiB together, as Kubernetes).",
+            json_schema_extra={
+                "x-kubernetes-validations": [
+                    *_size_rule("spec.template.annotations", MAX_METADATA_ENTRIES)[
+                        "x-kubernetes-validations"
+                    ],
+                    _qualified_keys_rule("spec.template.annotations"),
+                    {
+                        "rule": "self.map(k, k.size() + self[k].size()).sum() <= "
+                        f"{ANNOTATIONS_MAX_BYTES}",
+                        "message": "spec.template.annotations are larger than 256 KiB "
+                        "together (keys and values)",
+                    },
+                ]
+            },
+        )
     )
     poll_interval_seconds: int | None = Field(
         default=None,

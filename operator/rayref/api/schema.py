@@ -23,6 +23,7 @@ _KEPT = frozenset(
         "maximum",
         "minItems",
         "maxItems",
+        "maxProperties",
         "default",
         "required",
         "nullable",

@@ -40,10 +40,19 @@ from rayref.discovery.naming import MAX_NAME_LENGTH
 from rayref.discovery.refs import RefInfo
 from rayref.emr import endpoints
 from rayref.emr.errors import EmrError
-from rayref.kube.client import KubeClient, KubeConflict, KubeError, KubeNotFound, merge_patch
+from rayref.kube.client import (
+    KubeClient,
+    KubeConflict,
+    KubeError,
+    KubeNotFound,
+    KubeUnavailable,
+    merge_patch,
+)
+from rayref.mirror.failure import CREDENTIALS_NOT_FOUND, INVALID_SPEC
+from rayref.observability.faults import Faults, describe
 from rayref.polling.cloud import CloudAccess, EmrReader
 from rayref.polling.lister import GroupLister, Listing, SweepError
-from rayref.polling.listings import ClusterListing, GroupKey, JobListing
+from rayref.polling.listings import ClusterListing, GroupKey, JobListing, credentials_scope
 from rayref.polling.refs import RefKey, RefSnapshot
 
 logger = logging.getLogger("rayref.refsets")
@@ -55,6 +64,8 @@ TAG_READS_PER_SYNC = 200
 TAG_READS_IN_FLIGHT = 4
 # How often finished refs are checked against their TTL.
 EXPIRY_CHECK_SECONDS = 2.0
+# What a set's condition quotes of the API server's refusal: enough to name the field.
+REFUSAL_MESSAGE_LIMIT = 500
 
 ClientFor = Callable[[GroupKey, RefSnapshot], Awaitable[EmrReader]]
 
@@ -86,6 +97,11 @@ class _Set:
     gone_since: dict[str, datetime] = field(default_factory=dict)
     tags: dict[str, dict[str, str]] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
+    # A fault of this set's own step (contained): (reason, message) for its status.
+    faulted: tuple[str, str] | None = None
+    # The API server's refusal of a create in the current sync.
+    refused: str | None = None
+    faults: Faults | None = None
 
     @property
     def member(self) -> str:
@@ -103,7 +119,16 @@ class _Set:
         if not isinstance(self.spec, RayJobRefSetSpec):
             return None
         oldest = selector.submitted_after(self.spec.selector, datetime.now(UTC))
-        return None if oldest is None else int(oldest.timestamp() * 1000)
+        # Before 1970 is the whole history: a listing window starts at 0 ms.
+        return None if oldest is None else max(0, int(oldest.timestamp() * 1000))
+
+    def fault(self, step: str, error: Exception) -> None:
+        """A step the group's sweep runs for this set raised: the set says so itself."""
+        message = describe(error)
+        if self.faults is not None:
+            message = self.faults.report(self.identity.kind, _watch_name(self), step, error)
+        self.faulted = (set_status.INTERNAL_ERROR, f"{step} failed: {message}")
+        self.wake.set()
 
     def seen(self, listing: Listing, error: SweepError | None) -> None:
         self.pending = (listing, error)
@@ -131,12 +156,18 @@ class RefSets:
         default_region: str,
         *,
         owns: Callable[[RefSnapshot], bool] | None = None,
+        shared_allowed: Callable[[str], bool] = lambda namespace: False,
+        faults: Faults | None = None,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         # With sharding, a set works on the replica holding its workspace's slot (as its
         # refs' polls do); the others only keep it in mind.
         self._owns = owns
+        # RAYREF_SHARED_CREDENTIALS_NAMESPACES: a set without a Secret outside it learns
+        # nothing of the workspace (no listing, no ref, no answer to `names`).
+        self._shared_allowed = shared_allowed
+        self._faults = faults or Faults()
         self._kube = kube
         self._lister = lister
         self._client_for = client_for
@@ -199,9 +230,10 @@ class RefSets:
         if state is None:
             status = dict(obj.get("status") or {})
             identity = SetIdentity(kind, namespace, name, str(metadata.get("uid") or ""))
-            state = _Set(identity, generation, spec, status)
+            state = _Set(identity, generation, spec, status, faults=self._faults)
             self._sets[key] = state
         state.generation, state.spec, state.dirty = generation, spec, True
+        state.faulted = None
         self._rewatch(state)
         state.wake.set()
         self._launch(state)
@@ -214,22 +246,31 @@ class RefSets:
             self._lister.unwatch(state.group, _watch_name(state))
         if state.task is not None:
             state.task.cancel()
+        self._faults.forget(_watch_name(state))
 
     def _rewatch(self, state: _Set) -> None:
         if state.group is not None:
             self._lister.unwatch(state.group, _watch_name(state))
         spec = state.spec
-        if isinstance(spec, InvalidSpec) or spec.suspend:
+        if isinstance(spec, InvalidSpec) or spec.suspend or self._keyless(state, spec):
             state.group = None
             return
         secret = spec.credentials_secret_ref
         state.group = GroupKey(
             kind=state.member,
             region=spec.region_id or self._default_region,
-            credentials=(state.identity.namespace, secret.name) if secret else None,
+            credentials=credentials_scope(
+                state.identity.namespace, secret.name if secret else None, self._shared_allowed
+            ),
             workspace_id=spec.workspace_id,
         )
         self._lister.watch(state.group, _watch_name(state), state)
+
+    def _keyless(self, state: _Set, spec: RefSetSpec) -> bool:
+        """No Secret of its own, and its namespace may not use the operator-wide ones."""
+        return spec.credentials_secret_ref is None and not self._shared_allowed(
+            state.identity.namespace
+        )
 
     # -- one set --------------------------------------------------------------------
 
@@ -239,9 +280,23 @@ class RefSets:
                 await self._sync(state)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("sync of %s crashed", _watch_name(state))
+            except Exception as error:
+                # A set's own fault: on its status, counted, logged at most every 5 min.
+                await self._report_fault(state, "sync", error)
             await self._wait(state)
+
+    async def _report_fault(self, state: _Set, step: str, error: Exception) -> None:
+        message = self._faults.report(state.identity.kind, _watch_name(state), step, error)
+        update = set_status.failed(
+            state.status,
+            set_status.INTERNAL_ERROR,
+            f"{step} failed: {message}",
+            generation=state.generation,
+            now=self._now(),
+        )
+        if update.changed:
+            with contextlib.suppress(KubeError):
+                await self._write_status(state, update.status)
 
     async def _wait(self, state: _Set) -> None:
         await asyncio.sleep(0)  # a sync that found everything at hand still yields
@@ -263,28 +318,27 @@ class RefSets:
         if self._owns is not None and not self._owns(_snapshot(state)):
             return
         spec = state.spec
-        now = self._now()
-        if isinstance(spec, InvalidSpec):
+        blocked = self._blocked(state)
+        if blocked is not None:
+            reason, message = blocked
             update = set_status.failed(
-                state.status, "InvalidSpec", spec.message, generation=state.generation, now=now
+                state.status, reason, message, generation=state.generation, now=self._now()
             )
-        elif len(state.identity.name) > MAX_NAME_LENGTH:
-            message = (
-                f"the set's name is its refs' label value: at most {MAX_NAME_LENGTH} characters"
-            )
-            update = set_status.failed(
-                state.status,
-                set_status.NAME_TOO_LONG,
-                message,
-                generation=state.generation,
-                now=now,
-            )
+        elif isinstance(spec, InvalidSpec):  # _blocked said so; this tells mypy
+            return
         elif spec.suspend:
-            update = set_status.suspended(state.status, generation=state.generation, now=now)
+            update = set_status.suspended(
+                state.status, generation=state.generation, now=self._now()
+            )
         else:
             await self.index.seed(self._kube, state.member, state.identity.namespace)
             listing, error = await self._listing(state)
-            if error is not None:
+            if state.faulted is not None:  # its window could not be computed for the sweep
+                (reason, message), state.faulted = state.faulted, None
+                update = set_status.failed(
+                    state.status, reason, message, generation=state.generation, now=self._now()
+                )
+            elif error is not None:
                 update = set_status.listing_failed(
                     state.status, error, generation=state.generation, now=self._now()
                 )
@@ -292,6 +346,25 @@ class RefSets:
                 update = await self._apply(state, spec, listing)
         if update.changed:
             await self._write_status(state, update.status)
+
+    def _blocked(self, state: _Set) -> tuple[str, str] | None:
+        """Why the set cannot list at all (reason, message); None: it can."""
+        spec = state.spec
+        if isinstance(spec, InvalidSpec):
+            return INVALID_SPEC, spec.message
+        if len(state.identity.name) > MAX_NAME_LENGTH:
+            return set_status.NAME_TOO_LONG, (
+                f"the set's name is its refs' label value: at most {MAX_NAME_LENGTH} characters"
+            )
+        if not spec.suspend and self._keyless(state, spec):
+            # The words of the refs' own CredentialsNotFound (kube.credentials).
+            namespace = state.identity.namespace
+            return CREDENTIALS_NOT_FOUND, (
+                f"spec.credentialsSecretRef is not set and namespace {namespace} may not use "
+                "the operator-wide credentials (RAYREF_SHARED_CREDENTIALS_NAMESPACES); "
+                "nothing was listed"
+            )
+        return None
 
     async def _listing(self, state: _Set) -> tuple[Listing, SweepError | None]:
         pending, state.pending = state.pending, None
@@ -313,19 +386,43 @@ class RefSets:
     async def _apply(
         self, state: _Set, spec: RefSetSpec, listing: Listing
     ) -> set_status.SetStatusUpdate:
-        decided = await self._plan(state, spec, listing)
-        await self._create(state, spec, decided.create)
-        for ref in decided.delete:
+        planned = await self._contained_plan(state, spec, listing)
+        if isinstance(planned, set_status.SetStatusUpdate):
+            return planned
+        state.refused = None
+        await self._create(state, spec, planned.create)
+        for ref in planned.delete:
             await self._delete(ref)
-        if decided.create or decided.delete:
-            decided = await self._plan(state, spec, listing)
+        if planned.create or planned.delete:
+            replanned = await self._contained_plan(state, spec, listing)
+            if isinstance(replanned, set_status.SetStatusUpdate):
+                return replanned
+            planned = replanned
         return set_status.synced(
             state.status,
-            decided,
+            planned,
             max_refs=spec.max_refs,
             generation=state.generation,
             now=self._now(),
+            refused=state.refused,
         )
+
+    async def _contained_plan(
+        self, state: _Set, spec: RefSetSpec, listing: Listing
+    ) -> plan.Plan | set_status.SetStatusUpdate:
+        """The plan, or the set's InternalError status when planning raised (selector
+        evaluation, TTL arithmetic): nothing is created or deleted then."""
+        try:
+            return await self._plan(state, spec, listing)
+        except Exception as error:
+            message = self._faults.report(state.identity.kind, _watch_name(state), "plan", error)
+            return set_status.failed(
+                state.status,
+                set_status.INTERNAL_ERROR,
+                f"evaluating spec.selector and spec.ttlSecondsAfterFinished failed: {message}",
+                generation=state.generation,
+                now=self._now(),
+            )
 
     async def _plan(self, state: _Set, spec: RefSetSpec, listing: Listing) -> plan.Plan:
         refs = self.index.refs(state.member, state.identity.namespace)
@@ -384,20 +481,33 @@ class RefSets:
         path = f"/apis/{GROUP}/{VERSION}/namespaces/{state.identity.namespace}/{plural}"
 
         async def create(remote_id: str) -> None:
+            body = self._faults.contained(
+                state.identity.kind,
+                _watch_name(state),
+                "template",
+                lambda: ref_manifest(state.identity, spec, remote_id),
+            )
+            if isinstance(body, BaseException):
+                state.refused = f"spec.template: {describe(body, REFUSAL_MESSAGE_LIMIT)}"
+                return
             async with self._writes:
                 try:
-                    created = await self._kube.request(
-                        "POST", path, body=ref_manifest(state.identity, spec, remote_id)
-                    )
+                    created = await self._kube.request("POST", path, body=body)
                 except KubeConflict:
                     return  # a ref of that name exists: never adopted, never replaced
-                except KubeError as exc:
+                except KubeUnavailable as exc:
                     logger.warning(
                         "creating the ref of %s for %s failed: %s",
                         remote_id,
                         _watch_name(state),
                         exc,
                     )
+                    return
+                except KubeError as exc:
+                    # A refusal (422 invalid, 403 quota or webhook) repeats for every ref:
+                    # on the set's status, logged at most once per 5 minutes.
+                    self._faults.report(state.identity.kind, _watch_name(state), "create", exc)
+                    state.refused = _refusal(exc)
                     return
             self.index.observe(state.member, created)
 
@@ -459,10 +569,27 @@ class RefSets:
         due = [
             ref
             for ref in self.index.expiry_candidates(JOB_KIND)
-            if not ref.deleting
-            and expiry.expired(expiry.job_expires_at(ref, ttls.get(ref.owner_uid or "")), now)
+            if not ref.deleting and self._expired(ref, ttls.get(ref.owner_uid or ""), now)
         ]
-        await asyncio.gather(*(self._delete(ref) for ref in due))
+        await asyncio.gather(*(self._delete(ref) for ref in due), return_exceptions=True)
+
+    def _expired(self, ref: RefInfo, set_ttl: int | None, now: datetime) -> bool:
+        """One ref's TTL, contained: its fault keeps the ref and every other TTL runs."""
+        verdict = self._faults.contained(
+            ref.kind,
+            f"{ref.namespace}/{ref.name}",
+            "ttl",
+            lambda: expiry.expired(expiry.job_expires_at(ref, set_ttl), now),
+        )
+        return verdict is True
+
+
+def _refusal(error: KubeError) -> str:
+    """The server's message (it names the field), one line and bounded."""
+    text = " ".join(f"{error.status} {error.reason}: {error.message}".split())
+    if len(text) <= REFUSAL_MESSAGE_LIMIT:
+        return text
+    return text[: REFUSAL_MESSAGE_LIMIT - 3] + "..."
 
 
 def _watch_name(state: _Set) -> str:

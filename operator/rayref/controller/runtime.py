@@ -191,6 +191,8 @@ def build_runtime(
         sets_client,
         settings.default_region,
         owns=ownership.owns if ownership is not None else None,
+        shared_allowed=settings.shared_credentials_allowed,
+        faults=metrics.faults,
     )
     runtime.closers += [runtime.refsets.stop, http.aclose, kube.close]
     runtime.forget_hooks += [events.forget, connection_secrets.forget_owner, poller.forget]

@@ -3,9 +3,26 @@ or, for a set's cluster ref, a grace period after its cluster disappeared remote
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from rayref.discovery.refs import RefInfo
+
+# The ends of what a datetime can hold. Remote times come from the cloud (an endTime in
+# year 9999 passes every check the CRD can make), so sums of times saturate here instead
+# of raising OverflowError in the loop that serves every ref.
+LATEST = datetime.max.replace(tzinfo=UTC)
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+def shifted(when: datetime, seconds: float) -> datetime:
+    """`when` plus `seconds` (either sign), clamped to [EARLIEST, LATEST]."""
+    try:
+        return when + timedelta(seconds=seconds)
+    except OverflowError:
+        pass
+    latest = LATEST if when.tzinfo is not None else datetime.max
+    earliest = EARLIEST if when.tzinfo is not None else datetime.min
+    return latest if seconds > 0 else earliest
 
 
 def job_ttl(ref: RefInfo, set_ttl: int | None) -> int | None:
@@ -20,7 +37,7 @@ def job_expires_at(ref: RefInfo, set_ttl: int | None) -> datetime | None:
     ttl = job_ttl(ref, set_ttl)
     if ttl is None or not ref.finished or ref.end_time is None:
         return None
-    return ref.end_time + timedelta(seconds=ttl)
+    return shifted(ref.end_time, ttl)
 
 
 def expired(expires_at: datetime | None, now: datetime) -> bool:
@@ -28,4 +45,4 @@ def expired(expires_at: datetime | None, now: datetime) -> bool:
 
 
 def cluster_gone_expired(gone_since: datetime | None, grace_seconds: int, now: datetime) -> bool:
-    return gone_since is not None and now >= gone_since + timedelta(seconds=grace_seconds)
+    return gone_since is not None and now >= shifted(gone_since, grace_seconds)

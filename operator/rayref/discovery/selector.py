@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from rayref.api.refsets import RayClusterSelector, RayJobSelector, duration_seconds
+from rayref.discovery.expiry import shifted
 from rayref.emr.models import RayClusterSummary, RayJobSummary
 
 
@@ -24,7 +25,7 @@ def submitted_after(selector: RayJobSelector, now: datetime) -> datetime | None:
     """The oldest submit time the selector accepts; None: any."""
     if selector.submitted_within is None:
         return None
-    return now - timedelta(seconds=duration_seconds(selector.submitted_within))
+    return shifted(now, -duration_seconds(selector.submitted_within))
 
 
 def job_matches(

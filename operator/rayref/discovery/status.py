@@ -21,6 +21,12 @@ WITHIN_LIMIT = "WithinLimit"
 SUSPENDED = "Suspended"
 # The set's name is the value of each ref's rayref.io/set label: at most 63 characters.
 NAME_TOO_LONG = "NameTooLong"
+# A step of this set's sync raised (contained to the set: observability.faults).
+INTERNAL_ERROR = "InternalError"
+# The API server refused to create a ref the set built (e.g. a template stored before
+# the CRD checked it, a quota, an admission webhook): every further create would too.
+REF_CREATE_REFUSED = "RefCreateRefused"
+_STALLING = frozenset({NAME_TOO_LONG, INTERNAL_ERROR})
 _COUNTS = ("matched", "created", "active", "finished")
 Triple = tuple[cond.ConditionStatus, str, str]
 
@@ -69,10 +75,16 @@ def synced(
     max_refs: int,
     generation: int,
     now: datetime,
+    refused: str | None = None,
 ) -> SetStatusUpdate:
+    """`refused`: the API server's answer to a create of this sync, when it refused one."""
     ready: Triple
     stalled: Triple
-    if plan.limit_reached:
+    if refused is not None:
+        message = f"The API server refused to create a ref: {refused}"
+        ready = ("False", REF_CREATE_REFUSED, message)
+        stalled = ("True", REF_CREATE_REFUSED, message)
+    elif plan.limit_reached:
         message = f"maxRefs ({max_refs}) reached: matching objects beyond it get no ref"
         ready = ("False", LIMIT_REACHED, message)
         stalled = ("True", LIMIT_REACHED, message)
@@ -108,7 +120,7 @@ def failed(
     """Nothing was listed (or the set cannot act): counts stay as they were."""
     stalled: Triple = (
         ("True", reason, message)
-        if reason in PERMANENT_FAILURES or reason == NAME_TOO_LONG
+        if reason in PERMANENT_FAILURES or reason in _STALLING
         else ("False", WITHIN_LIMIT, "Waiting for the next listing.")
     )
     kept = {k: previous[k] for k in _COUNTS if k in previous}

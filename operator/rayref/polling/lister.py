@@ -13,6 +13,8 @@ the items mean for each ref is the caller's business
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -54,6 +56,11 @@ class ListingWatcher(Protocol):
 
     def oldest_submit_ms(self) -> int | None:
         """The oldest submitTime the set accepts (ms); None: the whole history."""
+        ...
+
+    def fault(self, step: str, error: Exception) -> None:
+        """One of the calls above raised: the watcher says so on its own object. The
+        sweep goes on for the group's other refs and sets."""
         ...
 
     def seen(self, listing: Listing, error: SweepError | None) -> None:
@@ -107,7 +114,13 @@ class GroupLister:
         watchers = self._watchers.get(key)
         if not watchers:
             return None
-        return min(watcher.oldest_submit_ms() or 0 for watcher in watchers.values())
+        lows = [
+            _contained(watcher, "window", watcher.oldest_submit_ms) for watcher in watchers.values()
+        ]
+        # A watcher whose window cannot be computed is not served (it was told why);
+        # the sweep covers the others'.
+        served = [low or 0 for low in lows if not isinstance(low, _Faulted)]
+        return min(served) if served else None
 
     def _serves_watchers(self, key: GroupKey, listing: Listing) -> bool:
         if isinstance(listing, ClusterListing):
@@ -120,7 +133,7 @@ class GroupLister:
         if listing is None:
             return
         for watcher in list(self._watchers.get(key, {}).values()):
-            watcher.seen(listing, error)
+            _contained(watcher, "seen", functools.partial(watcher.seen, listing, error))
 
     def _forget_stale(self) -> None:
         """Drop the listings no batch can reuse any more. Each holds every item of its
@@ -357,6 +370,25 @@ class GroupLister:
         for ref in refs:
             found[ref.key] = listing.items.get(listings.remote_id(ref))
         return listing.taken_at
+
+
+class _Faulted:
+    """What `_contained` returns for a watcher's call that raised."""
+
+
+_FAULTED = _Faulted()
+
+
+def _contained(watcher: ListingWatcher, step: str, call: Callable[[], T]) -> T | _Faulted:
+    """A watcher's call, its exception kept from the sweep: other tenants' refs and sets
+    are served by the same sweep."""
+    try:
+        return call()
+    except Exception as error:
+        # A watcher's report of its own fault cannot stop a sweep either.
+        with contextlib.suppress(Exception):
+            watcher.fault(step, error)
+        return _FAULTED
 
 
 async def _all_or_none(calls: list[Coroutine[Any, Any, T]]) -> list[T]:

@@ -108,7 +108,9 @@ class Verdict(StrEnum):
 @dataclass(frozen=True)
 class GroupKey:
     """One list sweep's scope. `credentials` is (namespace, Secret name), or None for
-    the operator-wide credentials."""
+    the operator-wide credentials. A sweep is shared only within one key, so the key
+    says who may see it: (namespace, "") is a namespace that names no Secret and may
+    not use the operator-wide credentials (`credentials_scope`)."""
 
     kind: str
     region: str
@@ -116,16 +118,29 @@ class GroupKey:
     workspace_id: str
 
 
-def group_key(ref: RefSnapshot, default_region: str) -> GroupKey | None:
+def credentials_scope(
+    namespace: str, secret: str | None, shared_allowed: Callable[[str], bool]
+) -> tuple[str, str] | None:
+    """Who shares a sweep: the refs and sets of one namespace naming one Secret, or
+    (None) every namespace allowed the operator-wide credentials. A namespace without
+    a Secret outside the allow-list is a scope of its own, whose sweeps fail with
+    CredentialsNotFound: it never sees another tenant's listing."""
+    if secret:
+        return (namespace, secret)
+    return None if shared_allowed(namespace) else (namespace, "")
+
+
+def group_key(
+    ref: RefSnapshot, default_region: str, shared_allowed: Callable[[str], bool]
+) -> GroupKey | None:
     """The sweep a ref belongs to; None for a ref no sweep can serve (invalid spec)."""
     spec = ref.spec
     if isinstance(spec, InvalidSpec):
         return None
-    secret = credentials_secret(spec)
     return GroupKey(
         kind=ref.key.kind,
         region=spec.region_id or default_region,
-        credentials=(ref.key.namespace, secret) if secret else None,
+        credentials=credentials_scope(ref.key.namespace, credentials_secret(spec), shared_allowed),
         workspace_id=spec.workspace_id,
     )
 

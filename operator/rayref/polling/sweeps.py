@@ -152,11 +152,15 @@ class ListPollStrategy:
     # -- the PollStrategy protocol ------------------------------------------------
 
     def batch_key(self, ref: RefSnapshot) -> Hashable:
-        key = listings.group_key(ref, self._cloud.default_region)
+        key = listings.group_key(
+            ref, self._cloud.default_region, self._cloud.shared_credentials_allowed
+        )
         return ref.key if key is None else key
 
     async def poll_batch(self, refs: Sequence[RefSnapshot]) -> Mapping[RefKey, PollOutcome]:
-        key = listings.group_key(refs[0], self._cloud.default_region)
+        key = listings.group_key(
+            refs[0], self._cloud.default_region, self._cloud.shared_credentials_allowed
+        )
         if key is None:  # an invalid spec: only its own poll can say so
             return {ref.key: await self._reconciler(ref) for ref in refs}
         started = self._clock()
@@ -225,9 +229,8 @@ class ListPollStrategy:
         failed_sweep = state is not None and state.sweep_failed == ref.generation
         if listings.needs_read_before_listing(ref, failed_sweep=failed_sweep) is not None:
             return True
-        if key.credentials is None and not self._cloud.shared_credentials_allowed(
-            ref.key.namespace
-        ):
+        own_secret = key.credentials is not None and key.credentials[1]
+        if not own_secret and not self._cloud.shared_credentials_allowed(ref.key.namespace):
             return True
         refusal = self._refusals.get(key)
         return refusal is not None and self._clock() < refusal.until

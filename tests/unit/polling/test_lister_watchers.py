@@ -25,12 +25,16 @@ class Watcher:
     def __init__(self, oldest: int | None) -> None:
         self.oldest = oldest
         self.seen_listings: list[tuple[Listing, SweepError | None]] = []
+        self.faults: list[tuple[str, str]] = []
 
     def oldest_submit_ms(self) -> int | None:
         return self.oldest
 
     def seen(self, listing: Listing, error: SweepError | None) -> None:
         self.seen_listings.append((listing, error))
+
+    def fault(self, step: str, error: Exception) -> None:
+        self.faults.append((step, type(error).__name__))
 
 
 def lister(
@@ -173,3 +177,40 @@ async def test_after_the_first_page_a_window_is_read_several_pages_at_a_time() -
     # exactly the pages there are, never more than PARALLEL_PAGES at once
     assert emr.count("ListRayJob") == 10
     assert most == PARALLEL_PAGES
+
+
+class BrokenWatcher(Watcher):
+    """A set whose window cannot be computed and whose hand-over raises."""
+
+    def oldest_submit_ms(self) -> int | None:
+        raise OverflowError("date value out of range")
+
+    def seen(self, listing: Listing, error: SweepError | None) -> None:
+        raise RuntimeError("cannot take it")
+
+
+async def test_a_watcher_that_raises_is_told_and_the_sweep_serves_the_refs_and_other_sets() -> None:
+    emr, clock = FakeEmr(), FakeClock()
+    jobs(emr, 25)
+    groups = lister(emr, clock)
+    broken, healthy = BrokenWatcher(oldest=None), Watcher(oldest=5000)
+    groups.watch(KEY, "broken", broken)
+    groups.watch(KEY, "healthy", healthy)
+    ref = job_ref("rj-19", 20_000)
+    found, _, error = await groups.lookup(KEY, [ref], clock())
+    assert error is None and getattr(found[ref.key], "submission_id", None) == "rj-19"
+    # the healthy set's window, not the whole history the broken one cannot say
+    assert emr.calls[0].submit_time == (5000, FAR_FUTURE_MS)
+    assert len(healthy.seen_listings) == 1
+    assert broken.faults == [("window", "OverflowError"), ("seen", "RuntimeError")]
+
+
+async def test_a_group_whose_only_watcher_raises_is_swept_for_its_refs_alone() -> None:
+    emr, clock = FakeEmr(), FakeClock()
+    jobs(emr, 25)
+    groups = lister(emr, clock)
+    groups.watch(KEY, "broken", BrokenWatcher(oldest=None))
+    ref = job_ref("rj-19", 20_000)
+    found, _, error = await groups.lookup(KEY, [ref], clock())
+    assert error is None and getattr(found[ref.key], "submission_id", None) == "rj-19"
+    assert emr.calls[0].submit_time == (20_000, 20_000)

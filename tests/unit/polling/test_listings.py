@@ -91,9 +91,13 @@ NOW = at(60)
 # ---------------------------------------------------------------- groups
 
 
+def allowed(namespace: str) -> bool:
+    return namespace in {"team-a", "team-b"}
+
+
 def test_refs_of_one_workspace_and_secret_share_a_group() -> None:
-    assert batching.group_key(ref(), "cn-hangzhou") == batching.group_key(
-        ref(submissionId="rj-other"), "cn-hangzhou"
+    assert batching.group_key(ref(), "cn-hangzhou", allowed) == batching.group_key(
+        ref(submissionId="rj-other"), "cn-hangzhou", allowed
     )
 
 
@@ -108,17 +112,29 @@ def test_refs_of_one_workspace_and_secret_share_a_group() -> None:
     ],
 )
 def test_another_workspace_region_secret_or_kind_is_another_group(other: RefSnapshot) -> None:
-    assert batching.group_key(ref(), "cn-hangzhou") != batching.group_key(other, "cn-hangzhou")
+    assert batching.group_key(ref(), "cn-hangzhou", allowed) != batching.group_key(
+        other, "cn-hangzhou", allowed
+    )
 
 
-def test_operator_wide_credentials_group_across_namespaces() -> None:
+def test_operator_wide_credentials_group_across_the_allowed_namespaces() -> None:
     first = ref(namespace="team-a", credentialsSecretRef=None)
     second = ref(namespace="team-b", credentialsSecretRef=None)
-    key = batching.group_key(first, "cn-hangzhou")
-    assert key == batching.group_key(second, "cn-hangzhou")
+    key = batching.group_key(first, "cn-hangzhou", allowed)
+    assert key == batching.group_key(second, "cn-hangzhou", allowed)
     assert key is not None
     assert key.credentials is None
     assert key.region == "cn-hangzhou"
+
+
+def test_a_namespace_outside_the_allow_list_never_shares_the_operator_wide_group() -> None:
+    inside = batching.group_key(ref(namespace="team-a", credentialsSecretRef=None), "r", allowed)
+    outside = ref(namespace="team-x", credentialsSecretRef=None)
+    key = batching.group_key(outside, "r", allowed)
+    assert key is not None and key != inside
+    assert key.credentials == ("team-x", "")
+    # nor the group of a Secret that happens to have an empty name in that namespace
+    assert key != batching.group_key(ref(namespace="team-x"), "r", allowed)
 
 
 # ---------------------------------------------------------------- before listing
