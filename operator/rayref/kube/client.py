@@ -58,7 +58,12 @@ def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> JsonObject:
         patch[key] = None
     for key, value in new.items():
         before = old.get(key)
-        if isinstance(value, Mapping) and isinstance(before, Mapping):
+        if before is None and key in old and isinstance(value, Mapping):
+            # `old` says the stored field is unreadable (mirror.stored): merging an object
+            # into it would keep its bad content, so it is removed first (a later write
+            # sets it).
+            patch[key] = None
+        elif isinstance(value, Mapping) and isinstance(before, Mapping):
             nested = merge_patch(before, value)
             if nested:
                 patch[key] = nested

@@ -29,6 +29,8 @@ from rayref.mirror.status import (
 REMOTE_NOT_FOUND = "RemoteNotFound"
 ACCESS_DENIED = "AccessDenied"
 CREDENTIALS_NOT_FOUND = "CredentialsNotFound"
+# Credentials that are there but no request can carry (non-ASCII, control characters).
+INVALID_CREDENTIALS = "InvalidCredentials"
 THROTTLED = "Throttled"
 REMOTE_ERROR = "RemoteError"
 INVALID_RESPONSE = "InvalidResponse"
@@ -37,8 +39,18 @@ INVALID_RESPONSE = "InvalidResponse"
 INVALID_IDENTIFIER = "InvalidIdentifier"
 # A stored spec the API models refuse (the CRD should have): nothing is read until it changes.
 INVALID_SPEC = "InvalidSpec"
+# The operator failed on this ref in a way it did not foresee (a bug, or a value no rule
+# covers): contained to the ref, retried after a while; the message names the error.
+INTERNAL_ERROR = "InternalError"
 PERMANENT_FAILURES = frozenset(
-    {REMOTE_NOT_FOUND, ACCESS_DENIED, CREDENTIALS_NOT_FOUND, INVALID_IDENTIFIER, INVALID_SPEC}
+    {
+        REMOTE_NOT_FOUND,
+        ACCESS_DENIED,
+        CREDENTIALS_NOT_FOUND,
+        INVALID_CREDENTIALS,
+        INVALID_IDENTIFIER,
+        INVALID_SPEC,
+    }
 )
 
 
@@ -46,6 +58,8 @@ def failure_reason(error: BaseException) -> str:
     """The Synced=False reason for an error of the read."""
     if isinstance(error, endpoints.InvalidIdentifierError):
         return INVALID_IDENTIFIER
+    if isinstance(error, errors.InvalidCredentialsError):
+        return INVALID_CREDENTIALS
     if isinstance(error, errors.CredentialsError):
         return CREDENTIALS_NOT_FOUND
     if isinstance(error, errors.NotFoundError):
@@ -66,6 +80,9 @@ def failure_message(error: BaseException) -> str:
         return f"{error}. Check spec.regionId or the operator's RAYREF_DEFAULT_REGION."
     if not isinstance(error, errors.EmrError):
         return f"{type(error).__name__}: reading the remote object failed."
+    if isinstance(error, errors.InvalidCredentialsError):
+        # which Secret key is unusable, never its value; the hint says what a key may hold
+        return f"{error.message[:512]}. Check: {error.hint}."
     if isinstance(error, errors.CredentialsError):
         # Written by the operator for this ref (which Secret, which namespace rule).
         return error.message[:1024]

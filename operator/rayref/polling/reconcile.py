@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from rayref.api.models import RayClusterRefSpec, RayJobRefSpec
 from rayref.api.specs import InvalidSpec, RefSpec
@@ -24,13 +25,19 @@ from rayref.kube.connection import ConnectionSecretConflict, ConnectionSecrets
 from rayref.kube.events import EventRecorder, InvolvedObject
 from rayref.mirror import limits
 from rayref.mirror.cluster import cluster_status, connection_secret_data
-from rayref.mirror.failure import INVALID_SPEC, suspended, sync_failure, sync_failure_reason
+from rayref.mirror.failure import (
+    INTERNAL_ERROR,
+    INVALID_SPEC,
+    suspended,
+    sync_failure,
+    sync_failure_reason,
+)
 from rayref.mirror.job import job_status
 from rayref.mirror.status import StatusUpdate
 from rayref.observability.metrics import Metrics
 from rayref.polling.cloud import CloudAccess, fingerprint
 from rayref.polling.refs import PollOutcome, RefSnapshot
-from rayref.polling.timing import KUBE_RETRY_DELAY, next_poll_delay
+from rayref.polling.timing import CRASH_RETRY_DELAY, KUBE_RETRY_DELAY, next_poll_delay
 
 logger = logging.getLogger("rayref.poll")
 
@@ -62,6 +69,10 @@ def _involved(ref: RefSnapshot) -> InvolvedObject:
     return InvolvedObject(ref.key.kind, ref.key.namespace, ref.key.name, ref.uid)
 
 
+def _removed_unreadable(patch: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+    return any(value is None and status.get(key) is not None for key, value in patch.items())
+
+
 class Poller:
     """Reads one ref and writes its status; the scheduler's poll function."""
 
@@ -74,8 +85,28 @@ class Poller:
         started = time.monotonic()
         try:
             return await self._poll(ref)
+        except Exception as error:  # a bulkhead: the batch's other refs go on
+            return await self._crashed(ref, error)
         finally:
             self._ctx.metrics.poll_seconds.labels(ref.key.kind).observe(time.monotonic() - started)
+
+    async def _crashed(self, ref: RefSnapshot, error: Exception) -> PollOutcome:
+        """An unforeseen error in this ref's poll: Synced=False InternalError on the ref,
+        counted, logged at most once per interval, and tried again after a while."""
+        message = self._ctx.metrics.faults.report(ref.key.kind, ref.key, "poll", error)
+        try:
+            update = sync_failure_reason(
+                ref.key.kind,
+                ref.status,
+                INTERNAL_ERROR,
+                f"The operator failed on this ref: {message}",
+                generation=ref.generation,
+                now=self._ctx.now(),
+            )
+            return await self._write(ref, update, next_delay=CRASH_RETRY_DELAY, result="error")
+        except Exception as again:
+            self._ctx.metrics.faults.report(ref.key.kind, ref.key, "poll-report", again)
+            return PollOutcome(next_delay=CRASH_RETRY_DELAY)
 
     def forget(self, uid: str) -> None:
         self._denials.pop(uid, None)
@@ -209,6 +240,10 @@ class Poller:
             logger.warning("status write for %s failed: %s", ref.key, type(exc).__name__)
             return PollOutcome(next_delay=KUBE_RETRY_DELAY)
         ctx.metrics.status_writes.labels(ref.key.kind).inc()
+        if _removed_unreadable(patch, update.status) and next_delay is not None:
+            # The write removed unreadable fields that the new status sets (a merge patch
+            # cannot replace an object whole): the next poll writes them, soon.
+            next_delay = min(next_delay, KUBE_RETRY_DELAY)
         if result == "ok":
             ctx.metrics.synced(ref.key)
         metadata = stored.get("metadata") or {}

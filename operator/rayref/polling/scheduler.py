@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rayref.api.specs import ParsedSpec
+from rayref.observability.faults import describe
 from rayref.polling.packed import pack
 from rayref.polling.refs import PollFunction, PollOutcome, PollStrategy, RefKey, RefSnapshot
 from rayref.polling.timing import CRASH_RETRY_DELAY
@@ -35,6 +36,8 @@ logger = logging.getLogger("rayref.scheduler")
 # window, so each group is still listed once.
 TAKEOVER_WAVE_REFS = 500
 TAKEOVER_WAVE_SECONDS = 0.25
+# Refs whose batch key failed are logged once each, up to this many (a bound on memory).
+UNBATCHABLE_LOGGED = 1000
 
 
 class PerRefStrategy:
@@ -145,6 +148,7 @@ class Scheduler:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._held = False
+        self._unbatchable: set[RefKey] = set()
         self.polls_started = 0
 
     # -- registry, fed by the refs' watch events -----------------------------------
@@ -323,7 +327,7 @@ class Scheduler:
             if not self._heap or self._heap[0][0] > now:
                 break
             entry = self._entries[self._heap[0][2]]
-            batch_key = self._strategy.batch_key(entry.snapshot())
+            batch_key = self._batch_key(entry)
             if batch_key not in batches and (
                 self._batches_in_flight + len(batches) >= self._max_in_flight
             ):
@@ -331,6 +335,17 @@ class Scheduler:
             heapq.heappop(self._heap)
             batches.setdefault(batch_key, []).append(entry)
         return batches
+
+    def _batch_key(self, entry: _Entry) -> Hashable:
+        """The strategy's batch for the ref; a ref it fails on is polled alone (its poll
+        puts the error on it), since a raise here would stop the loop for every ref."""
+        try:
+            return self._strategy.batch_key(entry.snapshot())
+        except Exception as error:
+            if len(self._unbatchable) < UNBATCHABLE_LOGGED and entry.key not in self._unbatchable:
+                self._unbatchable.add(entry.key)
+                logger.warning("%s: no batch (%s); polled alone", entry.key, describe(error))
+            return ("alone", entry.key)
 
     def _launch_due(self) -> None:
         batches = self._pop_due()
