@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -12,7 +13,10 @@ from rayref.api import crd
 from rayref.api.kinds import SET_LABEL
 from rayref.api.models import RayJobRefSpec
 from rayref.api.refsets import (
+    LABEL_VALUE_PATTERN,
     MAX_REFS_DEFAULT,
+    QUALIFIED_NAME_PATTERN,
+    SUBMITTED_WITHIN_MAX,
     RayClusterRefSetSpec,
     RayJobRefSetSpec,
     duration_seconds,
@@ -45,6 +49,8 @@ def test_an_empty_selector_matches_everything_and_the_cap_defaults_to_1000() -> 
         ({**WORKSPACE, "ttlSecondsAfterFinished": -5}, "ttlSecondsAfterFinished"),
         ({**WORKSPACE, "selector": {"statuses": ["Exploded"]}}, "selector.statuses.0"),
         ({**WORKSPACE, "selector": {"submittedWithin": "1 week"}}, "selector.submittedWithin"),
+        ({**WORKSPACE, "selector": {"submittedWithin": "999999d"}}, "selector.submittedWithin"),
+        ({**WORKSPACE, "selector": {"submittedWithin": "3650d1s"}}, "selector.submittedWithin"),
         ({**WORKSPACE, "selector": {"names": [""]}}, "selector.names.0"),
         ({**WORKSPACE, "template": {"labels": {SET_LABEL: "x"}}}, "template.labels"),
         ({**WORKSPACE, "template": {"pollIntervalSeconds": 1}}, "template.pollIntervalSeconds"),
@@ -116,3 +122,48 @@ def test_printer_columns_are_matched_active_synced_age() -> None:
     version = yaml.safe_load(text)["spec"]["versions"][0]
     shown = [c["name"] for c in version["additionalPrinterColumns"] if not c.get("priority")]
     assert shown == ["Matched", "Active", "Synced", "Age"]
+
+
+def test_submitted_within_may_reach_ten_years_and_no_further() -> None:
+    at_most = {**WORKSPACE, "selector": {"submittedWithin": "3649d24h"}}
+    assert RayJobRefSetSpec.model_validate(at_most).selector.submitted_within == "3649d24h"
+    rule = _schema("rayjobrefsets")["properties"]["selector"]["properties"]["submittedWithin"]
+    (check,) = rule["x-kubernetes-validations"]
+    assert "spec.selector.submittedWithin" in check["message"]
+    assert check["rule"].endswith(f"<= {SUBMITTED_WITHIN_MAX}")
+
+
+def test_the_template_schema_checks_label_keys_values_and_annotation_size() -> None:
+    template = _schema("rayclusterrefsets")["properties"]["template"]["properties"]
+    labels, annotations = template["labels"], template["annotations"]
+    assert labels["maxProperties"] == annotations["maxProperties"] == 64
+    assert labels["additionalProperties"]["maxLength"] == 63
+    label_rules = " ".join(r["rule"] for r in labels["x-kubernetes-validations"])
+    assert QUALIFIED_NAME_PATTERN in label_rules and LABEL_VALUE_PATTERN in label_rules
+    messages = [r["message"] for r in annotations["x-kubernetes-validations"]]
+    assert any("256 KiB" in m and m.startswith("spec.template.annotations") for m in messages)
+
+
+@pytest.mark.parametrize(
+    ("key", "valid"),
+    [
+        ("team", True),
+        ("example.com/team", True),
+        ("a" * 63, True),
+        ("a" * 64, False),
+        ("-team", False),
+        ("team name", False),
+        ("Example.com/team", False),
+        ("example.com/", False),
+    ],
+)
+def test_the_qualified_name_pattern_is_the_api_servers(key: str, valid: bool) -> None:
+    assert (re.fullmatch(QUALIFIED_NAME_PATTERN, key) is not None) is valid
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [("", True), ("data", True), ("a.b_c-d", True), ("a" * 64, False), ("a b", False)],
+)
+def test_the_label_value_pattern_is_the_api_servers(value: str, valid: bool) -> None:
+    assert (re.fullmatch(LABEL_VALUE_PATTERN, value) is not None) is valid

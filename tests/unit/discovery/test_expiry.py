@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
-from rayref.discovery.expiry import expired, job_expires_at
+from rayref.api.models import TTL_MAX
+from rayref.api.refsets import RayJobSelector
+from rayref.discovery.expiry import (
+    EARLIEST,
+    LATEST,
+    cluster_gone_expired,
+    expired,
+    job_expires_at,
+    shifted,
+)
+from rayref.discovery.selector import submitted_after
 from tests.unit.discovery.support import NOW, ref
 
 
@@ -32,3 +43,32 @@ def test_running_jobs_and_unset_ttls_never_expire() -> None:
     assert job_expires_at(ref("rj-1", phase="Succeeded", ended=10), None) is None
     assert job_expires_at(ref("rj-1", phase="Succeeded", ttl=5), None) is None  # no endTime yet
     assert not expired(None, NOW)
+
+
+def test_an_end_time_at_the_edge_of_the_calendar_saturates_instead_of_raising() -> None:
+    # endTime comes from the cloud: year 9999 passes every check the CRD can make.
+    edge = replace(
+        ref("rj-1", phase="Failed", ttl=TTL_MAX), end_time=datetime(9999, 12, 31, tzinfo=UTC)
+    )
+    assert job_expires_at(edge, None) == LATEST
+    assert not expired(job_expires_at(edge, None), NOW)
+    # a TTL stored before the CRD had a maximum, far beyond what a timedelta holds
+    huge = ref("rj-2", phase="Failed", ended=10, ttl=10**18)
+    assert job_expires_at(huge, None) == LATEST
+
+
+def test_a_vanished_clusters_grace_saturates_too() -> None:
+    assert not cluster_gone_expired(LATEST - timedelta(seconds=1), 3600, NOW)
+    assert cluster_gone_expired(NOW, 0, NOW)
+
+
+def test_shifted_clamps_both_ways_and_is_exact_in_between() -> None:
+    assert shifted(NOW, 90) == NOW + timedelta(seconds=90)
+    assert shifted(NOW, -(10**15)) == EARLIEST
+    assert shifted(datetime(9000, 1, 1), 10**15) == datetime.max  # naive stays naive
+
+
+def test_a_window_older_than_the_calendar_starts_at_its_beginning() -> None:
+    # A set stored before the CRD bounded submittedWithin: pattern-valid, ~16,000 years.
+    selector = RayJobSelector.model_construct(submitted_within="999999d999999d999999d")
+    assert submitted_after(selector, NOW) == EARLIEST

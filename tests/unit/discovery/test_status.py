@@ -72,3 +72,26 @@ def test_missing_credentials_stall_the_set() -> None:
 def test_a_suspended_set_says_so() -> None:
     update = status.suspended({}, generation=3, now=NOW)
     assert _cond(update, "Ready") == ("False", "Suspended")
+
+
+def test_a_refused_create_makes_the_set_not_ready_and_stalled_with_the_servers_words() -> None:
+    message = 'RayJobRef.rayref.io "rj-1" is invalid: metadata.labels: Invalid value: "a b"'
+    update = status.synced({}, plan(), max_refs=10, generation=1, now=NOW, refused=message)
+    assert _cond(update, cond.READY) == ("False", status.REF_CREATE_REFUSED)
+    assert _cond(update, cond.STALLED) == ("True", status.REF_CREATE_REFUSED)
+    assert _cond(update, cond.SYNCED) == ("True", status.LISTED)  # the listing itself worked
+    ready = cond.get_condition(update.status["conditions"], cond.READY)
+    assert ready is not None and "metadata.labels" in ready["message"]
+    # fixed: the next sync without a refusal is Ready again
+    again = status.synced(update.status, plan(), max_refs=10, generation=2, now=NOW)
+    assert _cond(again, cond.READY) == ("True", status.LISTED)
+
+
+def test_an_internal_error_stalls_the_set_and_keeps_its_counts() -> None:
+    before = status.synced({}, plan(), max_refs=10, generation=1, now=NOW).status
+    update = status.failed(
+        before, status.INTERNAL_ERROR, "plan failed: OverflowError", generation=1, now=NOW
+    )
+    assert _cond(update, cond.READY) == ("False", status.INTERNAL_ERROR)
+    assert _cond(update, cond.STALLED) == ("True", status.INTERNAL_ERROR)
+    assert update.status["created"] == 4
