@@ -41,7 +41,8 @@ output: the object as JSON, times in RFC 3339 (UTC), fields the API left empty o
   Secrets are masked (**********): submitToken, node env, Redis passwords, runtimeEnvJson's
   env_vars, the values of metadataJson and extraParam, rayStartParams flags that name a
   credential (redis-password, *token*, *key*...), and dashboard URLs' token=.
-exit status: 0 printed, 1 the read failed (one line on stderr), 2 usage.
+exit status: 0 printed, 1 the read failed (one line on stderr), 2 usage (a flag, an
+  argument, a setting such as $RAYREF_ENDPOINT, or credentials no request can carry).
 """
 
 
@@ -164,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     from rayref.emr import endpoints
     from rayref.emr.client import EmrClient
     from rayref.emr.credentials import default_provider_chain
-    from rayref.emr.errors import EmrError
+    from rayref.emr.errors import EmrError, InvalidCredentialsError
     from rayref.emr.models import RayCluster, RayJob
 
     def usage(message: str) -> int:
@@ -182,9 +183,10 @@ def run(args: argparse.Namespace) -> int:
         endpoints.base_url(region=region, network=network, endpoint=endpoint or None)
     except endpoints.InvalidIdentifierError:
         if endpoint:
+            problem = endpoints.endpoint_problem(endpoint.strip()) or "not a base URL"
             return usage(
-                f"endpoint {_shown(endpoint)}{endpoint_from} is not a base URL: "
-                "give http:// or https://, a host and at most a port, e.g. http://127.0.0.1:8787"
+                f"endpoint {endpoints.shown_endpoint(endpoint)}{endpoint_from} is not a base "
+                f"URL: {problem}; give http(s)://host[:port], e.g. http://127.0.0.1:8787"
             )
         return usage(f"region {_shown(region)}{region_from} is not a region id, e.g. cn-hangzhou")
     id_kind = "submission id" if args.kind == "job" else "cluster id"
@@ -227,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
         output = asyncio.run(read())
     except EmrError as exc:
         print(_failure(exc, args.kind, endpoint), file=sys.stderr)
-        return 1
+        # credentials that are set but unusable are a setting to fix, like a bad flag
+        return 2 if isinstance(exc, InvalidCredentialsError) else 1
     print(output)
     return 0

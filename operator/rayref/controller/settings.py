@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -49,8 +48,8 @@ class OperatorSettings(BaseModel):
     network: Literal["public", "vpc"] = "public"
     # "*" alone means every namespace; empty means none.
     shared_credentials_namespaces: tuple[str, ...] = ()
-    request_rate: float = Field(default=20.0, gt=0)
-    request_burst: int = Field(default=40, ge=1)
+    request_rate: float = Field(default=20.0, gt=0, le=1_000_000, allow_inf_nan=False)
+    request_burst: int = Field(default=40, ge=1, le=1_000_000)
     watch_namespaces: tuple[str, ...] = ()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -89,12 +88,13 @@ class OperatorSettings(BaseModel):
     def _endpoint_is_http_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL with a host")
-        if parts.username or parts.password or parts.query or parts.fragment:
-            raise ValueError("must not carry credentials, a query or a fragment")
-        return value.rstrip("/")
+        from rayref.emr.endpoints import endpoint_problem, validate_endpoint
+
+        # the same rule as `rayref get --endpoint`; the value is not echoed (userinfo)
+        problem = endpoint_problem(value)
+        if problem:
+            raise ValueError(f"not a usable http(s)://host[:port] URL: {problem}")
+        return validate_endpoint(value)
 
     @field_validator("default_region")
     @classmethod
@@ -199,5 +199,6 @@ def _describe(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
         field_name = str(error["loc"][0]) if error["loc"] else "?"
-        problems.append(f"{ENV_PREFIX}{field_name.upper()}: {error['msg']}")
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{ENV_PREFIX}{field_name.upper()}: {message}")
     return "invalid operator settings: " + "; ".join(problems)

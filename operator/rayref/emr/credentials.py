@@ -15,6 +15,7 @@ import asyncio
 import configparser
 import logging
 import os
+import stat
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
-from rayref.emr.errors import CredentialsError
+from rayref.emr.errors import CredentialsError, InvalidCredentialsError
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,64 @@ class Credentials:
         # An empty token means "no token" (SIGNING.md section 6).
         if self.security_token == "":
             object.__setattr__(self, "security_token", None)
+        # Refused here, when they are built: the id and the token travel in headers, and
+        # httpx or h11 would refuse them only at the first request, with an exception
+        # no caller expects (a ref's poll crashed on it in a loop, with no status).
+        for name in CREDENTIAL_FIELDS:
+            value = getattr(self, name)
+            if value is None and name == "security_token":
+                continue
+            problem = credential_problem(value)
+            if problem:
+                raise InvalidCredentialsError(
+                    f"the {name.replace('_', ' ')} {problem}", field=name, problem=problem
+                )
 
     def secret_values(self) -> tuple[str, ...]:
         """What must never be printed (used to scrub server messages)."""
         return tuple(v for v in (self.access_key_secret, self.security_token) if v)
+
+
+CREDENTIAL_FIELDS = ("access_key_id", "access_key_secret", "security_token")
+# far above any real AccessKey or STS token, far below what a header line may carry
+MAX_CREDENTIAL_LENGTH = 8192
+
+
+def credential_problem(value: object) -> str | None:
+    """Why a credential value cannot be sent, in a few words that never quote it; None when
+    it can: visible ASCII only (it goes into a header or the HMAC key), not empty."""
+    if not isinstance(value, str):
+        return "is not text"
+    if not value:
+        return "is empty"
+    if len(value) > MAX_CREDENTIAL_LENGTH:
+        return f"is longer than {MAX_CREDENTIAL_LENGTH} characters"
+    for index, char in enumerate(value):
+        if not char.isascii():
+            return f"holds a non-ASCII character (at position {index + 1})"
+        if not "!" <= char <= "~":
+            what = "a space" if char == " " else f"a control character U+{ord(char):04X}"
+            return f"holds {what} (at position {index + 1})"
+    return None
+
+
+def build_credentials(
+    access_key_id: str,
+    access_key_secret: str,
+    security_token: str | None = None,
+    *,
+    names: Mapping[str, str],
+) -> Credentials:
+    """`Credentials`, or InvalidCredentialsError naming the field by `names` (field ->
+    where the value came from: a Secret key, an environment variable, a file line)."""
+    try:
+        return Credentials(access_key_id, access_key_secret, security_token)
+    except InvalidCredentialsError as exc:
+        field_name = exc.field or ""
+        where = names.get(field_name, field_name.replace("_", " "))
+        raise InvalidCredentialsError(
+            f"{where} {exc.problem}", field=exc.field, problem=exc.problem
+        ) from None
 
 
 @runtime_checkable
@@ -74,6 +129,13 @@ class StaticCredentialsProvider:
         return f"StaticCredentialsProvider(access_key_id={self._credentials.access_key_id!r})"
 
 
+ENVIRONMENT_NAMES = {
+    "access_key_id": "ALIBABA_CLOUD_ACCESS_KEY_ID",
+    "access_key_secret": "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    "security_token": "ALIBABA_CLOUD_SECURITY_TOKEN",
+}
+
+
 class EnvironmentCredentialsProvider:
     """ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET / _SECURITY_TOKEN, read on every call."""
 
@@ -90,7 +152,7 @@ class EnvironmentCredentialsProvider:
                 "ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET are not both set"
             )
         token = self._environ.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None
-        return Credentials(key_id, secret, token)
+        return build_credentials(key_id, secret, token, names=ENVIRONMENT_NAMES)
 
 
 class _RefreshingCache:
@@ -150,8 +212,15 @@ def _temporary_credentials(data: Any, source: str) -> tuple[Credentials, datetim
     if not isinstance(data, dict):
         raise CredentialsError(f"{source} answered without credentials")
     try:
-        creds = Credentials(
-            str(data["AccessKeyId"]), str(data["AccessKeySecret"]), str(data["SecurityToken"])
+        creds = build_credentials(
+            str(data["AccessKeyId"]),
+            str(data["AccessKeySecret"]),
+            str(data["SecurityToken"]),
+            names={
+                "access_key_id": f"the AccessKeyId of {source}",
+                "access_key_secret": f"the AccessKeySecret of {source}",
+                "security_token": f"the SecurityToken of {source}",
+            },
         )
     except KeyError as missing:
         raise CredentialsError(f"{source} answer lacks {missing.args[0]}") from None
@@ -354,6 +423,52 @@ class EcsRamRoleCredentialsProvider:
         return _temporary_credentials(body, "ECS metadata service")
 
 
+# A credentials file holds a few profiles; anything larger is not one (`/dev/zero`).
+MAX_CREDENTIALS_FILE_BYTES = 1 << 20
+
+
+def _refuse_unreadable(path: Path) -> None:
+    """CredentialsError for a file that is not a small regular file, InvalidCredentialsError
+    naming the line of the first byte that is not UTF-8; the line itself is never shown
+    (it may hold the secret)."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise CredentialsError(f"credentials file {path} is not a regular file")
+            raw = fh.read(MAX_CREDENTIALS_FILE_BYTES + 1)
+    except OSError:
+        return  # the parser's own read says what is wrong
+    if len(raw) > MAX_CREDENTIALS_FILE_BYTES:
+        raise CredentialsError(
+            f"credentials file {path} is larger than {MAX_CREDENTIALS_FILE_BYTES} bytes"
+        )
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise InvalidCredentialsError(
+            f"credentials file {path} line {line} is not UTF-8 text"
+        ) from None
+
+
+def _option_line(path: Path, profile: str, option: str) -> int | str:
+    """The line of `option` in `[profile]` (the last one, as configparser reads it)."""
+    found: int | str = "?"
+    section = None
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return found
+    for number, text in enumerate(lines, start=1):
+        stripped = text.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            section = stripped[1:-1].strip()
+        elif section == profile and stripped.split("=", 1)[0].split(":", 1)[0].strip() == option:
+            found = number
+    return found
+
+
 class CredentialsFileProvider:
     """A profile of `~/.alibabacloud/credentials.ini` (type access_key, ecs_ram_role or
     oidc_role_arn)."""
@@ -367,6 +482,7 @@ class CredentialsFileProvider:
 
     def _load(self) -> CredentialsProvider:
         parser = configparser.ConfigParser(interpolation=None)
+        _refuse_unreadable(self.path)
         try:
             with self.path.open(encoding="utf-8") as fh:
                 parser.read_file(fh)
@@ -383,7 +499,7 @@ class CredentialsFileProvider:
             secret = section.get("access_key_secret", "")
             if not key_id or not secret:
                 raise CredentialsError(f"profile {self.profile!r} lacks access_key_id/secret")
-            return StaticCredentialsProvider(Credentials(key_id, secret))
+            return StaticCredentialsProvider(self._credentials(key_id, secret))
         if kind == "ecs_ram_role":
             return EcsRamRoleCredentialsProvider(role_name=section.get("role_name") or None)
         if kind == "oidc_role_arn":
@@ -395,6 +511,19 @@ class CredentialsFileProvider:
                 sts_url=f"https://{section.get('sts_endpoint', DEFAULT_STS_ENDPOINT)}",
             )
         raise CredentialsError(f"credentials file type {kind!r} is not supported")
+
+    def _credentials(self, key_id: str, secret: str) -> Credentials:
+        try:
+            return Credentials(key_id, secret)
+        except InvalidCredentialsError as exc:
+            option = exc.field or "access_key_id"
+            line = _option_line(self.path, self.profile, option)
+            raise InvalidCredentialsError(
+                f"credentials file {self.path} line {line}: {option} of profile "
+                f"{self.profile!r} {exc.problem}",
+                field=exc.field,
+                problem=exc.problem,
+            ) from None
 
     async def get_credentials(self) -> Credentials:
         if self._delegate is None:
@@ -422,6 +551,10 @@ class ProviderChain:
             for provider in self.providers:
                 try:
                     creds = await provider.get_credentials()
+                except InvalidCredentialsError:
+                    # set, but unusable: a person's mistake to show, not a reason to fall
+                    # through to the next source (another identity, perhaps another account)
+                    raise
                 except CredentialsError as exc:
                     failures.append(
                         f"{getattr(provider, 'name', type(provider).__name__)}: {exc.message}"

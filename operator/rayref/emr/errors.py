@@ -125,6 +125,26 @@ class CredentialsError(EmrError):
     )
 
 
+class InvalidCredentialsError(CredentialsError):
+    """Credentials that no request could carry (empty, non-ASCII, control characters):
+    refused when they are built, before any I/O. The message names where the value came
+    from (a Secret key, a variable, a file line), never the value."""
+
+    hint = (
+        "set the AccessKey id, secret and STS token again as printed by the console: "
+        "visible ASCII characters only, no spaces, line breaks or other characters"
+    )
+
+    def __init__(
+        self, message: str, *, field: str | None = None, problem: str | None = None, **kw: Any
+    ) -> None:
+        # field: access_key_id, access_key_secret or security_token; problem: why, in a
+        # few words, so that a caller can name its own source (a Secret key, a variable)
+        self.field = field
+        self.problem = problem or message
+        super().__init__(message, **kw)
+
+
 _AUTH_CODE_PREFIXES = (
     "InvalidAccessKeyId",
     "InvalidAccessKeySecret",

@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from rayref.emr.credentials import Credentials, CredentialsProvider
-from rayref.emr.errors import CredentialsError
+from rayref.emr.credentials import Credentials, CredentialsProvider, build_credentials
+from rayref.emr.errors import CredentialsError, InvalidCredentialsError
 from rayref.kube.client import KubeClient, KubeError, KubeUnavailable
 
 # Accepted key names, in order of preference. The second form is what
@@ -37,24 +37,36 @@ class CredentialsNotFound(CredentialsError):
     hint = "create the Secret named by spec.credentialsSecretRef in the ref's namespace"
 
 
-def _decode(data: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
+def _decode(
+    data: Mapping[str, Any], keys: tuple[str, ...], where: str, used: dict[str, str]
+) -> str | None:
+    """The first non-empty value of `keys`; `used[keys[0]]` is set to the key it came from."""
     for key in keys:
         raw = data.get(key)
         if raw is None:
             continue
         try:
-            value = base64.b64decode(str(raw), validate=True).decode("utf-8").strip()
-        except (binascii.Error, UnicodeDecodeError):
+            decoded = base64.b64decode(str(raw), validate=True)
+        except binascii.Error:
             return None
+        try:
+            value = decoded.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise InvalidCredentialsError(
+                f"{where} key {key} is not UTF-8 text", problem="is not UTF-8 text"
+            ) from None
         if value:
+            used[keys[0]] = key
             return value
     return None
 
 
 def credentials_from_secret(namespace: str, name: str, secret: Mapping[str, Any]) -> Credentials:
     data = secret.get("data") or {}
-    access_key_id = _decode(data, ACCESS_KEY_ID_KEYS)
-    access_key_secret = _decode(data, ACCESS_KEY_SECRET_KEYS)
+    where = f"Secret {namespace}/{name}"
+    used: dict[str, str] = {}
+    access_key_id = _decode(data, ACCESS_KEY_ID_KEYS, where, used)
+    access_key_secret = _decode(data, ACCESS_KEY_SECRET_KEYS, where, used)
     if not access_key_id or not access_key_secret:
         missing = [
             keys[0]
@@ -70,11 +82,17 @@ def credentials_from_secret(namespace: str, name: str, secret: Mapping[str, Any]
             f"ALIBABA_CLOUD_ACCESS_KEY_ID/ALIBABA_CLOUD_ACCESS_KEY_SECRET"
             f"[/ALIBABA_CLOUD_SECURITY_TOKEN])"
         )
-    return Credentials(
-        access_key_id=access_key_id,
-        access_key_secret=access_key_secret,
-        security_token=_decode(data, SECURITY_TOKEN_KEYS),
-    )
+    token = _decode(data, SECURITY_TOKEN_KEYS, where, used)
+    # the message names the Secret and the key the value came from, never the value
+    names = {
+        field: f"{where} key {used.get(keys[0], keys[0])}"
+        for field, keys in (
+            ("access_key_id", ACCESS_KEY_ID_KEYS),
+            ("access_key_secret", ACCESS_KEY_SECRET_KEYS),
+            ("security_token", SECURITY_TOKEN_KEYS),
+        )
+    }
+    return build_credentials(access_key_id, access_key_secret, token, names=names)
 
 
 class CredentialsSource:
@@ -92,7 +110,7 @@ class CredentialsSource:
         self._shared_provider = shared_provider
         self._cache_seconds = cache_seconds
         self._clock = clock
-        self._cache: dict[tuple[str, str], tuple[float, Credentials | CredentialsNotFound]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, Credentials | CredentialsError]] = {}
         self.secret_reads = 0
 
     async def credentials_for(self, namespace: str, secret_name: str | None) -> Credentials:
@@ -130,11 +148,15 @@ class CredentialsSource:
                 self._cache[(namespace, name)] = (now + self._cache_seconds, result)
                 if len(self._cache) > 4096:
                     self._evict(now)
-        if isinstance(result, CredentialsNotFound):
+        if isinstance(result, InvalidCredentialsError):
+            raise InvalidCredentialsError(
+                result.message, field=result.field, problem=result.problem
+            )
+        if isinstance(result, CredentialsError):
             raise CredentialsNotFound(result.message)
         return result
 
-    async def _read(self, namespace: str, name: str) -> Credentials | CredentialsNotFound:
+    async def _read(self, namespace: str, name: str) -> Credentials | CredentialsError:
         self.secret_reads += 1
         try:
             secret = await self._kube.get_secret(namespace, name)
@@ -152,7 +174,7 @@ class CredentialsSource:
             )
         try:
             return credentials_from_secret(namespace, name, secret)
-        except CredentialsNotFound as exc:
+        except (CredentialsNotFound, InvalidCredentialsError) as exc:
             return exc
 
     def _evict(self, now: float) -> None:

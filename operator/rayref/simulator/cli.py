@@ -24,6 +24,13 @@ def _port(text: str) -> int:
     return port
 
 
+def _host(text: str) -> str:
+    # checked here so that a control character cannot split the "cannot listen" line
+    if not text or len(text) > 253 or not all("!" <= char <= "~" for char in text):
+        raise argparse.ArgumentTypeError(f"{text[:80]!r} is not a host name or address")
+    return text
+
+
 def _speed(text: str) -> float:
     from rayref.simulator.limits import MAX_SPEED
 
@@ -37,7 +44,9 @@ def _speed(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    parser.add_argument(
+        "--host", type=_host, default="127.0.0.1", help="address to bind (default: loopback)"
+    )
     parser.add_argument(
         "--port", type=_port, default=8787, help="port to bind; 0 picks a free one (default: 8787)"
     )
