@@ -280,6 +280,10 @@ class RefSets:
                 await self._sync(state)
             except asyncio.CancelledError:
                 raise
+            except KubeUnavailable as error:
+                # The API server, not the set: counted and logged (bounded), retried at
+                # the next interval; nothing to write on the set meanwhile.
+                self._faults.report(state.identity.kind, _watch_name(state), "sync", error)
             except Exception as error:
                 # A set's own fault: on its status, counted, logged at most every 5 min.
                 await self._report_fault(state, "sync", error)
