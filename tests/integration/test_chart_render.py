@@ -247,14 +247,16 @@ def test_deployment_is_two_hardened_pods_replaced_one_at_a_time(helm: Path) -> N
     assert "limits" in container["resources"] and "requests" in container["resources"]
 
 
-def test_probes_hit_kopf_healthz_on_the_configured_health_port(helm: Path) -> None:
+def test_probes_hit_healthz_and_readyz_on_the_configured_health_port(helm: Path) -> None:
     deployment = only(render(helm, {"health": {"port": 8181}}), "Deployment")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports["health"] == 8181
     assert container_env(deployment)["RAYREF_HEALTH_PORT"] == "8181"
-    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+    for probe in ("startupProbe", "livenessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    # a stalled watch makes the pod not Ready, never restarts it (docs/operating.md)
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
 
 
 def test_default_settings_are_valid_operator_settings(helm: Path) -> None:

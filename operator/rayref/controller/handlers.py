@@ -15,17 +15,22 @@ from typing import Any
 
 import kopf
 
-from rayref.api.specs import parse_spec
+from rayref.api.specs import InvalidSpec, ParsedSpec, parse_spec
 from rayref.controller.runtime import Runtime, build_runtime
 from rayref.controller.set_handlers import register_sets
 from rayref.controller.settings import OperatorSettings
 from rayref.kube.client import KubeClient
 from rayref.kube.ref_watches import RefWatches
+from rayref.kube.watch import WATCH_HEALTH
+from rayref.mirror.stored import read_status, unreadable
+from rayref.observability.faults import Faults, describe
 from rayref.polling.refs import RefKey
 from rayref.sharding.ownership import Ownership
 from rayref.sharding.watches import SlotWatches
 
 logger = logging.getLogger("rayref.handlers")
+# Faults of a runtime built without metrics (tests): still contained, not exported.
+_UNCOUNTED = Faults()
 
 ANNOTATION_PREFIX = "rayref.io"
 # The sets' initial listing is read in pages, so that its whole answer is never in memory.
@@ -135,12 +140,19 @@ def follow_refs(runtime: Runtime, ownership: Ownership | None, settings: Operato
     watches: every ref (`kube.ref_watches`), or with sharding only the refs of the
     slots this replica holds, one watch per slot and kind (`sharding.watches`)."""
 
-    def sink(type_: str, kind: str, obj: dict[str, Any]) -> None:
-        event = {"type": type_, "object": obj}
-        feed(runtime, kind, event)
-        if runtime.refsets is not None:
-            runtime.refsets.observe_ref(kind, event)
+    faults = _faults(runtime)
 
+    def sink(type_: str, kind: str, obj: dict[str, Any]) -> None:
+        # Each step is contained to its ref: a raise here would end the listing of every
+        # ref of its kind and namespace after this one, and list again for ever.
+        event = {"type": type_, "object": obj}
+        ref = _ref_name(kind, obj)
+        faults.contained(kind, ref, "watch-event", lambda: feed(runtime, kind, event))
+        refsets = runtime.refsets
+        if refsets is not None:
+            faults.contained(kind, ref, "index-ref", lambda: refsets.observe_ref(kind, event))
+
+    WATCH_HEALTH.metrics = runtime.metrics
     client = KubeClient.from_environment()
     namespaces = settings.watch_namespaces
     watches: RefWatches | SlotWatches
@@ -154,7 +166,12 @@ def follow_refs(runtime: Runtime, ownership: Ownership | None, settings: Operato
 
 
 def feed(runtime: Runtime, kind: str, event: Mapping[str, Any]) -> None:
-    """Apply one watch event (or initial-listing item) to the scheduler."""
+    """Apply one watch event (or initial-listing item) to the scheduler.
+
+    The spec and the stored status are read each within its own bulkhead: what cannot be
+    read becomes that ref's condition (an invalid spec) or is rebuilt by its next write
+    (an unreadable status field, `mirror.stored`), counted and logged at most once per
+    interval, and every other ref of the listing goes on."""
     obj = event.get("object") or {}
     metadata = obj.get("metadata") or {}
     namespace, name = metadata.get("namespace"), metadata.get("name")
@@ -164,13 +181,50 @@ def feed(runtime: Runtime, kind: str, event: Mapping[str, Any]) -> None:
     uid = str(metadata.get("uid", ""))
     if event.get("type") == "DELETED" or metadata.get("deletionTimestamp"):
         runtime.forget(key, uid)
+        _faults(runtime).forget(key)
         return
     runtime.scheduler.observe(
         key,
         uid=uid,
-        generation=int(metadata.get("generation") or 0),
+        generation=_generation(metadata.get("generation")),
         # Parsed once here; an invalid spec is reported on the ref by its poll.
-        spec=parse_spec(kind, obj.get("spec") or {}),
-        status=obj.get("status") or {},
+        spec=_spec(runtime, key, obj.get("spec") or {}),
+        status=_status(runtime, key, obj.get("status")),
         resource_version=str(metadata.get("resourceVersion", "")),
     )
+
+
+class InvalidStatus(ValueError):
+    """A stored status with fields the operator cannot read (named in the message)."""
+
+
+def _faults(runtime: Runtime) -> Faults:
+    return runtime.metrics.faults if runtime.metrics is not None else _UNCOUNTED
+
+
+def _ref_name(kind: str, obj: Mapping[str, Any]) -> RefKey:
+    metadata = obj.get("metadata") or {}
+    return RefKey(kind, str(metadata.get("namespace")), str(metadata.get("name")))
+
+
+def _generation(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _spec(runtime: Runtime, key: RefKey, raw: Mapping[str, Any]) -> ParsedSpec:
+    parsed = _faults(runtime).contained(
+        key.kind, key, "parse-spec", lambda: parse_spec(key.kind, raw)
+    )
+    if isinstance(parsed, BaseException):
+        return InvalidSpec(f"the spec could not be read: {describe(parsed)}")
+    return parsed
+
+
+def _status(runtime: Runtime, key: RefKey, raw: object) -> dict[str, Any]:
+    faults = _faults(runtime)
+    stored = faults.contained(key.kind, key, "read-status", lambda: read_status(key.kind, raw))
+    if isinstance(stored, BaseException):
+        return unreadable(raw)
+    if stored.problems:
+        faults.report(key.kind, key, "read-status", InvalidStatus(stored.message))
+    return stored.status

@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rayref.controller.settings import OperatorSettings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,7 +90,6 @@ def preflight_kubernetes(timeout: float = PREFLIGHT_TIMEOUT_SECONDS) -> tuple[in
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
-    from collections.abc import Awaitable
 
     import kopf
 
@@ -141,18 +145,31 @@ def run(args: argparse.Namespace) -> int:
             environ,
             operator,
         )
-    liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
-    asyncio.run(
-        kopf.operator(
-            registry=registry,
-            standalone=True,
-            clusterwide=not namespaces,
-            namespaces=namespaces,
-            liveness_endpoint=liveness,
-            memo=kopf.Memo(settings=settings),
-        )
-    )
+    asyncio.run(_run_single(settings, operator))
     return 0
+
+
+async def _run_single(
+    settings: OperatorSettings, operator: Callable[[Any, Any], Awaitable[None]]
+) -> None:
+    """One replica, no election: the operator serves its probes itself, as the elected
+    and sharded runs do (kopf's liveness endpoint has one path; readiness needs its own,
+    `kube.health`)."""
+    import kopf
+
+    from rayref.kube.health import serve_health
+
+    memo = kopf.Memo(settings=settings)
+    # Alive once the startup handler built the runtime (and started the watches), as
+    # kopf's own endpoint answered only after startup.
+    runner = await serve_health(
+        settings.health_port, lambda: {"role": "single"} if "runtime" in memo else None
+    )
+    try:
+        await operator(memo, None)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
 
 
 if __name__ == "__main__":  # `python -m rayref.controller.main`, without the other subcommands

@@ -60,6 +60,8 @@ class Runtime:
     background: list[asyncio.Task[None]] = field(default_factory=list)
     # Called with a deleted ref's uid, so nothing keeps state for it.
     forget_hooks: list[ForgetHook] = field(default_factory=list)
+    # The process's metrics: the refs' watches count contained faults and watch health there.
+    metrics: Metrics | None = None
 
     def forget(self, key: RefKey, uid: str) -> None:
         self.scheduler.forget(key)
@@ -182,7 +184,7 @@ def build_runtime(
     events, connection_secrets = EventRecorder(kube), ConnectionSecrets(kube)
     poller = Poller(PollContext(cloud, kube, events, connection_secrets, metrics))
     scheduler, strategy_hooks, lister = scheduler_for(settings, poller, cloud, metrics, ownership)
-    runtime = Runtime(scheduler=scheduler)
+    runtime = Runtime(scheduler=scheduler, metrics=metrics)
     # Sets list through the refs' sweeps (one sweep per workspace for both).
     sets_client = refsets.client_for(cloud)
     runtime.refsets = refsets.RefSets(

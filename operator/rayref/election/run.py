@@ -36,6 +36,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from rayref.election.elector import Elector
 from rayref.election.lease import ElectionTiming
+from rayref.kube.health import add_readiness
 
 if TYPE_CHECKING:
     import kopf
@@ -105,6 +106,7 @@ async def start_health(port: int, state: HealthState, elector: Elector) -> web.A
 
     app = web.Application()
     app.router.add_get("/healthz", healthz)
+    add_readiness(app)  # /readyz: fails while a watch of the refs is stalled
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104 (the kubelet probes it)

@@ -158,6 +158,20 @@ class Metrics:
             "Tokens left in the cloud request budget",
             registry=self.registry,
         )
+        # The refs' own watches (kube.watch.WatchHealth): a watch that cannot list stops
+        # the refs of its kind and namespace from being seen at all.
+        self.watch_failures = Counter(
+            "rayref_watch_failures",
+            "Failed listings or watches of the refs (each retried with backoff), by kind",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.watch_healthy = Gauge(
+            "rayref_watch_healthy",
+            "1 while every watch of the kind lists and watches; 0 while one keeps failing",
+            ["kind"],
+            registry=self.registry,
+        )
 
     def cloud_request(self, operation: str, outcome: str, seconds: float) -> None:
         """One cloud call's result (the EMR client's observer)."""

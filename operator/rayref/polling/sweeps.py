@@ -282,7 +282,7 @@ class ListPollStrategy:
                 direct.append(ref)  # its status still shows the failed sweeps
                 continue
             summary = lookup[ref.key]
-            judgement = listings.judge(ref, summary, remembered=state.remembered, now=now)
+            judgement = self._judge(ref, summary, state, now)
             verdict = judgement.verdict
             if verdict is Verdict.UNCHANGED:
                 assert judgement.fingerprint is not None
@@ -310,6 +310,24 @@ class ListPollStrategy:
             assert error is not None
             outcomes.update(await self._report_failed(key, failed, error))
         return direct, outcomes
+
+    def _judge(
+        self,
+        ref: RefSnapshot,
+        summary: listings.Summary | None,
+        state: RefSweepState,
+        now: datetime,
+    ) -> listings.Judgement:
+        """The verdict on one ref, within a bulkhead: judging it failed reads as changed,
+        so its own poll says what is wrong, on the ref; the other refs of the sweep are
+        judged all the same."""
+        judged = self._metrics.faults.contained(
+            ref.key.kind,
+            ref.key,
+            "judge",
+            lambda: listings.judge(ref, summary, remembered=state.remembered, now=now),
+        )
+        return listings.Judgement(Verdict.CHANGED) if isinstance(judged, BaseException) else judged
 
     async def _report_failed(
         self, key: GroupKey, refs: list[RefSnapshot], error: Exception

@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from rayref.election.lease import ElectionTiming
 from rayref.election.run import WATCHDOG_INTERVAL, _exit_now, default_identity, default_namespace
+from rayref.kube.health import add_readiness
 from rayref.sharding.leases import KubeLeaseSet
 from rayref.sharding.member import MemberConfig, ShardMember
 from rayref.sharding.ownership import Ownership
@@ -89,6 +90,7 @@ async def start_health(port: int, member: ShardMember) -> web.AppRunner | None:
 
     app = web.Application()
     app.router.add_get("/healthz", healthz)
+    add_readiness(app)  # /readyz: fails while a watch of the refs is stalled
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104 (the kubelet probes it)
