@@ -9,6 +9,12 @@ the secret itself, so the report of a failing scan is itself safe to print.
 
 Secrets should be distinctive (long, random, with a marker) so that a hit means a leak
 and not a coincidence.
+
+Planting: `text_forms(value)` gives a free-text line per form of the redaction rule
+(URL userinfo, `?`/`&`/`;` parameters, `key=value`, `key: value`, JSON, `--flag value`, a
+pip index URL), `runtime_env_json(value)` a runtimeEnvJson with the secret in each place
+a runtime env may hold it, and `planted_job_fields(value)` the GetRayJob fields a user
+controls (for the simulator's `create_job(**fields)`), each with the secret in another form.
 """
 
 from __future__ import annotations
@@ -102,3 +108,56 @@ class LeakScanner:
             raise AssertionError(f"{len(self.findings)} secret(s) leaked:\n{listed}")
         if not self.secrets:
             raise AssertionError("the scan had no secrets to look for")
+
+
+# ---------------------------------------------------------------- planting secret forms
+#
+# The forms of docs/reliability.md ("What is redacted"): a scenario plants a secret in
+# each of them, in the fields a user controls, and scans what the operator produced.
+
+# Key names a planted `key=value` form uses: each must be masked by the redaction rule.
+PLANT_KEYS = ("token", "password", "accessKeySecret", "security_token", "api_key", "GITHUB_TOKEN")
+
+
+def text_forms(value: str, key: str = "password") -> dict[str, str]:
+    """Free-text forms carrying `value`: form name -> a line holding it once."""
+    return {
+        "userinfo": f"see https://deploy:{value}@git.example.com/team/repo.git for the code",
+        "userinfo-only": f"clone https://{value}@git.example.com/team/repo.git",
+        "query": f"https://host.example/x?{key}={value}&tab=1",
+        "ampersand": f"https://host.example/x?tab=1&{key}={value}",
+        "semicolon": f"https://host.example/x;{key}={value};tab=1",
+        "key=value": f"started with {key}={value} and more",
+        "key: value": f"{key}: {value}",
+        "json": f'{{"{key}":"{value}","other":1}}',
+        "json-spaced": f'{{"{key}": "{value}"}}',
+        "flag": f"python main.py --{key.replace('_', '-').lower()} {value} --epochs 3",
+        "pip-index": f"--index-url https://pypi:{value}@pypi.example/simple",
+    }
+
+
+def runtime_env_json(value: str) -> str:
+    """A `runtimeEnvJson` carrying `value` in every place a runtime env may: a `working_dir`
+    URL's userinfo, a pip index URL, an env var, a secret-named member, a `;token=`."""
+    return json.dumps(
+        {
+            "working_dir": f"https://ci:{value}@artifacts.example/job.zip",
+            "pip": {
+                "packages": [f"--index-url https://pypi:{value}@pypi.example/simple", "numpy"],
+            },
+            "env_vars": {"ANY_NAME": value},
+            "config": {"setup_timeout_seconds": 60, "auth_token": value},
+            "py_modules": [f"https://files.example/mods.zip;token={value}"],
+        }
+    )
+
+
+def planted_job_fields(value: str) -> dict[str, Any]:
+    """GetRayJob fields a user controls, each carrying `value` in another form."""
+    return {
+        "runtimeEnvJson": runtime_env_json(value),
+        "workingDir": f"https://ci:{value}@artifacts.example/work.zip",
+        "entrypoint": f"python train.py --api-key {value} password={value}",
+        "message": f"fetch failed: https://h.example/a;token={value} (password: {value})",
+        "metadataJson": json.dumps({"owner": "team-a", "secret": value}),
+    }

@@ -469,6 +469,17 @@ def _option_line(path: Path, profile: str, option: str) -> int | str:
     return found
 
 
+def _file_error(path: Path, exc: configparser.Error) -> str:
+    """The file and the line number of a parse error, never the line: configparser quotes
+    it whole, and a malformed line is as likely as any to hold a secret."""
+    line = getattr(exc, "lineno", None)
+    errors = getattr(exc, "errors", None)
+    if line is None and errors:
+        line = errors[0][0]
+    where = f" at line {line}" if line is not None else ""
+    return f"credentials file {path} is not valid INI{where} ({type(exc).__name__})"
+
+
 class CredentialsFileProvider:
     """A profile of `~/.alibabacloud/credentials.ini` (type access_key, ecs_ram_role or
     oidc_role_arn)."""
@@ -486,8 +497,12 @@ class CredentialsFileProvider:
         try:
             with self.path.open(encoding="utf-8") as fh:
                 parser.read_file(fh)
-        except (OSError, configparser.Error) as exc:
-            raise CredentialsError(f"cannot read credentials file {self.path}: {exc}") from None
+        except OSError as exc:
+            raise CredentialsError(
+                f"cannot read credentials file {self.path}: {exc.strerror}"
+            ) from None
+        except configparser.Error as exc:
+            raise CredentialsError(_file_error(self.path, exc)) from None
         if not parser.has_section(self.profile):
             raise CredentialsError(f"credentials file {self.path} has no profile {self.profile!r}")
         section = parser[self.profile]

@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from rayref.emr.redaction import MASK, redact_text
+
 
 class EmrError(Exception):
     """Base of every error the EMR client raises."""
@@ -33,7 +35,9 @@ class EmrError(Exception):
         recommend: str | None = None,
         access_denied_detail: Mapping[str, Any] | None = None,
     ) -> None:
-        self.message = message
+        # Every error text (a server's message, a credentials file's complaint) goes through
+        # the one redaction rule: it reaches conditions, Events, logs and `rayref get`.
+        self.message = redact_text(message)
         self.code = code
         self.request_id = request_id
         self.status_code = status_code
@@ -234,9 +238,11 @@ def classify(status_code: int, code: str | None, *, retry_hint: bool = False) ->
 
 
 def _scrub(text: str, secrets: Iterable[str]) -> str:
+    """The client's own secrets by value (EmrError applies the redaction rule to the rest:
+    a server may echo a URL with a password or a `token=` the client never held)."""
     for secret in secrets:
         if secret:
-            text = text.replace(secret, "**********")
+            text = text.replace(secret, MASK)
     return text
 
 

@@ -66,7 +66,8 @@ _MAYBE = re.compile(rf"://|{_NAMES}", re.IGNORECASE)
 
 def is_secret_key(key: str) -> bool:
     """Whether a key (query parameter, JSON key, env var, header) names a secret value."""
-    plain = key.strip().strip("-")
+    # a dotted path (`spec.credentialsSecret`) is judged by its last name
+    plain = key.strip().strip("-").rsplit(".", 1)[-1]
     if plain.lower().replace("_", "").replace("-", "") in NOT_SECRET_KEYS:
         return False
     return bool(SECRET_NAME.search(plain))

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from rayref.api.kinds import API_VERSION
+from rayref.emr.redaction import redact_text
 from rayref.kube.client import KubeClient, KubeError, KubeNotFound
 
 logger = logging.getLogger("rayref.events")
@@ -80,7 +81,9 @@ class EventRecorder:
         self, obj: InvolvedObject, type_: EventType, reason: str, message: str
     ) -> None:
         """Post an event; failures are logged, never raised (events are best effort)."""
-        message = message[:MAX_MESSAGE]
+        # The last boundary before an Event: whoever built the message, the one redaction
+        # rule runs on it (before the cut, which could leave a secret unrecognisable).
+        message = redact_text(message)[:MAX_MESSAGE]
         seen = self._posted.setdefault(obj.uid, OrderedDict())
         fingerprint = (type_, reason, message)
         stamp = _timestamp(self._now())

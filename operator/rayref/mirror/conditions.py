@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from rayref.api.models import CONDITION_MESSAGE_MAX_LENGTH, CONDITION_REASON_MAX_LENGTH
+from rayref.emr.redaction import redact_text
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
@@ -52,6 +53,9 @@ def safe_reason(text: str, fallback: str = "Unknown") -> str:
 
 
 def clip_message(text: str) -> str:
+    """A condition message as stored: the redaction rule first (a clipped secret would no
+    longer be recognised), then the API server's length."""
+    text = redact_text(text)
     if len(text) <= CONDITION_MESSAGE_MAX_LENGTH:
         return text
     return text[: CONDITION_MESSAGE_MAX_LENGTH - 3] + "..."

@@ -157,8 +157,9 @@ def _job_transitions(
     phase = new["phase"]
     if phase != old_phase:
         message = f"Ray job {remote.submission_id or ''} is {phase} (was {old_phase})."
-        if phase in TERMINAL_PHASES and remote.message:
-            message += f" {remote.message}"
+        if phase in TERMINAL_PHASES and new.get("message"):
+            # the stored (redacted) message, never the remote text as it came
+            message += f" {new['message']}"
         transitions.append(
             Transition(
                 "Warning" if phase in WARNING_PHASES else "Normal",

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from rayref.api import models as api
+from rayref.emr.redaction import redact_strings
 from rayref.mirror import conditions as cond
 
 UNKNOWN = "Unknown"
@@ -62,7 +63,9 @@ def as_dict(previous: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def dump(status: api.RayJobRefStatus | api.RayClusterRefStatus) -> dict[str, Any]:
-    dumped: dict[str, Any] = plain_json(api.dump_status(status))
+    # Every text copied from the cloud (message, entrypoint, workingDir, tags...) may carry
+    # a secret form; the one rule of rayref.emr.redaction masks it before it is stored.
+    dumped: dict[str, Any] = redact_strings(plain_json(api.dump_status(status)))
     return dumped
 
 

@@ -2,39 +2,27 @@
 
 Secrets are kept out of log calls in the first place (redacting types, no
 headers or Secret data are ever logged); the filter is a safety net for text
-produced by libraries.
+produced by libraries, and applies the one rule of rayref.emr.redaction to every
+message and formatted exception (docs/reliability.md, "What is redacted").
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
-_SCRUB = [
-    # dashboard and other URLs carrying a token
-    (
-        re.compile(r"([?&](?:token|access_token|signature|security_token)=)[^&\s\"']+", re.I),
-        r"\1***",
-    ),
-    # Authorization: ACS3-HMAC-SHA256 ... / Bearer ...
-    (re.compile(r"(authorization['\"]?\s*[:=]\s*['\"]?)[^'\"\n]+", re.I), r"\1***"),
-    (re.compile(r"(Signature=)[0-9a-fA-F]{16,}"), r"\1***"),
-    (re.compile(r"(x-acs-security-token['\"]?\s*[:=]\s*['\"]?)[^'\",}\n]+", re.I), r"\1***"),
-    (re.compile(r"(ray-token['\"]?\s*[:=]\s*['\"]?)[^'\",}\n]+", re.I), r"\1***"),
-]
+from rayref.emr.redaction import redact_text
 
 # Fields kopf and our code attach to records that are worth keeping in JSON.
 _EXTRA_FIELDS = ("k8s_ref", "ref", "kind", "namespace", "name")
 
 
 def scrub(text: str) -> str:
-    for pattern, replacement in _SCRUB:
-        text = pattern.sub(replacement, text)
-    return text
+    """A log line or a formatted exception through the one redaction rule."""
+    return redact_text(text)
 
 
 class ScrubFilter(logging.Filter):
