@@ -40,7 +40,11 @@ endpoint: the regional host of --region and --network, or --endpoint URL with it
 output: the object as JSON, times in RFC 3339 (UTC), fields the API left empty omitted.
   Secrets are masked (**********): submitToken, node env, Redis passwords, runtimeEnvJson's
   env_vars, the values of metadataJson and extraParam, rayStartParams flags that name a
-  credential (redis-password, *token*, *key*...), and dashboard URLs' token=.
+  credential (redis-password, *token*, *key*...), and dashboard URLs' token=; in every
+  text (workingDir, entrypoint, message...) URL passwords and secret-named parameters
+  (token=, password=, ;token=, "secret": ...; docs/reliability.md "What is redacted").
+  Fields this version does not know are shown as ********** (--show-unknown: as sent,
+  with the same text rule).
 exit status: 0 printed, 1 the read failed (one line on stderr), 2 usage (a flag, an
   argument, a setting such as $RAYREF_ENDPOINT, or credentials no request can carry).
 """
@@ -63,6 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="explicit API base URL with its scheme, e.g. the simulator's "
         "http://127.0.0.1:8787 (default: $RAYREF_ENDPOINT)",
+    )
+    parser.add_argument(
+        "--show-unknown",
+        action="store_true",
+        help="show fields this version does not know (masked by default: a new API field "
+        "could hold a secret); the redaction rule still applies to their texts",
     )
     parser.add_argument(
         "--network",
@@ -102,7 +112,10 @@ def _cli_hint(exc: EmrError, kind: str, endpoint: str) -> str:
         return f"check the workspace id and the {what}{region}"
     if isinstance(exc, EmrConnectionError):
         if endpoint:
-            return f"check that {_one_line(endpoint, MAX_SHOWN)} is up and reachable"
+            from rayref.emr.redaction import redact_userinfo
+
+            shown = _one_line(redact_userinfo(endpoint), MAX_SHOWN)
+            return f"check that {shown} is up and reachable"
         return "check network access, --region and --network (vpc hosts answer inside a VPC)"
     if isinstance(exc, ThrottledError):
         # the operator's hint names its request-rate setting; a single read has none
@@ -146,8 +159,30 @@ def _mark_urls(model: BaseModel, shown: dict[str, Any]) -> None:
             shown[key] = one(value, shown[key])
 
 
-def render(obj: BaseModel) -> dict[str, Any]:
-    """What `rayref get` prints: the object's fields with every secret masked."""
+def _mask_unknown(model: BaseModel, shown: dict[str, Any]) -> None:
+    """Fields the models do not know (new API fields) masked: nothing says they are safe."""
+    from pydantic import BaseModel
+
+    from rayref.emr.redaction import MASK
+
+    for key in model.model_extra or {}:
+        if shown.get(key) not in (None, ""):
+            shown[key] = MASK
+    for name, field in type(model).model_fields.items():
+        value, seen = getattr(model, name), shown.get(field.alias or name)
+        if isinstance(value, list) and isinstance(seen, list):
+            pairs = list(zip(value, seen, strict=False))
+        else:
+            pairs = [(value, seen)]
+        for item, item_shown in pairs:
+            if isinstance(item, BaseModel) and isinstance(item_shown, dict):
+                _mask_unknown(item, item_shown)
+
+
+def render(obj: BaseModel, *, show_unknown: bool = False) -> dict[str, Any]:
+    """What `rayref get` prints: the object's fields with every secret masked, and the
+    fields the models do not know masked unless `show_unknown` (then redacted as texts)."""
+    from rayref.emr.redaction import redact_strings
     from rayref.emr.secrets import redact_json_values
 
     shown = obj.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -155,7 +190,11 @@ def render(obj: BaseModel) -> dict[str, Any]:
     for key in FREE_FORM_FIELDS:
         if isinstance(shown.get(key), str):
             shown[key] = redact_json_values(shown[key])
-    return shown
+    if not show_unknown:
+        _mask_unknown(obj, shown)
+    # workingDir, entrypoint, message...: the one rule of docs/reliability.md on every text
+    redacted: dict[str, Any] = redact_strings(shown)
+    return redacted
 
 
 def run(args: argparse.Namespace) -> int:
@@ -223,7 +262,8 @@ def run(args: argparse.Namespace) -> int:
                 obj = await client.get_ray_job(args.workspace_id, args.object_id)
             else:
                 obj = await client.get_ray_cluster(args.workspace_id, args.object_id)
-        return json.dumps(render(obj), indent=2, ensure_ascii=False)
+        shown = render(obj, show_unknown=args.show_unknown)
+        return json.dumps(shown, indent=2, ensure_ascii=False)
 
     try:
         output = asyncio.run(read())

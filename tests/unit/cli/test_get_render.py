@@ -121,3 +121,29 @@ def test_start_params_show_sizing_flags_and_mask_credential_flags() -> None:
     assert json.loads(workers[0]["rayStartParams"]) == {"num-gpus": "1", "auth-token": MASK}
     assert workers[1]["rayStartParams"] == MASK
     assert json.loads(workers[2]["rayStartParams"]) == {"resources": MASK}
+
+
+def test_unknown_fields_are_masked_unless_asked_for_and_texts_are_redacted() -> None:
+    job = _job(
+        workingDir="https://ci:wdpass123@artifacts.example/work.zip",
+        entrypoint="python train.py --api-key sk-live-999",
+        newApiField="dbpass=plain",
+        headSpec={"cpu": "4", "nodeSecretThing": "raw-head-value"},
+        workerSpecs=[{"groupName": "g", "futureField": "raw-worker-value"}],
+    )
+
+    shown = render(job)
+    text = json.dumps(shown)
+
+    assert shown["newApiField"] == MASK
+    assert shown["headSpec"]["nodeSecretThing"] == MASK
+    assert shown["workerSpecs"][0]["futureField"] == MASK
+    assert shown["headSpec"]["cpu"] == "4" and shown["workerSpecs"][0]["groupName"] == "g"
+    assert shown["workingDir"] == f"https://ci:{MASK}@artifacts.example/work.zip"
+    assert shown["entrypoint"] == f"python train.py --api-key {MASK}"
+    for secret in ("wdpass123", "sk-live-999", "raw-head-value", "raw-worker-value", "plain"):
+        assert secret not in text
+
+    asked = render(job, show_unknown=True)
+    assert asked["headSpec"]["nodeSecretThing"] == "raw-head-value"
+    assert asked["newApiField"] == "dbpass=plain"  # not a secret name: shown as sent
