@@ -118,6 +118,69 @@ async def test_simulate_an_invalid_scenario_names_the_field(tmp_path: Path) -> N
     assert "workspaces[0].jobs[0].script.runningSeconds" in line
 
 
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+async def test_simulate_refuses_a_scenario_that_is_not_a_regular_file(
+    tmp_path: Path, kind: str
+) -> None:
+    # /dev/zero was read for ever; a FIFO with no writer waited for one
+    if kind == "fifo":
+        scenario = tmp_path / "scenario.yaml"
+        os.mkfifo(scenario)
+    else:
+        scenario = Path("/dev/zero")
+
+    code, _, err = await rayref("simulate", "--port", "0", "--scenario", str(scenario))
+
+    assert code == 2
+    assert one_line(err) == f"rayref simulate: scenario {scenario} is not a regular file"
+
+
+async def test_simulate_refuses_an_oversized_scenario(tmp_path: Path) -> None:
+    scenario = tmp_path / "huge.yaml"
+    scenario.write_text("# padding\n" * 500_000)  # 5 MB of comments
+
+    code, _, err = await rayref("simulate", "--port", "0", "--scenario", str(scenario))
+
+    assert code == 2
+    assert one_line(err).startswith(f"rayref simulate: scenario {scenario} is larger than 4 MiB")
+
+
+SCENARIO_SECRET = "hunter2sEcReT"
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (f"keys:\n  - accessKeyId: AK\n    accessKeySecret: *{SCENARIO_SECRET}\n", "line 3"),
+        (f"keys: [!{SCENARIO_SECRET} x]\n", "line 1"),
+        (f'keys:\n  - accessKeySecret: "{SCENARIO_SECRET}\\q"\n', "line 2"),
+    ],
+    ids=["undefined alias", "unknown tag", "bad escape"],
+)
+async def test_simulate_scenario_errors_name_the_line_not_its_text(
+    tmp_path: Path, text: str, where: str
+) -> None:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(text)
+
+    code, _, err = await rayref("simulate", "--port", "0", "--scenario", str(scenario))
+
+    line = one_line(err)
+    assert code == 2
+    assert line.startswith(f"rayref simulate: scenario {scenario} {where} column ")
+    assert SCENARIO_SECRET not in line
+
+
+async def test_simulate_a_scenario_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
+    scenario = tmp_path / "latin1.yaml"
+    scenario.write_bytes(b"settings:\n  speed: 1\n# caf\xe9\n")
+
+    code, _, err = await rayref("simulate", "--port", "0", "--scenario", str(scenario))
+
+    assert code == 2
+    assert one_line(err) == f"rayref simulate: scenario {scenario} line 3 is not UTF-8 text"
+
+
 @pytest.fixture
 def taken_port() -> Iterator[int]:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
@@ -174,6 +237,119 @@ async def test_get_refuses_an_endpoint_without_a_scheme() -> None:
     assert one_line(err).startswith(
         "rayref get: error: endpoint '127.0.0.1:8787' is not a base URL"
     )
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "problem"),
+    [
+        ("http://127.0.0.1:99999", "the port 99999 is not from 1 to 65535"),
+        ("http://127.0.0.1:abc", "the port 'abc' is not a number"),
+        ("http://127.0.0.1:0", "the port 0 is not from 1 to 65535"),
+        ("http://[::1:8787", "the IPv6 address has no closing ]"),
+        ("http://[fe80::zz]:8787", "the address between [ and ] is not an IPv6 address"),
+        ("http://127.0.0.1:8787\r\nX-Evil: 1", "a control character (U+000D) at position 22"),
+        ("http://h\u00e9.example", "a non-ASCII character at position 9"),
+        ("http://user:hunter2@127.0.0.1:8787", "a user or password (user@host) is not allowed"),
+        ("http://:8787", "no host"),
+    ],
+)
+async def test_get_refuses_each_bad_endpoint_in_one_line(endpoint: str, problem: str) -> None:
+    # before: httpx.InvalidURL or OverflowError tracebacks, or a connection attempt
+    code, out, err = await rayref("get", "job", "w-1", "rj-1", "--endpoint", endpoint)
+
+    line = one_line(err)
+    assert code == 2
+    assert out == ""
+    assert line.startswith("rayref get: error: endpoint ")
+    assert problem in line
+    assert "hunter2" not in line
+
+
+async def test_get_refuses_a_bad_endpoint_from_the_environment() -> None:
+    code, _, err = await rayref(
+        "get", "job", "w-1", "rj-1", env=_base_env(RAYREF_ENDPOINT="http://127.0.0.1:99999")
+    )
+
+    assert code == 2
+    assert one_line(err) == (
+        "rayref get: error: endpoint 'http://127.0.0.1:99999' (from $RAYREF_ENDPOINT) is not "
+        "a base URL: the port 99999 is not from 1 to 65535; give http(s)://host[:port], "
+        "e.g. http://127.0.0.1:8787"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "s\u00e9cret-hunter2", "holds a non-ASCII character"),
+        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "hunter2\rX", "holds a control character U+000D"),
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI hunter2", "holds a space"),
+        ("ALIBABA_CLOUD_SECURITY_TOKEN", "CAIS\u2028hunter2", "holds a non-ASCII character"),
+    ],
+)
+async def test_get_with_credentials_no_request_can_carry(
+    variable: str, value: str, problem: str
+) -> None:
+    good = {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI5tTESTkey",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "test-secret",
+    }
+    env = _base_env(**{**good, variable: value})
+
+    code, _, err = await rayref("get", "job", "w-1", "rj-1", "--endpoint", CLOSED, env=env)
+
+    line = one_line(err)
+    assert code == 2
+    assert line.startswith(f"rayref get: InvalidCredentialsError: {variable} {problem}")
+    assert "hunter2" not in line
+
+
+async def test_get_with_a_credentials_file_that_is_not_utf8(tmp_path: Path) -> None:
+    ini = tmp_path / "credentials.ini"
+    ini.write_bytes(b"[default]\naccess_key_id = LTAI5t\naccess_key_secret = hunter2\xff\n")
+
+    code, _, err = await rayref(
+        "get",
+        "job",
+        "w-1",
+        "rj-1",
+        "--endpoint",
+        CLOSED,
+        env=_base_env(ALIBABA_CLOUD_CREDENTIALS_FILE=str(ini)),
+    )
+
+    line = one_line(err)
+    assert code == 2
+    assert line.startswith(
+        f"rayref get: InvalidCredentialsError: credentials file {ini} line 3 is not UTF-8 text"
+    )
+    assert "hunter2" not in line
+
+
+async def test_get_with_a_non_ascii_secret_in_the_credentials_file(tmp_path: Path) -> None:
+    ini = tmp_path / "credentials.ini"
+    ini.write_text(
+        "[default]\naccess_key_id = LTAI5t\n# rotated\naccess_key_secret = hunter2\u00e9\n",
+        encoding="utf-8",
+    )
+
+    code, _, err = await rayref(
+        "get",
+        "job",
+        "w-1",
+        "rj-1",
+        "--endpoint",
+        CLOSED,
+        env=_base_env(ALIBABA_CLOUD_CREDENTIALS_FILE=str(ini)),
+    )
+
+    line = one_line(err)
+    assert code == 2
+    assert line.startswith(
+        f"rayref get: InvalidCredentialsError: credentials file {ini} line 4: "
+        "access_key_secret of profile 'default' holds a non-ASCII character"
+    )
+    assert "hunter2" not in line
 
 
 async def test_get_refuses_a_bad_network_from_the_environment() -> None:
@@ -284,6 +460,21 @@ async def test_run_with_bad_settings() -> None:
 
     assert code == 2
     assert one_line(err).startswith("rayref run: invalid operator settings: RAYREF_REQUEST_RATE:")
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["http://127.0.0.1:99999", "http://127.0.0.1:abc", "http://[::1", "http://h:1\r\nX: y"],
+)
+async def test_run_refuses_a_bad_endpoint_before_anything_starts(endpoint: str) -> None:
+    code, _, err = await rayref("run", env=_base_env(RAYREF_ENDPOINT=endpoint))
+
+    line = one_line(err)
+    assert code == 2
+    assert line.startswith(
+        "rayref run: invalid operator settings: RAYREF_ENDPOINT: not a usable "
+        "http(s)://host[:port] URL: "
+    )
 
 
 async def test_run_without_a_kubeconfig() -> None:

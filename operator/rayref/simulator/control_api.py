@@ -33,6 +33,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 log = logging.getLogger(__name__)
 
+# Objects one control request may create; larger worlds come from several requests or
+# from a scenario's counted seeds.
+MAX_BATCH = 10_000
+
 _CODES = {
     400: "InvalidParameter",
     403: "Forbidden",
@@ -95,9 +99,10 @@ def _error(status: int, message: str, field: str | None = None) -> web.Response:
 class _Refused(Exception):
     """Raised by a handler to answer `status` with the error JSON."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.field = field
 
 
 def _fail(status: int, message: str) -> _Refused:
@@ -123,7 +128,7 @@ async def _loopback_and_errors(request: web.Request, handler: Handler) -> web.St
     except ConflictError as conflict:
         return _error(409, str(conflict))
     except _Refused as refused:
-        return _error(refused.status, str(refused))
+        return _error(refused.status, str(refused), refused.field)
     except web.HTTPException as answer:
         if answer.status < 400:
             raise
@@ -180,6 +185,14 @@ def _batch(body: Any, key: str) -> list[Any] | None:
     items = body[key]
     if not isinstance(items, list):
         raise InvalidInput(key, f"must be a list of specs, not {type(items).__name__}")
+    if len(items) > MAX_BATCH:
+        # refused before any spec is validated: 200,000 specs took 40 s and 2.3 GB
+        raise _Refused(
+            413,
+            f"{key}: {len(items)} specs in one request; at most {MAX_BATCH} "
+            "(send several requests)",
+            key,
+        )
     if len(body) > 1:
         other = next(name for name in body if name != key)
         raise InvalidInput(cut(str(other), 60), f"unknown key beside {key!r}")

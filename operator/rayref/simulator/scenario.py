@@ -6,6 +6,9 @@ The schema is documented in docs/simulator.md.
 from __future__ import annotations
 
 import json
+import os
+import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,12 @@ from rayref.simulator.validation import describe_validation_error
 # A seed's copies are numbered `-00000` on: its id must leave room for the suffix.
 _COPY_SUFFIX_LENGTH = 6
 _MAX_ID_LENGTH = 128
+
+
+# A scenario is a few pages of YAML; counted seeds make the large worlds.
+MAX_SCENARIO_BYTES = 4 << 20
+# Jobs of a whole scenario, counted seeds included (about 12 KiB of memory each).
+MAX_SCENARIO_JOBS = 1_000_000
 
 
 class ScenarioError(ValueError):
@@ -132,6 +141,11 @@ class Scenario(_Camel):
     @model_validator(mode="after")
     def _ids_unique(self) -> Scenario:
         # found here, with the file's name, rather than as a conflict at start-up
+        total = sum(seed.count for workspace in self.workspaces for seed in workspace.jobs)
+        if total > MAX_SCENARIO_JOBS:
+            raise ValueError(
+                f"the seeds make {total} jobs; a scenario makes at most {MAX_SCENARIO_JOBS}"
+            )
         jobs: set[tuple[str, str]] = set()
         clusters: set[tuple[str, str]] = set()
         for w, workspace in enumerate(self.workspaces):
@@ -154,14 +168,36 @@ class Scenario(_Camel):
         return self
 
 
-def load_scenario(path: Path) -> Scenario:
-    """The validated scenario of a YAML or JSON file; ScenarioError says what is wrong."""
+def _read_bounded(path: Path) -> bytes:
+    """The file's bytes: a regular file of at most MAX_SCENARIO_BYTES, else ScenarioError
+    at once (`/dev/zero` would be read for ever, a FIFO would wait for a writer)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise ScenarioError(f"scenario {path} is not a regular file")
+            raw = fh.read(MAX_SCENARIO_BYTES + 1)
     except OSError as exc:
         raise ScenarioError(f"cannot read scenario {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ScenarioError(f"scenario {path} is not UTF-8 text") from None
+    if len(raw) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(
+            f"scenario {path} is larger than {MAX_SCENARIO_BYTES // (1 << 20)} MiB "
+            "(counted seeds make large worlds from a few lines)"
+        )
+    return raw
+
+
+def _decoded(path: Path, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ScenarioError(f"scenario {path} line {line} is not UTF-8 text") from None
+
+
+def load_scenario(path: Path) -> Scenario:
+    """The validated scenario of a YAML or JSON file; ScenarioError says what is wrong,
+    naming the line or the field, never quoting the file (a key's secret may be there)."""
+    text = _decoded(path, _read_bounded(path))
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except json.JSONDecodeError as exc:
@@ -179,8 +215,19 @@ def load_scenario(path: Path) -> Scenario:
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """` line L column C: problem` from a YAML error (PyYAML counts from 0)."""
+    """` line L column C: problem` from a YAML error (PyYAML counts from 0), without what
+    PyYAML quotes of the file (an alias, a tag, a character)."""
     mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    problem = getattr(exc, "problem", None)
+    text = _QUOTED.sub(_grammar_only, problem).strip() if isinstance(problem, str) else ""
     where = f" line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
-    return f"{where}: {problem}"
+    return f"{where}: {text or 'not valid YAML'}"
+
+
+# 'x' and "x" in PyYAML's problem texts quote the file, or name a token ('<scalar>', ']')
+_QUOTED = re.compile(r"""\s*('[^']*'|"[^"]*")""")
+_TOKEN = re.compile(r"""^\s*['"](<[a-z ]+>|[^A-Za-z0-9]{0,3})['"]$""")
+
+
+def _grammar_only(found: re.Match[str]) -> str:
+    return found.group(0) if _TOKEN.match(found.group(0)) else ""
