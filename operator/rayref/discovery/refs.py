@@ -71,7 +71,9 @@ def ref_info(kind: str, obj: Mapping[str, Any]) -> RefInfo | None:
         owner_uid=_controller_set_uid(kind, metadata),
         phase=status.get("phase") if kind == JOB_KIND else status.get("state"),
         end_time=end,
-        ttl_seconds_after_finished=ttl if isinstance(ttl, int) and ttl >= 0 else None,
+        # A stored object may predate the CRD's bounds: no bool, no negative (a huge one
+        # is fine, `expiry` saturates).
+        ttl_seconds_after_finished=ttl if type(ttl) is int and ttl >= 0 else None,
         deleting=bool(metadata.get("deletionTimestamp")),
     )
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from rayref.api.kinds import JOB_KIND
 from rayref.api.models import TTL_MAX
 from rayref.api.refsets import RayJobSelector
 from rayref.discovery.expiry import (
@@ -15,6 +17,7 @@ from rayref.discovery.expiry import (
     job_expires_at,
     shifted,
 )
+from rayref.discovery.refs import ref_info
 from rayref.discovery.selector import submitted_after
 from tests.unit.discovery.support import NOW, ref
 
@@ -72,3 +75,16 @@ def test_a_window_older_than_the_calendar_starts_at_its_beginning() -> None:
     # A set stored before the CRD bounded submittedWithin: pattern-valid, ~16,000 years.
     selector = RayJobSelector.model_construct(submitted_within="999999d999999d999999d")
     assert submitted_after(selector, NOW) == EARLIEST
+
+
+def test_a_stored_ref_with_a_ttl_beyond_any_bound_is_kept_and_a_boolean_is_no_ttl() -> None:
+    stored: dict[str, Any] = {
+        "metadata": {"namespace": "ns", "name": "old", "uid": "u"},
+        "spec": {"workspaceId": "w-1", "submissionId": "rj-1", "ttlSecondsAfterFinished": 10**30},
+        "status": {"phase": "Failed", "endTime": "2026-01-01T00:00:00Z"},
+    }
+    info = ref_info(JOB_KIND, stored)
+    assert info is not None and job_expires_at(info, None) == LATEST
+    stored["spec"]["ttlSecondsAfterFinished"] = True
+    info = ref_info(JOB_KIND, stored)
+    assert info is not None and info.ttl_seconds_after_finished is None
