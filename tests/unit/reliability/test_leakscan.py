@@ -8,7 +8,15 @@ import urllib.parse
 
 import pytest
 
-from tests.support.leakscan import LeakScanner, distinctive
+from rayref.emr.redaction import redact_json_text, redact_text
+from tests.support.leakscan import (
+    PLANT_KEYS,
+    LeakScanner,
+    distinctive,
+    planted_job_fields,
+    runtime_env_json,
+    text_forms,
+)
 
 TOKEN = "CAIS+SIMULATOR/sts/token+fake==0123456789+/xyz="
 
@@ -47,3 +55,17 @@ def test_clean_text_passes_and_an_empty_scan_does_not() -> None:
 def test_short_secrets_are_refused() -> None:
     with pytest.raises(ValueError):
         LeakScanner().add("pw", "hunter2")
+
+
+def test_every_planted_form_holds_the_secret_until_redacted() -> None:
+    secret = distinctive("plant")
+    scanner = LeakScanner()
+    scanner.add("planted", secret)
+    for key in PLANT_KEYS:
+        for form, text in text_forms(secret, key).items():
+            assert scanner.scan_text(f"{key} {form}", text), form  # the plant is there
+            assert not scanner.scan_text(f"{key} {form} redacted", redact_text(text)), form
+    assert scanner.scan_text("runtime env", runtime_env_json(secret))
+    assert not scanner.scan_text("runtime env redacted", redact_json_text(runtime_env_json(secret)))
+    fields = planted_job_fields(secret)
+    assert all(scanner.scan_text(name, value) for name, value in fields.items())
