@@ -93,7 +93,12 @@ def _epoch_ms(value: object) -> object:
 
 
 def _aware(value: datetime) -> datetime:
-    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:30+01:00 is before the year 1 in UTC
+        raise ValueError("timestamp out of range") from None
 
 
 def _none_as_empty(value: object) -> object:

@@ -10,9 +10,10 @@ def rfc3339(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     moment = moment.astimezone(UTC)
-    if moment.microsecond:
-        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: strftime writes the year 1 as "1", which is no RFC 3339
+    # time, and the API server would refuse the whole status on every poll.
+    spec = "milliseconds" if moment.microsecond else "seconds"
+    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
 def parse_time(text: object) -> datetime | None:

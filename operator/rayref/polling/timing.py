@@ -147,6 +147,7 @@ def next_poll_delay(
             if (
                 now is not None
                 and last is not None
+                and last.tzinfo is not None  # a zoneless time is not comparable: wait on
                 and (now - last).total_seconds() >= USAGE_WAIT_SECONDS
             ):
                 return None
