@@ -41,27 +41,33 @@ NOT_SECRET_KEYS = frozenset({"credentialssecret", "connectionsecret"})
 # Keys whose every value is a secret whatever its own name (Ray's env vars, node env).
 ALL_VALUES_SECRET_KEYS = frozenset({"env_vars", "envvars", "env"})
 
-_KEY = rf"[A-Za-z0-9_.-]*(?:{_NAMES})"
-# `scheme://userinfo@`: the greedy class stops at the last `@` before the path.
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<info>[^/\s?#\"'<>]*)@")
-# key, then a separator (`=`, `:`, quoted or JSON-escaped), then the value.
-_KEY_VALUE = re.compile(
-    rf"(?P<key>(?<![A-Za-z0-9_.-]){_KEY})"
-    r"(?P<sep>\\?[\"']?[ \t]*[:=][ \t]*\\?[\"']?)"
-    # after a quote, the value runs to the next quote (it may hold spaces)
-    r"(?P<value>(?<=[\"'])[^\"'\\\n]+|[^\s&;,\"'\\}\]]+)",
-    re.IGNORECASE,
+# Any key, then a separator (`=`, `:`, quoted or JSON-escaped); whether the key names a
+# secret is `is_secret_key`'s to say (one regex pass, not one per name). The possessive
+# `++` keeps a long word from being tried at each of its positions.
+_KEY_SEP = re.compile(
+    r"(?<![\w.-])(?P<key>[\w.-]++)(?P<sep>\\?[\"']?[ \t]*[:=][ \t]*\\?[\"']?)"
+    # `--api-key value` on a command line (`--api-key=value` is the form above)
+    r"|(?<![\w-])(?P<flag>--[\w.-]++)(?P<space>[ \t]+)(?=[^\s\-\"'])"
 )
-# `--api-key value` on a command line (`--api-key=value` is a key=value form).
-_FLAG = re.compile(rf"(?P<key>--{_KEY})(?P<sep>[ \t]+)(?P<value>[^\s\-\"'][^\s\"']*)", re.I)
+# The value after a separator: after a quote, up to the next quote (it may hold spaces).
+_QUOTED_VALUE = re.compile(r"[^\"'\\\n]+")
+_VALUE = re.compile(r"[^\s&;,\"'\\}\]]+")
+_FLAG_VALUE = re.compile(r"[^\s\"']+")
 # `Authorization: Bearer abc` or `ACS3-HMAC-SHA256 Credential=...,Signature=...`: the
 # value runs to the end of the line or quote.
 _AUTHORIZATION = re.compile(
     r"(?P<key>authorization)(?P<sep>\\?[\"']?[ \t]*[:=][ \t]*\\?[\"']?)(?P<value>[^\"'\\\n]+)",
     re.IGNORECASE,
 )
-# Cheap test that lets most texts (phases, names, times) through untouched.
-_MAYBE = re.compile(rf"://|{_NAMES}", re.IGNORECASE)
+# Substrings every form above contains (lower-cased): a text without any of them (phases,
+# names, times: most of a status) is let through with a few substring tests, not regexes.
+_HINTS = ("://", "token", "pass", "pwd", "secret", "sig", "key", "credential", "auth")
+
+
+def _maybe_secret(text: str) -> bool:
+    lowered = text.lower()
+    return any(hint in lowered for hint in _HINTS)
 
 
 def is_secret_key(key: str) -> bool:
@@ -90,21 +96,36 @@ def redact_userinfo(text: str) -> str:
     return _USERINFO.sub(one, text)
 
 
-def _mask_value(match: re.Match[str]) -> str:
-    key, value = match["key"], match["value"]
-    if value == MASK or not is_secret_key(key):
-        return match[0]
-    return f"{key}{match['sep']}{MASK}"
+def _value_after(match: re.Match[str]) -> re.Pattern[str]:
+    if match["flag"]:
+        return _FLAG_VALUE
+    return _QUOTED_VALUE if match["sep"][-1:] in "\"'" else _VALUE
+
+
+def _mask_pairs(text: str) -> str:
+    """Values of secret-named keys masked. Only a secret key's value is consumed: the
+    text after any other key (`https:`, `--name`) is still searched."""
+    out: list[str] = []
+    done = 0
+    for match in _KEY_SEP.finditer(text):
+        key = match["key"] or match["flag"]
+        if match.start() < done or not is_secret_key(key):
+            continue
+        value = _value_after(match).match(text, match.end())
+        if value is None or value[0] == MASK:
+            continue
+        out += [text[done : match.end()], MASK]
+        done = value.end()
+    return "".join(out) + text[done:] if out else text
 
 
 def redact_text(text: str) -> str:
     """Free text (a message, a URL, a command line) with every secret form masked."""
-    if not text or not _MAYBE.search(text):
+    if not text or not _maybe_secret(text):
         return text
     text = redact_userinfo(text)
     text = _AUTHORIZATION.sub(lambda m: f"{m['key']}{m['sep']}{MASK}", text)
-    text = _KEY_VALUE.sub(_mask_value, text)
-    return _FLAG.sub(_mask_value, text)
+    return _mask_pairs(text)
 
 
 def redact_value(value: Any, *, key: str = "") -> Any:
