@@ -11,7 +11,17 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 from pydantic.alias_generators import to_camel
 
 from rayref.emr.secrets import RuntimeEnv, Secret, SecretUrl, StartParams
@@ -110,6 +120,7 @@ JobClusterStateValue = Annotated[JobClusterState | str, _open_enum(JobClusterSta
 ClusterStateValue = Annotated[ClusterState | str, _open_enum(ClusterState)]
 Timestamp = Annotated[datetime, BeforeValidator(_epoch_ms), AfterValidator(_aware)]
 T = TypeVar("T")
+S = TypeVar("S", bound=BaseModel)
 ListOrNone = Annotated[list[T], BeforeValidator(_none_as_empty)]
 
 
@@ -240,12 +251,37 @@ class RayJob(RayJobSummary):
     task_biz_id: str | None = None
 
 
+def _placeholder(model: type[S], id_key: str, item: object) -> S:
+    """A list item that does not fit its model, kept as its ID alone: it never matches
+    a ref's status, so only that ref is read on its own (and its own read says what is
+    wrong); refusing the whole page would blind every ref of the workspace."""
+    value = item.get(id_key) if isinstance(item, dict) else None
+    return model.model_validate({id_key: value if isinstance(value, str) else None})
+
+
+def _tolerant_items(model: type[S], id_key: str) -> WrapValidator:
+    def validate(value: object, handler: ValidatorFunctionWrapHandler) -> list[S]:
+        if not isinstance(value, list):
+            return list(handler(value))
+        items: list[S] = []
+        for item in value:
+            try:
+                items.append(model.model_validate(item))
+            except ValidationError:
+                items.append(_placeholder(model, id_key, item))
+        return items
+
+    return WrapValidator(validate)
+
+
 class RayJobPage(EmrModel):
     """ListRayJob."""
 
     request_id: str | None = None
     total_count: int | None = None
-    ray_jobs: ListOrNone[RayJobSummary] = Field(default_factory=list)
+    ray_jobs: Annotated[
+        ListOrNone[RayJobSummary], _tolerant_items(RayJobSummary, "submissionId")
+    ] = Field(default_factory=list)
 
 
 class RayClusterSummary(EmrModel):
@@ -290,4 +326,6 @@ class RayClusterPage(EmrModel):
     """ListRayCluster."""
 
     request_id: str | None = None
-    ray_clusters: ListOrNone[RayClusterSummary] = Field(default_factory=list)
+    ray_clusters: Annotated[
+        ListOrNone[RayClusterSummary], _tolerant_items(RayClusterSummary, "clusterId")
+    ] = Field(default_factory=list)
