@@ -32,7 +32,7 @@ from functools import partial
 
 from rayref.api.kinds import PLURALS
 from rayref.api.specs import parse_spec
-from rayref.kube.client import JsonObject, KubeClient, KubeConflict, KubeError, KubeNotFound
+from rayref.kube.client import JsonObject, KubeClient, KubeConflict, KubeNotFound
 from rayref.kube.ref_watches import (
     EventSink,
     Listings,
@@ -44,6 +44,7 @@ from rayref.kube.ref_watches import (
     ref_id,
 )
 from rayref.kube.watch import informer
+from rayref.observability.faults import describe
 from rayref.sharding.ownership import Ownership
 
 logger = logging.getLogger("rayref.sharding.watches")
@@ -200,6 +201,8 @@ class SlotWatches:
         self._source[ref] = (slot, str((obj.get("metadata") or {}).get("uid") or ""))
         self._sink(type_, kind, obj)
         computed = self._slot_of(kind, obj)
+        if computed is None:
+            return  # stays where its labels put it
         if computed != slot:  # its spec moved it to another group: relabel it
             self._want_label(ref, obj, computed, writer=slot)
         elif ref in self._labelling and self._labelling[ref].writer == slot:
@@ -232,15 +235,22 @@ class SlotWatches:
             self._labelling.pop(ref, None)
             return
         computed = self._slot_of(kind, obj)
-        self._want_label(ref, obj, computed, writer=computed)
+        if computed is not None:
+            self._want_label(ref, obj, computed, writer=computed)
 
-    def _slot_of(self, kind: str, obj: JsonObject) -> int:
+    def _slot_of(self, kind: str, obj: JsonObject) -> int | None:
+        """The ref's slot by its spec; None when it cannot be computed (contained to the
+        ref: a raise here would end the listing for every ref after it)."""
         metadata = obj.get("metadata") or {}
-        return self._ownership.slot_for(
-            str(metadata.get("namespace") or ""),
-            str(metadata.get("name") or ""),
-            parse_spec(kind, obj.get("spec") or {}),
-        )
+        try:
+            return self._ownership.slot_for(
+                str(metadata.get("namespace") or ""),
+                str(metadata.get("name") or ""),
+                parse_spec(kind, obj.get("spec") or {}),
+            )
+        except Exception as error:
+            logger.warning("no slot for %s %s: %s", kind, ref_id(kind, obj), describe(error))
+            return None
 
     # -- writing labels -------------------------------------------------------------
 
@@ -276,8 +286,10 @@ class SlotWatches:
                 if self._labelling.get(ref) is job:
                     del self._labelling[ref]
                 continue
-            except KubeError as error:
-                logger.warning("could not label %s/%s/%s: %s", kind, namespace, name, error)
+            except Exception as error:  # a transport error must not end the worker
+                logger.warning(
+                    "could not label %s/%s/%s: %s", kind, namespace, name, describe(error)
+                )
                 continue  # kept: `_retry_labels` tries again
             if self._labelling.get(ref) is job:
                 del self._labelling[ref]
