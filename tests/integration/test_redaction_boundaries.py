@@ -1,0 +1,169 @@
+"""The one redaction rule at every boundary, end to end (real kube-apiserver + etcd, the
+simulator over HTTP, the operator as a subprocess, `rayref get` through its entry point).
+
+A job's user-controlled fields carry a distinctive secret in every form of
+docs/reliability.md ("What is redacted"): URL userinfo in `workingDir` and inside
+`runtimeEnvJson` (`working_dir`, a pip `--index-url`), `;token=`, `password=`,
+`--api-key value`, `"secret": ...`. The ref's status, its Events, the operator's log (at
+DEBUG) and `rayref get`'s output hold none of them; what a person needs stays readable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from rayref.api.kinds import JOB_KIND as JOB
+from tests.fixtures.envtest import KubeTestBed
+from tests.fixtures.operator import OperatorProcess
+from tests.fixtures.paths import REPO_ROOT
+from tests.fixtures.simulator import SimulatorSession
+from tests.support.leakscan import LeakScanner, distinctive, planted_job_fields
+from tests.support.refs import (
+    apply,
+    credentials_secret,
+    events_of,
+    frozen_clock,
+    job_ref,
+    reasons,
+    wait_status,
+)
+
+MASK = "**********"
+SLOW = {"submittedSeconds": 100, "pendingSeconds": 100, "runningSeconds": 100}
+TIMEOUT = 90.0
+
+
+def _phase(phase: str) -> Any:
+    return lambda obj: (obj.get("status") or {}).get("phase") == phase
+
+
+async def test_a_job_with_secrets_in_every_user_field_leaks_none_to_status_events_or_logs(
+    kube: KubeTestBed,
+    namespace: str,
+    simulator: SimulatorSession,
+    shared_operator: OperatorProcess,
+) -> None:
+    control, workspace = simulator.control, simulator.workspace_id
+    secret = distinctive("planted")
+    # the message comes with the failure below (a field override would outlive it)
+    fields = {k: v for k, v in planted_job_fields(secret).items() if k != "message"}
+    apply(kube, credentials_secret(namespace, simulator.credentials))
+    async with frozen_clock(control):
+        job = await control.create_job(workspace, name="planted", script=SLOW)
+        await control.update_job(workspace, job.id, fields=fields)
+        apply(kube, job_ref(namespace, "planted", workspace, job.id))
+        await wait_status(kube, JOB, namespace, "planted", _phase("Submitted"), what="Submitted")
+        # the terminal phase's Event quotes the remote message
+        await control.update_job(
+            workspace,
+            job.id,
+            action="fail",
+            message=f"exit 1: git clone https://bot:{secret}@git.example/r.git;token={secret}",
+        )
+        obj = await wait_status(kube, JOB, namespace, "planted", _phase("Failed"), what="Failed")
+
+    events = events_of(kube, namespace, "planted")
+    scanner = LeakScanner()
+    scanner.add("planted secret", secret)
+    scanner.scan_json("status", obj)
+    scanner.scan_json("events", events)
+    scanner.scan_text("operator log", shared_operator.logs())
+    scanner.assert_clean()
+
+    status = obj["status"]
+    # the rule masks the secret and keeps what a person reads: hosts, users, keys
+    assert status["workingDir"] == f"https://ci:{MASK}@artifacts.example/work.zip"
+    assert status["entrypoint"] == f"python train.py --api-key {MASK} password={MASK}"
+    assert f"https://bot:{MASK}@git.example/r.git;token={MASK}" in status["message"]
+    assert "JobFailed" in reasons(events)
+    failed = next(e for e in events if e["reason"] == "JobFailed")
+    assert f"https://bot:{MASK}@git.example" in failed["message"]
+
+
+async def _rayref_get(
+    simulator: SimulatorSession, *args: str, endpoint: str | None = None
+) -> tuple[int, str, str]:
+    key = simulator.credentials
+    env: Mapping[str, str] = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+        "ALIBABA_CLOUD_CREDENTIALS_FILE": "/nonexistent/credentials.ini",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": key.access_key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": key.access_key_secret,
+        "RAYREF_ENDPOINT": endpoint or simulator.base_url,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rayref",
+        "get",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=dict(env),
+        cwd=REPO_ROOT,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_rayref_get_masks_unknown_fields_and_every_planted_form(
+    simulator: SimulatorSession,
+) -> None:
+    control, workspace = simulator.control, simulator.workspace_id
+    secret = distinctive("getplanted")
+    job = await control.create_job(
+        workspace,
+        script={"outcome": None},
+        # an API field this version does not know: nothing says it is safe to print
+        futureCredentialBlob=f"blob-{secret}",
+    )
+    await control.update_job(workspace, job.id, fields=planted_job_fields(secret))
+
+    code, out, err = await _rayref_get(simulator, "job", workspace, job.id)
+
+    assert code == 0, err
+    scanner = LeakScanner()
+    scanner.add("planted secret", secret)
+    scanner.scan_text("rayref get stdout", out)
+    scanner.scan_text("rayref get stderr", err)
+    scanner.assert_clean()
+    shown = json.loads(out)
+    assert shown["futureCredentialBlob"] == MASK
+    assert shown["workingDir"] == f"https://ci:{MASK}@artifacts.example/work.zip"
+    runtime_env = json.loads(shown["runtimeEnvJson"])
+    assert runtime_env["working_dir"] == f"https://ci:{MASK}@artifacts.example/job.zip"
+    assert runtime_env["pip"]["packages"][1] == "numpy"
+
+    code, out, err = await _rayref_get(simulator, "job", workspace, job.id, "--show-unknown")
+
+    assert code == 0, err
+    assert json.loads(out)["futureCredentialBlob"] == f"blob-{secret}"
+
+
+@pytest.mark.parametrize("where", ["flag", "environment"])
+async def test_rayref_get_never_prints_an_endpoints_userinfo(
+    simulator: SimulatorSession, where: str
+) -> None:
+    password = distinctive("endpointpw")
+    host = simulator.base_url.split("://", 1)[1]
+    endpoint = f"http://admin:{password}@{host}"
+    args = ["job", simulator.workspace_id, "rj-1"]
+    if where == "flag":
+        code, out, err = await _rayref_get(simulator, *args, "--endpoint", endpoint)
+    else:
+        code, out, err = await _rayref_get(simulator, *args, endpoint=endpoint)
+
+    assert code != 0
+    assert password not in out + err
+    assert "Traceback" not in err
+    assert err.strip().startswith("rayref get:")
