@@ -15,13 +15,14 @@ import json
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from rayref.api.kinds import JOB_KIND as JOB
 from tests.fixtures.envtest import KubeTestBed
-from tests.fixtures.operator import OperatorProcess
+from tests.fixtures.operator import OperatorFactory, OperatorProcess
 from tests.fixtures.paths import REPO_ROOT
 from tests.fixtures.simulator import SimulatorSession
 from tests.support.leakscan import LeakScanner, distinctive, planted_job_fields
@@ -32,6 +33,7 @@ from tests.support.refs import (
     frozen_clock,
     job_ref,
     reasons,
+    synced,
     wait_status,
 )
 
@@ -85,6 +87,43 @@ async def test_a_job_with_secrets_in_every_user_field_leaks_none_to_status_event
     assert "JobFailed" in reasons(events)
     failed = next(e for e in events if e["reason"] == "JobFailed")
     assert f"https://bot:{MASK}@git.example" in failed["message"]
+
+
+async def test_a_malformed_credentials_file_line_is_named_by_number_in_status_events_and_log(
+    kube: KubeTestBed,
+    namespace: str,
+    simulator: SimulatorSession,
+    operator_factory: OperatorFactory,
+    tmp_path: Path,
+) -> None:
+    control, workspace = simulator.control, simulator.workspace_id
+    secret = distinctive("fileline")
+    ini = tmp_path / "credentials.ini"
+    # line 3 is neither `key = value` nor a section: the parser's message quotes it whole
+    ini.write_text(f"[default]\naccess_key_id = LTAI5tFILE\naccess_key_secret {secret}\n")
+    kube.apply_crds()
+    operator = operator_factory.start(
+        kubeconfig=kube.kubeconfig,
+        endpoint=simulator.base_url,
+        namespaces=[namespace],
+        settings={"SHARED_CREDENTIALS_NAMESPACES": namespace},
+        env={"ALIBABA_CLOUD_CREDENTIALS_FILE": str(ini)},
+    )
+    job = await control.create_job(workspace, script={"outcome": None})
+    apply(kube, job_ref(namespace, "shared", workspace, job.id, secret=None))
+
+    obj = await wait_status(
+        kube, JOB, namespace, "shared", lambda o: synced(o)[0] == "False", what="Synced=False"
+    )
+
+    message = next(c for c in obj["status"]["conditions"] if c["type"] == "Synced")["message"]
+    assert f"credentials file {ini} is not valid INI at line 3" in message
+    scanner = LeakScanner()
+    scanner.add("credentials file line", secret)
+    scanner.scan_json("status", obj)
+    scanner.scan_json("events", events_of(kube, namespace))
+    scanner.scan_text("operator log", operator.logs())
+    scanner.assert_clean()
 
 
 async def _rayref_get(
