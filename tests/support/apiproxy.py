@@ -58,6 +58,7 @@ class ApiProxy:
         self.name = name
         self.sent: list[Sent] = []
         self.hang_prefixes: tuple[str, ...] = ()
+        self.refused_paths: frozenset[str] = frozenset()
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -91,8 +92,14 @@ class ApiProxy:
         """Requests under these paths get no answer (a partition), until `heal`."""
         self.hang_prefixes = tuple(prefixes)
 
+    def refuse(self, *paths: str) -> None:
+        """Requests to exactly these paths (any query) are answered 403 Forbidden, as
+        the API server answers where the RBAC does not reach, until `heal`."""
+        self.refused_paths = frozenset(paths)
+
     def heal(self) -> None:
         self.hang_prefixes = ()
+        self.refused_paths = frozenset()
 
     def requests(self) -> list[Sent]:
         with self._lock:
@@ -153,6 +160,19 @@ class ApiProxy:
         try:
             if self.hang_prefixes and request.path.startswith(self.hang_prefixes):
                 await asyncio.Event().wait()  # until the client gives up
+            if request.path in self.refused_paths:
+                status = 403
+                return web.json_response(
+                    {
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "status": "Failure",
+                        "reason": "Forbidden",
+                        "message": f"{request.path} is forbidden (refused by the test proxy)",
+                        "code": 403,
+                    },
+                    status=403,
+                )
             body = await request.read()
             headers = {k: v for k, v in request.headers.items() if k.lower() not in DROP_REQUEST}
             try:
