@@ -45,6 +45,41 @@ CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
         "spec.selector.submittedWithin",
         {"selector": {"submittedWithin": "one week"}},
     ),
+    "a window past ten years": (
+        JOB_SET,
+        "spec.selector.submittedWithin",
+        {"selector": {"submittedWithin": "3650d1s"}},
+    ),
+    "a window before year 1": (
+        JOB_SET,
+        "spec.selector.submittedWithin",
+        {"selector": {"submittedWithin": "999999d999999d999999d"}},
+    ),
+    "template label key with a space": (
+        JOB_SET,
+        "spec.template.labels",
+        {"template": {"labels": {"team name": "data"}}},
+    ),
+    "template label value too long": (
+        CLUSTER_SET,
+        "spec.template.labels",
+        {"template": {"labels": {"team": "x" * 64}}},
+    ),
+    "template label value with a space": (
+        JOB_SET,
+        "spec.template.labels",
+        {"template": {"labels": {"team": "data science"}}},
+    ),
+    "template annotation key with a slash too many": (
+        CLUSTER_SET,
+        "spec.template.annotations",
+        {"template": {"annotations": {"a/b/c": "x"}}},
+    ),
+    "template annotations over 256 KiB together": (
+        JOB_SET,
+        "spec.template.annotations",
+        {"template": {"annotations": {"one": "x" * 140_000, "two": "y" * 140_000}}},
+    ),
     "empty name": (JOB_SET, "spec.selector.names[0]", {"selector": {"names": [""]}}),
     "21 tags": (
         JOB_SET,
@@ -116,9 +151,13 @@ def test_valid_sets_at_the_limits_are_accepted_with_their_defaults(
             "names": ["a" * 256],
             "tags": {f"k{i}": "v" for i in range(20)},
             "statuses": ["Running", "Failed"],
-            "submittedWithin": "1d12h",
+            "submittedWithin": "3649d24h",
         },
-        "template": {"labels": {"team": "data"}, "pollIntervalSeconds": 5},
+        "template": {
+            "labels": {"team": "data", "example.com/tier": "", "a" * 63: "b" * 63},
+            "annotations": {"example.com/note": "n" * 200_000, "other": "o" * 60_000},
+            "pollIntervalSeconds": 5,
+        },
         "ttlSecondsAfterFinished": 0,
         "maxRefs": 100_000,
     }
@@ -132,7 +171,7 @@ def test_valid_sets_at_the_limits_are_accepted_with_their_defaults(
             _body(JOB_SET, namespace, "edges", spec),
         ),
     )
-    assert stored["spec"]["selector"]["submittedWithin"] == "1d12h"
+    assert stored["spec"]["selector"]["submittedWithin"] == "3649d24h"
     plain = cast(
         dict[str, Any],
         api.create_namespaced_custom_object(
