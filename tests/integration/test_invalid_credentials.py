@@ -55,13 +55,13 @@ def witness_namespace(kube: KubeTestBed, namespace: str) -> Iterator[str]:
         client.CoreV1Api(api).delete_namespace(name, propagation_policy="Background")
 
 
-def _secret(namespace: str, access_key_id: str, access_key_secret: str) -> dict[str, Any]:
-    # written by hand: rayref's own Credentials would refuse this value
+def _secret(namespace: str, name: str, **data: str) -> dict[str, Any]:
+    # written by hand: rayref's own Credentials would refuse these values
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": "creds", "namespace": namespace},
-        "stringData": {"accessKeyId": access_key_id, "accessKeySecret": access_key_secret},
+        "metadata": {"name": name, "namespace": namespace},
+        "stringData": data,
     }
 
 
@@ -95,8 +95,17 @@ async def test_a_secret_the_signer_cannot_encode_stays_on_its_ref(
         witness_job = await control.create_job(workspace, name="witness", script=STEP)
         apply(
             kube,
-            _secret(namespace, key.access_key_id, BAD_SECRET),
+            _secret(namespace, "creds", accessKeyId=key.access_key_id, accessKeySecret=BAD_SECRET),
             job_ref(namespace, "victim", workspace, job.id),
+            # a token with a line break: a header no HTTP library will send
+            _secret(
+                namespace,
+                "sts",
+                accessKeyId=key.access_key_id,
+                accessKeySecret=key.access_key_secret,
+                securityToken="CAIS\r\nX-Injected: hunter2",
+            ),
+            job_ref(namespace, "victim-sts", workspace, job.id, secret="sts"),
             credentials_secret(witness_namespace, key),
             job_ref(witness_namespace, "witness", workspace, witness_job.id),
         )
@@ -110,6 +119,13 @@ async def test_a_secret_the_signer_cannot_encode_stays_on_its_ref(
             f"Secret {namespace}/creds key accessKeySecret holds a non-ASCII character"
         )
         assert condition(bad, "Stalled")["status"] == "True"
+        bad_sts = await wait_status(
+            kube, JOB, namespace, "victim-sts", lambda o: synced(o)[0] == "False", what="refused"
+        )
+        assert synced(bad_sts) == ("False", "InvalidCredentials")
+        assert condition(bad_sts, "Synced")["message"].startswith(
+            f"Secret {namespace}/sts key securityToken holds a control character U+000D"
+        )
         await wait_status(
             kube,
             JOB,
@@ -137,6 +153,9 @@ async def test_a_secret_the_signer_cannot_encode_stays_on_its_ref(
         warnings = [e for e in events_of(kube, namespace, "victim") if e["type"] == "Warning"]
         assert [(e["reason"], e.get("count")) for e in warnings] == [("InvalidCredentials", 1)]
         assert "hunter2" not in str(still) and "hunter2" not in str(warnings)
+        still_sts = get_ref(kube, JOB, namespace, "victim-sts")
+        assert still_sts["metadata"]["resourceVersion"] == bad_sts["metadata"]["resourceVersion"]
+        assert "hunter2" not in str(still_sts)
         assert operator.running
 
         # a person fixes the Secret: the next poll reads it and the ref syncs
