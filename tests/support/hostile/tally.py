@@ -14,6 +14,7 @@ import os
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tests.fixtures.paths import REPO_ROOT
 
@@ -27,6 +28,7 @@ class CaseResult:
     unshown: list[str] = field(default_factory=list)  # own objects with no condition
     refused: list[str] = field(default_factory=list)  # CRD-valid objects the server refused
     log_lines: int = 0
+    read_remote: int = 0  # own refs that read their remote object (edge values and all)
 
     @property
     def clean(self) -> bool:
@@ -40,7 +42,7 @@ class Tally:
     def add(self, result: CaseResult) -> None:
         self.cases.append(result)
 
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> dict[str, Any]:
         affecting = [case for case in self.cases if case.affected]
         return {
             "commit": _commit(),
@@ -53,6 +55,7 @@ class Tally:
                 1 for case in self.cases if case.unshown
             ),
             "objects_refused_by_the_api_server": sum(len(case.refused) for case in self.cases),
+            "refs_that_read_their_remote_object": sum(case.read_remote for case in self.cases),
             "most_log_lines_in_one_case": max((case.log_lines for case in self.cases), default=0),
             "failures": [asdict(case) for case in self.cases if not case.clean],
         }

@@ -37,7 +37,7 @@ from tests.support.leakscan import LeakScanner
 from tests.support.refs import events_of, get_ref
 
 WITNESS_WITHIN = 60.0  # seconds for the witness to show a change (its interval is 5 s)
-SHOWN_WITHIN = 60.0  # seconds for each of the tenant's objects to show a condition
+SHOWN_WITHIN = 30.0  # seconds for each of the tenant's objects to show a condition
 CLI_TIMEOUT = 60.0
 # The operator's log may grow by this much per object of a case (INFO level): a line per
 # transition and failure, not a loop of them.
@@ -238,7 +238,13 @@ def _store_status(
     except ApiException as error:
         refused.append(f"{kind}/{name} status: {error.status} {str(error.body)[:300]}")
         return ""
-    return str(cast(dict[str, Any], written)["metadata"]["resourceVersion"])
+    # A new generation, so that the operator reads the object again with the stored
+    # status as its previous one (its own first write may have raced the one above).
+    interval = 6 if cast(dict[str, Any], written)["spec"].get("pollIntervalSeconds") == 5 else 5
+    moved = custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURALS[kind], name, {"spec": {"pollIntervalSeconds": interval}}
+    )
+    return str(cast(dict[str, Any], moved)["metadata"]["resourceVersion"])
 
 
 def _secret(namespace: str, name: str, key: Credentials) -> client.V1Secret:
@@ -293,6 +299,25 @@ def shown(obj: Mapping[str, Any], stored_version: str) -> bool:
     return bool(conditions)
 
 
+def _seen(obj: Mapping[str, Any], stored_version: str) -> str:
+    """What the object shows instead of its own state, briefly."""
+    status = obj.get("status") or {}
+    metadata = obj.get("metadata") or {}
+    conditions = [
+        f"{c.get('type')}={c.get('status')}/{c.get('reason')}@{c.get('observedGeneration')}"
+        for c in status.get("conditions") or []
+    ]
+    stored = (
+        "status as stored by the test"
+        if stored_version and metadata.get("resourceVersion") == stored_version
+        else "status written since"
+    )
+    return (
+        f"{stored}; generation {metadata.get('generation')}, status.observedGeneration "
+        f"{str(status.get('observedGeneration'))[:24]}, conditions {conditions}"[:600]
+    )
+
+
 async def wait_shown(
     world: World, namespace: str, stored: Mapping[str, str], within: float = SHOWN_WITHIN
 ) -> list[str]:
@@ -301,7 +326,7 @@ async def wait_shown(
     while True:
         objects = objects_of(world, namespace)
         missing = [
-            key
+            f"{key} ({_seen(objects[key], version)})"
             for key, version in stored.items()
             if key in objects and not shown(objects[key], version)
         ]
@@ -310,20 +335,42 @@ async def wait_shown(
         await asyncio.sleep(1.0)
 
 
-def read_for_another(case: HostileCase, objects: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def _listed(key: str, entries: list[str]) -> bool:
+    return any(entry.startswith(f"{key} (") for entry in entries)
+
+
+def read_for_another(
+    case: HostileCase, objects: Mapping[str, Mapping[str, Any]], unshown: list[str]
+) -> list[str]:
     """Refs with no right to any credentials (no Secret of theirs, a namespace not allowed
-    the operator-wide key, or the witness's Secret name) that read their remote object."""
+    the operator-wide key, or the witness's Secret name) that read their remote object.
+    A ref still showing the status the test stored is left out: the Synced=True there is
+    the test's, not a read."""
+    own = {VALID_SECRET, *(secret.name for secret in case.secrets)}
     found = []
     for ref in case.refs:
-        if ref.credentials not in ("none", "witness", "drawn"):
+        key = f"{ref.kind}/{ref.name}"
+        name = (ref.spec.get("credentialsSecretRef") or {}).get("name")
+        if (
+            ref.credentials not in ("none", "witness", "drawn")
+            or name in own
+            or _listed(key, unshown)
+        ):
             continue
-        obj = objects.get(f"{ref.kind}/{ref.name}") or {}
-        for item in (obj.get("status") or {}).get("conditions") or []:
+        for item in ((objects.get(key) or {}).get("status") or {}).get("conditions") or []:
             if item.get("type") == "Synced" and item.get("status") == "True":
-                found.append(
-                    f"{ref.kind}/{ref.name} ({ref.credentials} credentials) is Synced=True"
-                )
+                found.append(f"{key} ({ref.credentials} credentials) is Synced=True")
     return found
+
+
+def read_remote(case: HostileCase, objects: Mapping[str, Mapping[str, Any]]) -> int:
+    """The case's refs that read their remote object: the scans looked at real answers."""
+    count = 0
+    for ref in case.refs:
+        status = (objects.get(f"{ref.kind}/{ref.name}") or {}).get("status") or {}
+        synced = [c for c in status.get("conditions") or [] if c.get("type") == "Synced"]
+        count += ref.aimed and bool(synced) and synced[0].get("status") == "True"
+    return count
 
 
 async def cli_outputs(
@@ -397,7 +444,9 @@ async def run_case(world: World, case: HostileCase, index: int) -> CaseResult:
         result.unshown = await wait_shown(world, namespace, stored)
         if not healthy(world.operator):
             result.affected.append("the operator stopped or /healthz failed")
-        result.affected += read_for_another(case, objects_of(world, namespace))
+        objects = objects_of(world, namespace)
+        result.affected += read_for_another(case, objects, result.unshown)
+        result.read_remote = read_remote(case, objects)
         texts = await cli_outputs(world, remote)
     log_text = world.operator.logs()[log_start:]
     result.log_lines = log_text.count("\n")
