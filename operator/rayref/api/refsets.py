@@ -176,13 +176,17 @@ class RayClusterSelector(_Selector):
     )
 
 
+_LabelValue = Annotated[str, Field(max_length=LABEL_VALUE_MAX_LENGTH)]
+_AnnotationValue = Annotated[str, Field(max_length=ANNOTATIONS_MAX_BYTES)]
+
+
 class RefTemplate(ApiModel):
     """What the refs created by the set carry besides their spec."""
 
     # The key and value rules are the API server's: checked when the set is stored, not
     # at each create of a ref. The operator's own parse leaves them to the CRD, so a set
     # stored before these rules gets the server's refusal on the set (RefCreateRefused).
-    labels: dict[str, Annotated[str, Field(max_length=LABEL_VALUE_MAX_LENGTH)]] | None = Field(
+    labels: dict[str, _LabelValue] | None = Field(
         default=None,
         max_length=MAX_METADATA_ENTRIES,
         description=(
@@ -210,26 +214,24 @@ class RefTemplate(ApiModel):
             ]
         },
     )
-    annotations: dict[str, Annotated[str, Field(max_length=ANNOTATIONS_MAX_BYTES)]] | None = (
-        Field(
-            default=None,
-            max_length=MAX_METADATA_ENTRIES,
-            description="Annotations of each ref (at most 256 KiB together, as Kubernetes).",
-            json_schema_extra={
-                "x-kubernetes-validations": [
-                    *_size_rule("spec.template.annotations", MAX_METADATA_ENTRIES)[
-                        "x-kubernetes-validations"
-                    ],
-                    _qualified_keys_rule("spec.template.annotations"),
-                    {
-                        "rule": "self.map(k, k.size() + self[k].size()).sum() <= "
-                        f"{ANNOTATIONS_MAX_BYTES}",
-                        "message": "spec.template.annotations are larger than 256 KiB "
-                        "together (keys and values)",
-                    },
-                ]
-            },
-        )
+    annotations: dict[str, _AnnotationValue] | None = Field(
+        default=None,
+        max_length=MAX_METADATA_ENTRIES,
+        description="Annotations of each ref (at most 256 KiB together, as Kubernetes).",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                *_size_rule("spec.template.annotations", MAX_METADATA_ENTRIES)[
+                    "x-kubernetes-validations"
+                ],
+                _qualified_keys_rule("spec.template.annotations"),
+                {
+                    "rule": "self.map(k, k.size() + self[k].size()).sum() <= "
+                    f"{ANNOTATIONS_MAX_BYTES}",
+                    "message": "spec.template.annotations are larger than 256 KiB "
+                    "together (keys and values)",
+                },
+            ]
+        },
     )
     poll_interval_seconds: int | None = Field(
         default=None,
