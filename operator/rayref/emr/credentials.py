@@ -25,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
+from rayref.emr.endpoints import endpoint_problem, shown_endpoint
 from rayref.emr.errors import CredentialsError, InvalidCredentialsError
 
 log = logging.getLogger(__name__)
@@ -303,6 +304,14 @@ class RrsaCredentialsProvider:
             raise CredentialsError(
                 f"cannot read the OIDC token file {self.oidc_token_file}: {exc.strerror}"
             ) from None
+        # checked before httpx sees it: a bad port or a CR/LF would end in an exception
+        # of its own (OverflowError, InvalidURL), not in a CredentialsError
+        problem = endpoint_problem(self.sts_url)
+        if problem:
+            raise CredentialsError(
+                f"the STS endpoint {shown_endpoint(self.sts_url)} (ALIBABA_CLOUD_STS_ENDPOINT "
+                f"or the profile's sts_endpoint) is not usable: {problem}"
+            )
         query = {
             "Action": "AssumeRoleWithOIDC",
             "Format": "JSON",

@@ -14,6 +14,7 @@ from rayref.emr.credentials import (
     CredentialsFileProvider,
     EnvironmentCredentialsProvider,
     ProviderChain,
+    RrsaCredentialsProvider,
     StaticCredentialsProvider,
     credential_problem,
 )
@@ -130,3 +131,30 @@ async def test_an_oversized_credentials_file(tmp_path: Path) -> None:
 
     with pytest.raises(CredentialsError, match="is larger than 1048576 bytes"):
         await CredentialsFileProvider(path).get_credentials()
+
+
+@pytest.mark.parametrize(
+    ("sts_url", "problem"),
+    [
+        ("http://127.0.0.1:99999", "the port 99999 is not from 1 to 65535"),
+        ("https://sts.example\r\nX-Injected: 1", "a control character (U+000D)"),
+    ],
+)
+async def test_an_unusable_sts_endpoint_is_a_credentials_error(
+    tmp_path: Path, sts_url: str, problem: str
+) -> None:
+    # before: OverflowError or httpx.InvalidURL escaped the chain (a traceback in rayref get)
+    token = tmp_path / "token"
+    token.write_text("oidc-token")
+    provider = RrsaCredentialsProvider(
+        role_arn="acs:ram::1:role/r",
+        oidc_provider_arn="acs:ram::1:oidc-provider/p",
+        oidc_token_file=token,
+        sts_url=sts_url,
+    )
+
+    with pytest.raises(CredentialsError) as refused:
+        await provider.get_credentials()
+
+    assert "ALIBABA_CLOUD_STS_ENDPOINT" in refused.value.message
+    assert problem in refused.value.message
