@@ -268,3 +268,18 @@ async def test_ecs_unreachable_is_a_credentials_error() -> None:
     provider = EcsRamRoleCredentialsProvider(metadata_url="http://127.0.0.1:1", clock=Clock())
     with pytest.raises(CredentialsError):
         await provider.get_credentials()
+
+
+@pytest.mark.parametrize("role_name", ["../../latest/api/token", "role\r\nX-Injected: 1"])
+async def test_a_role_name_that_would_bend_the_url_is_refused(
+    metadata: Stand, role_name: str
+) -> None:
+    # before: `/`, `..` reached the URL path, a CR/LF ended in httpx.InvalidURL
+    provider = EcsRamRoleCredentialsProvider(
+        role_name=role_name, metadata_url=metadata.url, clock=Clock()
+    )
+
+    with pytest.raises(CredentialsError, match="is not a role name"):
+        await provider.get_credentials()
+
+    assert [r["path"] for r in metadata.requests] == ["/latest/api/token"]

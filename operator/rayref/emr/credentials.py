@@ -15,6 +15,7 @@ import asyncio
 import configparser
 import logging
 import os
+import re
 import stat
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -357,6 +358,10 @@ class RrsaCredentialsProvider:
         return f"RrsaCredentialsProvider(role_arn={self.role_arn!r}, sts_url={self.sts_url!r})"
 
 
+# RAM role names: letters, digits, `.`, `-` (`_` tolerated), at most 64 characters
+_ROLE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
 class EcsRamRoleCredentialsProvider:
     """The ECS instance RAM role, from the metadata service (hardened mode when possible)."""
 
@@ -409,6 +414,12 @@ class EcsRamRoleCredentialsProvider:
                 role = listing.text.strip() if listing.status_code == 200 else ""
                 if not role:
                     raise CredentialsError("the ECS metadata service names no RAM role")
+            if not _ROLE_NAME.fullmatch(role):
+                # it ends a URL path: a `/`, `..` or CR/LF must not reach httpx
+                raise CredentialsError(
+                    f"the ECS RAM role name {role[:64]!r} (ALIBABA_CLOUD_ECS_METADATA or the "
+                    "metadata service) is not a role name: letters, digits, '.', '_', '-'"
+                )
             response = await http.get(base + role, headers=headers, timeout=ECS_METADATA_TIMEOUT)
         except httpx.HTTPError as exc:
             raise CredentialsError(
