@@ -270,7 +270,7 @@ async def test_ecs_unreachable_is_a_credentials_error() -> None:
         await provider.get_credentials()
 
 
-@pytest.mark.parametrize("role_name", ["../../latest/api/token", "role\r\nX-Injected: 1"])
+@pytest.mark.parametrize("role_name", ["../../latest/api/token", "..", "role\r\nX-Injected: 1"])
 async def test_a_role_name_that_would_bend_the_url_is_refused(
     metadata: Stand, role_name: str
 ) -> None:

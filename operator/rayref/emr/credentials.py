@@ -359,7 +359,7 @@ class RrsaCredentialsProvider:
 
 
 # RAM role names: letters, digits, `.`, `-` (`_` tolerated), at most 64 characters
-_ROLE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_ROLE_NAME = re.compile(r"(?!\.+$)[A-Za-z0-9._-]{1,64}")
 
 
 class EcsRamRoleCredentialsProvider:
