@@ -584,3 +584,12 @@ async def test_demo_without_go_or_built_binaries(tmp_path: Path) -> None:
 
     assert code == 1
     assert one_line(err).startswith("rayref demo: Go is not installed")
+
+
+async def test_demo_with_a_speed_the_simulator_would_refuse(tmp_path: Path) -> None:
+    # refused before a control plane is built and started for nothing
+    code, out, err = await rayref("demo", "--workdir", str(tmp_path / "demo"), "--speed", "1e300")
+
+    assert code == 2
+    assert out == ""
+    assert one_line(err) == "rayref demo: --speed must be a positive number of at most 1e+06"

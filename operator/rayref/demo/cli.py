@@ -78,8 +78,11 @@ def run(args: argparse.Namespace) -> int:
     from rayref.demo.session import DemoOptions, run_demo
 
     # usage problems: one line and exit 2, before anything is started
-    if args.speed is not None and not 0 < args.speed < float("inf"):
-        return _usage("--speed must be a positive number")
+    from rayref.simulator.limits import MAX_SPEED
+
+    # the simulator's own bound, checked before the control plane is started for nothing
+    if args.speed is not None and not 0 < args.speed <= MAX_SPEED:
+        return _usage(f"--speed must be a positive number of at most {MAX_SPEED:g}")
     if not 0 < args.timeout < float("inf"):
         return _usage("--timeout must be a positive number")
     try:
