@@ -258,7 +258,7 @@ def test_a_batch_over_the_limit_is_refused_at_once_and_whole(
 ) -> None:
     # 200,000 specs once took 40 s and 2.3 GB; the bound is 10,000 per request
     before = control.get("/state").json()["workspaces"][WS]
-    batch = {kind: [{}] * 10_001}
+    batch: dict[str, list[dict[str, Any]]] = {kind: [{}] * 10_001}
 
     response = control.post(f"/workspaces/{WS}/{kind}", json=batch)
 
