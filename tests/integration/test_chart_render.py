@@ -152,6 +152,10 @@ def test_schema_rejects_a_wrong_type_naming_the_value(helm: Path, command: str) 
         ({"podAntiAffinity": "always"}, "/podAntiAffinity"),
         ({"sharedCredentialsNamespaces": ["*", "team-a"]}, "/sharedCredentialsNamespaces"),
         ({"endpoint": "ftp://emr.internal"}, "/endpoint"),
+        ({"endpoint": "http://emr.internal:99999"}, "/endpoint"),
+        ({"endpoint": "http://[fd00::1"}, "/endpoint"),
+        ({"endpoint": "http://emr.internal:8787\r\nX: y"}, "/endpoint"),
+        ({"requestBudget": {"rate": 1e300, "burst": 40}}, "/requestBudget/rate"),
         ({"credentials": {"rrsa": {"enabled": True}}}, "/credentials/rrsa/roleArn"),
         (
             {"credentials": {"rrsa": {"enabled": True, "webhook": True}}},
