@@ -183,14 +183,18 @@ def feed(runtime: Runtime, kind: str, event: Mapping[str, Any]) -> None:
         runtime.forget(key, uid)
         _faults(runtime).forget(key)
         return
+    generation = _generation(metadata.get("generation"))
+    version = str(metadata.get("resourceVersion", ""))
+    if runtime.scheduler.holds(key, uid=uid, generation=generation, resource_version=version):
+        return  # the echo of our own status write: parsed and packed already
     runtime.scheduler.observe(
         key,
         uid=uid,
-        generation=_generation(metadata.get("generation")),
+        generation=generation,
         # Parsed once here; an invalid spec is reported on the ref by its poll.
         spec=_spec(runtime, key, obj.get("spec") or {}),
         status=_status(runtime, key, obj.get("status")),
-        resource_version=str(metadata.get("resourceVersion", "")),
+        resource_version=version,
     )
 
 

@@ -184,6 +184,18 @@ class Scheduler:
             entry.status = pack(status)
             entry.resource_version = resource_version
 
+    def holds(self, key: RefKey, *, uid: str, generation: int, resource_version: str) -> bool:
+        """Whether the registry already holds the ref at exactly this version (the watch
+        event of the operator's own status write): observing it again changes nothing."""
+        entry = self._entries.get(key)
+        return (
+            entry is not None
+            and entry.uid == uid
+            and entry.generation == generation
+            and bool(resource_version)
+            and entry.resource_version == resource_version
+        )
+
     def forget(self, key: RefKey) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
