@@ -169,7 +169,7 @@ class ListPollStrategy:
         direct: list[RefSnapshot] = []
         listable: list[RefSnapshot] = []
         for ref in refs:
-            if self._needs_own_poll(key, ref):
+            if self._own_poll_or_fault(key, ref):
                 direct.append(ref)
             else:
                 listable.append(ref)
@@ -234,6 +234,14 @@ class ListPollStrategy:
             return True
         refusal = self._refusals.get(key)
         return refusal is not None and self._clock() < refusal.until
+
+    def _own_poll_or_fault(self, key: GroupKey, ref: RefSnapshot) -> bool:
+        """`_needs_own_poll` within a bulkhead: a ref it fails on is read on its own (its
+        poll says what is wrong, on the ref), and the group's sweep goes on."""
+        needs = self._metrics.faults.contained(
+            ref.key.kind, ref.key, "sort", lambda: self._needs_own_poll(key, ref)
+        )
+        return needs is not False
 
     def _failing_for_an_interval(self, ref: RefSnapshot) -> bool:
         now = self._clock()

@@ -8,6 +8,7 @@ import pytest
 
 from rayref.api.kinds import JOB_KIND
 from rayref.mirror.stored import read_status
+from rayref.polling import listings
 from rayref.polling.refs import RefSnapshot
 from rayref.polling.timing import CRASH_RETRY_DELAY, KUBE_RETRY_DELAY
 from tests.unit.polling.fakes import World, condition, synced
@@ -88,3 +89,35 @@ async def test_an_unreadable_stored_field_is_removed_by_the_next_write(world: Wo
     status = world.kube.status(ref.key)
     assert status["usage"]["cuHours"] == 24  # the remote's
     assert synced(status) == ("True", "Synced")
+
+
+@pytest.mark.parametrize("step", ["needs_read_before_listing", "judge"])
+async def test_a_sweep_that_fails_on_one_ref_serves_the_others_and_reads_that_one_alone(
+    world: World, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    refs = []
+    for i in range(3):
+        world.emr.add_job(f"rj-{i}", submitTime=1_700_000_000_000 + i)
+        ref = world.job_ref(f"j{i}", f"rj-{i}")
+        await world.poller(ref)
+        refs.append(world.current(ref))
+    world.emr.reset_calls()
+    broken = refs[1].key
+    original = getattr(listings, step)
+
+    def fails_on_one(ref: RefSnapshot, *args: object, **kwargs: object) -> object:
+        if ref.key == broken:
+            raise RuntimeError("a rule no one foresaw")
+        return original(ref, *args, **kwargs)
+
+    monkeypatch.setattr(listings, step, fails_on_one)
+    strategy = world.sweeps()
+
+    outcomes = await strategy.poll_batch(refs)
+
+    assert set(outcomes) == {ref.key for ref in refs}  # every ref has its next check
+    assert world.emr.counts() == {"ListRayJob": 1, "GetRayJob": 1}
+    assert [call.object_id for call in world.emr.calls if call.operation == "GetRayJob"] == ["rj-1"]
+    assert world.polls(JOB_KIND, "listed-unchanged") == 2
+    step_name = "sort" if step == "needs_read_before_listing" else "judge"
+    assert faults(world, step_name) == 1
