@@ -15,7 +15,7 @@ from rayref.mirror.cluster import cluster_status
 from rayref.mirror.job import job_status
 from rayref.mirror.stored import read_status
 from rayref.mirror.times import rfc3339
-from rayref.polling.timing import next_poll_delay
+from rayref.polling.timing import after_throttling, next_poll_delay
 from tests.unit.mirror.remotes import cluster, job
 
 NOW = datetime(2026, 3, 14, 10, 0, tzinfo=UTC)
@@ -77,3 +77,10 @@ def test_a_zoneless_last_sync_time_does_not_stop_a_finished_job_from_being_polle
     }
 
     assert next_poll_delay(JOB_KIND, status, 30.0, now=NOW) == 120.0  # the slow cycle
+
+
+@pytest.mark.parametrize("hint", [float("nan"), float("inf"), -5.0, 1e308, 0.0])
+def test_a_retry_after_hint_at_the_limits_of_a_float_stays_within_the_bounds(hint: float) -> None:
+    delay = after_throttling(hint, at_least=30.0, at_most=120.0)
+
+    assert 30.0 <= delay <= 120.0
