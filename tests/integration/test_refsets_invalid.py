@@ -11,7 +11,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from rayref.api.kinds import API_VERSION, GROUP, SET_LABEL, SET_PLURALS, VERSION
+from rayref.api.kinds import API_VERSION, GROUP, JOB_KIND, PLURALS, SET_LABEL, SET_PLURALS, VERSION
+from rayref.api.models import TTL_MAX
 from tests.fixtures.envtest import KubeTestBed
 
 VALID = {"workspaceId": "w-d2d82aa09155"}
@@ -30,6 +31,16 @@ CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "negative cap": (JOB_SET, "spec.maxRefs", {"maxRefs": -1}),
     "cap beyond 100,000": (CLUSTER_SET, "spec.maxRefs", {"maxRefs": 100_001}),
     "negative ttl": (JOB_SET, "spec.ttlSecondsAfterFinished", {"ttlSecondsAfterFinished": -1}),
+    "ttl past ten years": (
+        CLUSTER_SET,
+        "spec.ttlSecondsAfterFinished",
+        {"ttlSecondsAfterFinished": TTL_MAX + 1},
+    ),
+    "template interval past a day": (
+        JOB_SET,
+        "spec.template.pollIntervalSeconds",
+        {"template": {"pollIntervalSeconds": 86_401}},
+    ),
     "unknown job status": (
         JOB_SET,
         "spec.selector.statuses[0]",
@@ -183,3 +194,23 @@ def test_valid_sets_at_the_limits_are_accepted_with_their_defaults(
         ),
     )
     assert plain["spec"]["maxRefs"] == 1000 and plain["spec"]["suspend"] is False
+
+
+@pytest.mark.parametrize("ttl", [-1, TTL_MAX + 1, 10**15])
+def test_a_job_refs_ttl_out_of_range_is_refused_naming_the_field(
+    api: client.CustomObjectsApi, namespace: str, ttl: int
+) -> None:
+    body = {
+        "apiVersion": API_VERSION,
+        "kind": JOB_KIND,
+        "metadata": {"name": "ttl", "namespace": namespace},
+        "spec": {
+            "workspaceId": "w-d2d82aa09155",
+            "submissionId": "rj-5f3c2a1b9d",
+            "ttlSecondsAfterFinished": ttl,
+        },
+    }
+    with pytest.raises(ApiException) as refused:
+        api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS[JOB_KIND], body)
+    assert refused.value.status == 422
+    assert "spec.ttlSecondsAfterFinished" in str(refused.value.body)
