@@ -131,6 +131,10 @@ async def test_a_standby_serves_health_and_runs_nothing_until_it_leads() -> None
                         break
                 except aiohttp.ClientConnectionError:
                     await asyncio.sleep(0.02)
+            # readiness too: no watch of the refs is stalled
+            async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
+                assert response.status == 200
+                assert (await response.json())["ready"] is True
         os.kill(os.getpid(), signal.SIGTERM)
         return body
 
