@@ -5,6 +5,12 @@ the refs or for the set, is handed to it, and the set lists on its own only when
 came within its interval. What to create, delete and report is decided by the pure
 `rayref.discovery`; this module reads the listing, writes refs and the set's status, and
 deletes finished refs by their TTL.
+
+Many tenants share the sweeps and the TTL loop, so a fault of one set (its window, its
+plan, its template, a refused create) or of one ref's TTL is contained
+(`observability.faults`) and shown on that set; and a set shares sweeps only within its
+credential scope (`listings.credentials_scope`): without a Secret outside the allow-list
+it lists nothing at all.
 """
 
 from __future__ import annotations
