@@ -241,6 +241,35 @@ def sts_base_url(environ: Mapping[str, str]) -> str:
     return f"https://{DEFAULT_STS_ENDPOINT}"
 
 
+# A projected service-account token is about 1 KiB; a JWT is ASCII.
+MAX_OIDC_TOKEN_BYTES = 64 << 10
+
+
+def _read_token(path: Path) -> str:
+    """The OIDC token, or a CredentialsError that never quotes the file: a FIFO or
+    `/dev/zero` is refused at once instead of waiting or reading for ever."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise CredentialsError(f"the OIDC token file {path} is not a regular file")
+            raw = fh.read(MAX_OIDC_TOKEN_BYTES + 1)
+    except OSError as exc:
+        # "(reason)", not "path: reason": a path ending in `token` followed by `: ...` reads
+        # as a `token: value` pair to the redaction rule
+        raise CredentialsError(f"cannot read the OIDC token file {path} ({exc.strerror})") from None
+    if len(raw) > MAX_OIDC_TOKEN_BYTES:
+        raise CredentialsError(
+            f"the OIDC token file {path} is larger than {MAX_OIDC_TOKEN_BYTES} bytes"
+        )
+    try:
+        return raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise CredentialsError(
+            f"the OIDC token file {path} is not ASCII text (a token is a JWT)"
+        ) from None
+
+
 class RrsaCredentialsProvider:
     """RRSA: the pod's OIDC token -> STS AssumeRoleWithOIDC -> temporary credentials.
 
@@ -298,13 +327,8 @@ class RrsaCredentialsProvider:
         return await self._cache.get()
 
     async def _assume_role(self) -> tuple[Credentials, datetime]:
-        try:
-            # Re-read on every refresh: the kubelet rotates the projected token.
-            token = (await asyncio.to_thread(self.oidc_token_file.read_text)).strip()
-        except OSError as exc:
-            raise CredentialsError(
-                f"cannot read the OIDC token file {self.oidc_token_file}: {exc.strerror}"
-            ) from None
+        # Re-read on every refresh: the kubelet rotates the projected token.
+        token = await asyncio.to_thread(_read_token, self.oidc_token_file)
         # checked before httpx sees it: a bad port or a CR/LF would end in an exception
         # of its own (OverflowError, InvalidURL), not in a CredentialsError
         problem = endpoint_problem(self.sts_url)

@@ -158,3 +158,37 @@ async def test_an_unusable_sts_endpoint_is_a_credentials_error(
 
     assert "ALIBABA_CLOUD_STS_ENDPOINT" in refused.value.message
     assert problem in refused.value.message
+
+
+@pytest.mark.parametrize("kind", ["fifo", "not ascii", "oversized", "missing"])
+async def test_an_unreadable_oidc_token_file_is_a_credentials_error(
+    tmp_path: Path, kind: str
+) -> None:
+    # before: a FIFO waited for a writer, /dev/zero was read for ever, a non-UTF-8 file
+    # raised UnicodeDecodeError out of the chain (a traceback in rayref get)
+    token = tmp_path / "token"
+    expected = {
+        "fifo": "is not a regular file",
+        "not ascii": "is not ASCII text",
+        "oversized": "is larger than 65536 bytes",
+        "missing": "No such file or directory",
+    }[kind]
+    if kind == "fifo":
+        os.mkfifo(token)
+    elif kind == "not ascii":
+        token.write_bytes(b"eyJ\xff" + SECRET.encode())
+    elif kind == "oversized":
+        token.write_bytes(b"x" * 70_000)
+    provider = RrsaCredentialsProvider(
+        role_arn="acs:ram::1:role/r",
+        oidc_provider_arn="acs:ram::1:oidc-provider/p",
+        oidc_token_file=token,
+        sts_url="http://127.0.0.1:1",
+    )
+
+    with pytest.raises(CredentialsError) as refused:
+        await provider.get_credentials()
+
+    assert refused.value.message.startswith(f"the OIDC token file {token} ") or kind == "missing"
+    assert expected in refused.value.message
+    assert SECRET not in refused.value.message
