@@ -171,6 +171,7 @@ def _with_credentials(
     return spec
 
 
+KINDS = [JOB_KIND, CLUSTER_KIND]
 CREDENTIALS: st.SearchStrategy[Credentials] = st.sampled_from(
     ["valid", "valid", "odd", "none", "witness", "drawn"]
 )
@@ -186,20 +187,23 @@ def hostile_cases(draw: st.DrawFn, workspace: str = "w-0") -> HostileCase:
     secrets = [draw(odd_secret(f"odd-{i}", case_markers[2 + i])) for i in range(2)]
     odd_names = [s.name for s in secrets]
     names = draw(
-        st.lists(st.one_of(NAMES, NAMES, NAMES, LONG_NAME), min_size=8, max_size=8, unique=True)
+        st.lists(st.one_of(NAMES, NAMES, NAMES, LONG_NAME), min_size=14, max_size=14, unique=True)
     )
     refs: list[RefPlan] = []
-    for index in range(draw(st.integers(2, 6))):
-        kind = draw(st.sampled_from([JOB_KIND, CLUSTER_KIND]))
+    for index in range(draw(st.integers(2, 12))):
+        # the first two read a remote job and a remote cluster for sure, so every case
+        # has statuses, Events and logs made from its edge answers
+        sure = index < 2
+        kind = [JOB_KIND, CLUSTER_KIND][index] if sure else draw(st.sampled_from(KINDS))
         spec = draw(specs(kind))
-        aimed = draw(st.booleans())
-        credentials: Credentials = draw(CREDENTIALS)
+        aimed = sure or draw(st.booleans())
+        credentials: Credentials = "valid" if sure else draw(CREDENTIALS)
         if aimed:
             pool = len(jobs) if kind == JOB_KIND else len(clusters)
-            placeholder = (
-                f"{'job' if kind == JOB_KIND else 'cluster'}-{draw(st.integers(0, pool - 1))}"
-            )
-            spec = _aim_ref(kind, spec, workspace, placeholder)
+            prefix = "job" if kind == JOB_KIND else "cluster"
+            spec = _aim_ref(kind, spec, workspace, f"{prefix}-{draw(st.integers(0, pool - 1))}")
+        if sure:
+            spec["suspend"] = False
         spec = _with_credentials(spec, credentials, odd_names)
         status = draw(st.one_of(st.none(), statuses(kind)))
         refs.append(RefPlan(kind, names[index], spec, credentials, aimed, status))
@@ -212,5 +216,5 @@ def hostile_cases(draw: st.DrawFn, workspace: str = "w-0") -> HostileCase:
         if aimed:
             spec = {**spec, "workspaceId": workspace}
         spec = _with_credentials(spec, credentials, odd_names)
-        sets.append(SetPlan(kind, names[6 + index], spec, credentials, aimed))
+        sets.append(SetPlan(kind, names[12 + index], spec, credentials, aimed))
     return HostileCase(refs, sets, secrets, jobs, clusters, list(case_markers))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ class CaseResult:
     refused: list[str] = field(default_factory=list)  # CRD-valid objects the server refused
     log_lines: int = 0
     read_remote: int = 0  # own refs that read their remote object (edge values and all)
+    reasons: dict[str, int] = field(default_factory=dict)  # Synced reasons of own refs
+    canary: bool = False  # the scan found the markers in the remote answers themselves
 
     @property
     def clean(self) -> bool:
@@ -55,7 +58,11 @@ class Tally:
                 1 for case in self.cases if case.unshown
             ),
             "objects_refused_by_the_api_server": sum(len(case.refused) for case in self.cases),
+            "cases_whose_markers_the_scan_found_in_the_remote_answers": sum(
+                case.canary for case in self.cases
+            ),
             "refs_that_read_their_remote_object": sum(case.read_remote for case in self.cases),
+            "synced_reasons_of_their_refs": _merged(case.reasons for case in self.cases),
             "most_log_lines_in_one_case": max((case.log_lines for case in self.cases), default=0),
             "failures": [asdict(case) for case in self.cases if not case.clean],
         }
@@ -63,6 +70,14 @@ class Tally:
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.summary(), indent=2, ensure_ascii=False) + "\n")
+
+
+def _merged(counts: Iterable[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for count in counts:
+        for reason, n in count.items():
+            total[reason] = total.get(reason, 0) + n
+    return dict(sorted(total.items(), key=lambda item: -item[1]))
 
 
 def _commit() -> str:

@@ -363,14 +363,22 @@ def read_for_another(
     return found
 
 
-def read_remote(case: HostileCase, objects: Mapping[str, Mapping[str, Any]]) -> int:
-    """The case's refs that read their remote object: the scans looked at real answers."""
+def synced_reasons(
+    case: HostileCase, objects: Mapping[str, Mapping[str, Any]]
+) -> tuple[int, dict[str, int]]:
+    """How many of the case's refs aimed at its remote objects read them (so the scans
+    looked at statuses made of the edge answers), and the Synced reasons of its refs
+    (`aimed/credentials: status/reason`)."""
     count = 0
+    reasons: dict[str, int] = {}
     for ref in case.refs:
         status = (objects.get(f"{ref.kind}/{ref.name}") or {}).get("status") or {}
         synced = [c for c in status.get("conditions") or [] if c.get("type") == "Synced"]
-        count += ref.aimed and bool(synced) and synced[0].get("status") == "True"
-    return count
+        shown_as = f"{synced[0].get('status')}/{synced[0].get('reason')}" if synced else "none"
+        label = f"{'aimed' if ref.aimed else 'drawn'}/{ref.credentials}: {shown_as}"
+        reasons[label] = reasons.get(label, 0) + 1
+        count += ref.aimed and shown_as.startswith("True/")
+    return count, reasons
 
 
 async def cli_outputs(
@@ -421,6 +429,23 @@ def scanner_for(world: World, case: HostileCase) -> LeakScanner:
     return scanner
 
 
+async def markers_served(
+    world: World,
+    control: SimulatorControl,
+    case: HostileCase,
+    remote: tuple[str, list[str], list[str]],
+) -> bool:
+    """The positive control of the leak scan: the same scanner finds the planted markers
+    in what the simulator serves for the case's first job and cluster."""
+    workspace, jobs, clusters = remote
+    probe = scanner_for(world, case)
+    job = (await control.get_job_view(workspace, jobs[0])).fields
+    cluster = (await control.get_cluster_view(workspace, clusters[0])).fields
+    return bool(probe.scan_json("remote job", job)) and bool(
+        probe.scan_json("remote cluster", cluster)
+    )
+
+
 # ---------------------------------------------------------------- one case
 
 
@@ -434,7 +459,10 @@ async def run_case(world: World, case: HostileCase, index: int) -> CaseResult:
         except SimulatorControlError as error:
             result.refused.append(f"simulator: {error}")
             return result
+        result.canary = await markers_served(world, control, case, remote)
         stored, result.refused = create_tenant(world, namespace, case, remote)
+        # the CLI reads the remote objects only: it runs while the operator works
+        cli = asyncio.create_task(cli_outputs(world, remote))
         label = f"witness-{index}-{uuid.uuid4().hex[:6]}"
         await move_witness(world, control, label)
         if not await witness_shows(world, label):
@@ -446,10 +474,11 @@ async def run_case(world: World, case: HostileCase, index: int) -> CaseResult:
             result.affected.append("the operator stopped or /healthz failed")
         objects = objects_of(world, namespace)
         result.affected += read_for_another(case, objects, result.unshown)
-        result.read_remote = read_remote(case, objects)
-        texts = await cli_outputs(world, remote)
+        result.read_remote, result.reasons = synced_reasons(case, objects)
+        texts = await cli
     log_text = world.operator.logs()[log_start:]
-    result.log_lines = log_text.count("\n")
+    # the scan reads the DEBUG lines too; the bound is on what an operator at INFO writes
+    result.log_lines = sum(" DEBUG " not in line for line in log_text.splitlines())
     bound = LOG_LINES_PER_CASE + LOG_LINES_PER_OBJECT * case.objects
     if result.log_lines > bound:
         result.affected.append(f"the operator log grew by {result.log_lines} lines (bound {bound})")
