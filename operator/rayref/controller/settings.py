@@ -18,7 +18,9 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 # RFC 1123 label, the shape of a namespace name.
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -95,6 +97,17 @@ class OperatorSettings(BaseModel):
         if problem:
             raise ValueError(f"not a usable http(s)://host[:port] URL: {problem}")
         return validate_endpoint(value)
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> OperatorSettings:
+        # found here, in one line, rather than as a bind error once the operator runs
+        if self.health_port and self.health_port == self.metrics_port:
+            raise PydanticCustomError(
+                "ports_clash",
+                "RAYREF_HEALTH_PORT and RAYREF_METRICS_PORT are both {port}; they must differ",
+                {"port": self.health_port},
+            )
+        return self
 
     @field_validator("default_region")
     @classmethod
@@ -198,7 +211,9 @@ class OperatorSettings(BaseModel):
 def _describe(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
-        field_name = str(error["loc"][0]) if error["loc"] else "?"
         message = str(error["msg"]).removeprefix("Value error, ")
-        problems.append(f"{ENV_PREFIX}{field_name.upper()}: {message}")
+        if not error["loc"]:  # a rule between variables names them in its message
+            problems.append(message)
+            continue
+        problems.append(f"{ENV_PREFIX}{str(error['loc'][0]).upper()}: {message}")
     return "invalid operator settings: " + "; ".join(problems)

@@ -36,3 +36,14 @@ def test_a_bad_value_is_one_line_naming_its_variable(variable: str, value: str, 
 def test_the_endpoint_is_kept_in_the_clients_form() -> None:
     settings = OperatorSettings.from_env({"RAYREF_ENDPOINT": "HTTP://[::1]:8787/"})
     assert settings.endpoint == "http://[::1]:8787"
+
+
+def test_the_metrics_and_health_ports_differ() -> None:
+    with pytest.raises(SettingsError) as refused:
+        OperatorSettings.from_env({"RAYREF_METRICS_PORT": "8080"})
+    assert str(refused.value) == (
+        "invalid operator settings: RAYREF_HEALTH_PORT and RAYREF_METRICS_PORT are both 8080; "
+        "they must differ"
+    )
+    # 0 turns a server off: two zeros do not clash
+    assert OperatorSettings.from_env({"RAYREF_METRICS_PORT": "0", "RAYREF_HEALTH_PORT": "0"})
