@@ -17,6 +17,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from tests.support.hostile.schema import texts
+from tests.support.leakscan import PLANT_KEYS, planted_job_fields, runtime_env_json, text_forms
 
 YEAR_1_MS = -62_135_596_800_000
 YEAR_9999_MS = 253_402_300_799_999
@@ -79,7 +80,17 @@ def runtime_env(marker: str, url: str) -> st.SearchStrategy[str]:
     )
     text = st.sampled_from(forms).map(lambda value: json.dumps(value, ensure_ascii=False))
     # not JSON at all: must be masked whole
-    return st.one_of(text, st.just(f"env_vars=PASSWORD={marker}"))
+    return st.one_of(
+        text, st.just(f"env_vars=PASSWORD={marker}"), st.just(runtime_env_json(marker))
+    )
+
+
+def secret_texts(marker: str) -> st.SearchStrategy[str]:
+    """Free text carrying the marker in one of the forms the redaction rule covers
+    (tests.support.leakscan.text_forms), with any of its key names."""
+    return st.tuples(st.sampled_from(PLANT_KEYS), st.integers(0, 10)).map(
+        lambda pair: list(text_forms(marker, pair[0]).values())[pair[1]]
+    )
 
 
 def metadata_json(marker: str) -> st.SearchStrategy[str]:
@@ -146,14 +157,14 @@ def job_fields(draw: st.DrawFn, marker: str) -> dict[str, Any]:
     url = draw(secret_urls(marker))
     optional = {
         "name": free_text(),
-        "message": st.one_of(free_text(), st.just(f"failed; password={marker}")),
+        "message": st.one_of(free_text(), secret_texts(marker)),
         "status": st.one_of(st.sampled_from(JOB_STATES), texts(1, 40)),
         "submitTime": times(),
         "startTime": times(),
         "endTime": times(),
         "duration": ints(),
         "cuHours": numbers(),
-        "entrypoint": free_text(),
+        "entrypoint": st.one_of(free_text(), secret_texts(marker)),
         "creatorName": free_text(),
         "tags": tags(),
         "volumeIds": st.lists(texts(0, 80), max_size=3),
@@ -163,6 +174,9 @@ def job_fields(draw: st.DrawFn, marker: str) -> dict[str, Any]:
         "guHours": st.fixed_dictionaries({"gpuSpec": texts(0, 20), "gpuHours": numbers()}),
     }
     fields = draw(st.fixed_dictionaries({}, optional=optional))
+    if draw(st.booleans()):
+        # every field a user controls, each with the marker in another form
+        fields.update(planted_job_fields(marker))
     fields.update(
         dashboardUrl=url,
         workingDir=draw(secret_urls(marker)),
@@ -180,8 +194,8 @@ def cluster_fields(draw: st.DrawFn, marker: str) -> dict[str, Any]:
     optional = {
         "name": free_text(),
         "state": st.one_of(st.sampled_from(CLUSTER_STATES), texts(1, 40)),
-        "message": st.one_of(free_text(), st.just(f"error: password={marker}")),
-        "description": free_text(),
+        "message": st.one_of(free_text(), secret_texts(marker)),
+        "description": st.one_of(free_text(), secret_texts(marker)),
         "instances": instances(),
         "createTime": times(),
         "startTime": times(),

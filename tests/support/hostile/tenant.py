@@ -463,19 +463,22 @@ async def run_case(world: World, case: HostileCase, index: int) -> CaseResult:
         stored, result.refused = create_tenant(world, namespace, case, remote)
         # the CLI reads the remote objects only: it runs while the operator works
         cli = asyncio.create_task(cli_outputs(world, remote))
-        label = f"witness-{index}-{uuid.uuid4().hex[:6]}"
-        await move_witness(world, control, label)
-        if not await witness_shows(world, label):
-            result.affected.append(
-                f"the witness did not show {label!r} within {WITNESS_WITHIN:.0f} s"
-            )
-        result.unshown = await wait_shown(world, namespace, stored)
-        if not healthy(world.operator):
-            result.affected.append("the operator stopped or /healthz failed")
-        objects = objects_of(world, namespace)
-        result.affected += read_for_another(case, objects, result.unshown)
-        result.read_remote, result.reasons = synced_reasons(case, objects)
-        texts = await cli
+        try:
+            label = f"witness-{index}-{uuid.uuid4().hex[:6]}"
+            await move_witness(world, control, label)
+            if not await witness_shows(world, label):
+                result.affected.append(
+                    f"the witness did not show {label!r} within {WITNESS_WITHIN:.0f} s"
+                )
+            result.unshown = await wait_shown(world, namespace, stored)
+            if not healthy(world.operator):
+                result.affected.append("the operator stopped or /healthz failed")
+            objects = objects_of(world, namespace)
+            result.affected += read_for_another(case, objects, result.unshown)
+            result.read_remote, result.reasons = synced_reasons(case, objects)
+            texts = await cli
+        finally:
+            cli.cancel()  # done by then, unless a step above raised
     log_text = world.operator.logs()[log_start:]
     # the scan reads the DEBUG lines too; the bound is on what an operator at INFO writes
     result.log_lines = sum(" DEBUG " not in line for line in log_text.splitlines())
