@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from rayref.api.kinds import PLURALS
-from rayref.kube.client import JsonObject, KubeClient, KubeUnavailable
+from rayref.kube.client import JsonObject, KubeClient, KubeError, KubeUnavailable
 from rayref.observability.faults import describe
 from rayref.observability.metrics import Metrics
 
@@ -216,6 +216,8 @@ async def informer(
             except WatchExpired:
                 logger.info("watch of %s (%s) expired; listing again", path, selector)
             except Exception as error:  # a watch that ended for good would freeze its refs
+                if not isinstance(error, KubeError):  # a bug: its traceback for a developer
+                    logger.debug("watch %s broke", name, exc_info=True)
                 await sleep(retry_delay(health.failed(name, error)))
     finally:
         health.stopped(name)
