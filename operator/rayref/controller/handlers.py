@@ -1,8 +1,9 @@
-"""kopf glue: startup/cleanup, probes, and the refs' watches that feed the scheduler.
+"""kopf glue: startup/cleanup, and the refs' watches that feed the scheduler.
 
-kopf runs the operator (login, startup and cleanup, probes, the sets' event handlers);
-the refs are followed by the operator's own watches (`follow_refs`), which skip kopf's
-per-object bookkeeping. Nothing is ever stored in a ref by kopf (no finalizer, no
+kopf runs the operator (login, startup and cleanup, the sets' event handlers); the
+probes are the operator's own in every role (`kube.health`: readiness needs a path of
+its own, kopf serves one), and so are the refs' watches (`follow_refs`), which skip
+kopf's per-object bookkeeping. Nothing is ever stored in a ref by kopf (no finalizer, no
 handler state); status is written by the poll, as explicit patches.
 """
 
@@ -121,11 +122,6 @@ def register(registry: kopf.OperatorRegistry) -> None:
         runtime: Runtime | None = memo.get("runtime")
         if runtime is not None:
             await runtime.close()
-
-    @kopf.on.probe(id="refs", registry=registry)
-    def refs_probe(memo: kopf.Memo, **_: Any) -> int:
-        runtime: Runtime | None = memo.get("runtime")
-        return 0 if runtime is None else len(runtime.scheduler)
 
     register_sets(registry)
 
