@@ -10,6 +10,7 @@ from rayref.api import models as api
 from rayref.api.kinds import CLUSTER_KIND
 from rayref.emr.models import RayCluster
 from rayref.mirror import conditions as cond
+from rayref.mirror import limits
 from rayref.mirror.failure import bounded_update
 from rayref.mirror.status import (
     UNKNOWN,
@@ -203,7 +204,10 @@ def cluster_status(
 ) -> StatusUpdate:
     """The RayClusterRef status after a successful GetRayCluster."""
     prev = as_dict(previous)
-    new = dump(_cluster_fields(remote))
+    # Clipped as it will be stored, so that the node list compares equal to the stored
+    # one: a node reason past the clip limit otherwise moved instancesObservedTime (and
+    # with it lastSyncTime) on every read, a status write per poll.
+    new = limits.bounded(dump(_cluster_fields(remote)))
     conditions = synced_ok(list(prev.get("conditions") or []), "cluster", generation, now)
     new["observedGeneration"] = generation
     new["instancesObservedTime"] = _instances_observed(new, prev, now)

@@ -218,3 +218,14 @@ def test_instances_observed_time_moves_only_when_the_node_list_changes() -> None
     fewer = cluster_status(cluster(instances=nodes[:1]), same.status, generation=1, now=at(600))
     assert fewer.changed
     assert fewer.status["instancesObservedTime"] == "2026-06-01T08:10:00Z"
+
+
+def test_a_node_reason_past_the_clip_limit_is_no_change_on_the_next_read() -> None:
+    # Found by the bad-responses property test: the node list was compared unclipped with
+    # the clipped stored one, so instancesObservedTime and lastSyncTime moved every poll.
+    remote = cluster(instances=[node("w-1", reason="x" * 5000)])
+    first = cluster_status(remote, None, generation=1, now=T0)
+    assert first.status["instances"][0]["reason"].endswith("... (clipped)")
+    again = cluster_status(remote, first.status, generation=1, now=at(60))
+    assert not again.changed
+    assert again.status["lastSyncTime"] == first.status["lastSyncTime"]
