@@ -150,10 +150,13 @@ def scheduler_for(
         # The strategy spreads groups itself (a phase per group) and keeps each group's
         # refs on shared ticks; per-ref jitter would split them into many sweeps.
         scheduler = Scheduler(
-            tracked, max_in_flight=settings.max_in_flight, jitter=lambda delay: delay
+            tracked,
+            max_in_flight=settings.max_in_flight,
+            jitter=lambda delay: delay,
+            faults=metrics.faults,
         )
     else:
-        scheduler = Scheduler(tracked, max_in_flight=settings.max_in_flight)
+        scheduler = Scheduler(tracked, max_in_flight=settings.max_in_flight, faults=metrics.faults)
     if ownership is not None:
         ownership.on_gain(lambda slot: poll_slot_now(scheduler, ownership, slot))
     return scheduler, hooks, lister

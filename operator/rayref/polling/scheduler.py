@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rayref.api.specs import ParsedSpec
-from rayref.observability.faults import describe
+from rayref.observability.faults import Faults, describe
 from rayref.polling.packed import pack
 from rayref.polling.refs import PollFunction, PollOutcome, PollStrategy, RefKey, RefSnapshot
 from rayref.polling.timing import CRASH_RETRY_DELAY
@@ -132,6 +132,7 @@ class Scheduler:
         clock: Clock | None = None,
         max_in_flight: int = 16,
         jitter: Callable[[float], float] = default_jitter,
+        faults: Faults | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -139,6 +140,7 @@ class Scheduler:
         self._clock: Clock = clock or MonotonicClock()
         self._max_in_flight = max_in_flight
         self._jitter = jitter
+        self._faults = faults
         self._entries: dict[RefKey, _Entry] = {}
         self._heap: list[tuple[float, int, RefKey]] = []
         self._tokens = 0
@@ -380,8 +382,8 @@ class Scheduler:
             outcomes = await self._strategy.poll_batch(snapshots)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            logger.exception("poll crashed; retrying in %.0fs", CRASH_RETRY_DELAY)
+        except Exception as error:
+            self._report_crash(entries[0].key, error)
         finally:
             self._batches_in_flight -= 1
             self._in_flight -= len(entries)
@@ -390,6 +392,15 @@ class Scheduler:
             self._wakeup.set()
         for entry in entries:
             self._settle(entry, outcomes.get(entry.key))
+
+    def _report_crash(self, key: RefKey, error: Exception) -> None:
+        # A batch that crashes crashes again 30 s later: with a bulkhead the warning is
+        # bounded (once per group per 5 minutes) and the traceback goes to DEBUG.
+        if self._faults is None:
+            logger.exception("poll crashed; retrying in %.0fs", CRASH_RETRY_DELAY)
+            return
+        logger.debug("poll of %s's batch crashed", key, exc_info=error)
+        self._faults.report("batch", key, "poll-batch", error)
 
     def _settle(self, entry: _Entry, outcome: PollOutcome | None) -> None:
         if self._entries.get(entry.key) is not entry:

@@ -7,13 +7,16 @@ for real and only replace time and the work it schedules.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from rayref.api.kinds import JOB_KIND
 from rayref.api.specs import InvalidSpec, parse_spec
+from rayref.observability.faults import Faults
 from rayref.polling.refs import PollOutcome, RefKey, RefSnapshot
 from rayref.polling.scheduler import (
     TAKEOVER_WAVE_REFS,
@@ -72,6 +75,7 @@ class FakePoller:
         self.running = 0
         self.max_running = 0
         self.crash_next = False
+        self.crash_always = False
         self.written_status: dict[str, Any] | None = None
         self.written_rv: str | None = None
         self.gone = False
@@ -83,7 +87,7 @@ class FakePoller:
         try:
             if self.gate is not None:
                 await self.gate.wait()
-            if self.crash_next:
+            if self.crash_next or self.crash_always:
                 self.crash_next = False
                 raise RuntimeError("poll exploded")
             return PollOutcome(
@@ -414,3 +418,26 @@ async def test_a_takeover_checks_the_held_refs_in_waves_unread_ones_first(
         ]
     finally:
         await sched.stop()
+
+
+async def test_a_batch_that_keeps_crashing_logs_one_bounded_warning_not_a_traceback_each_time(
+    clock: FakeClock, poller: FakePoller, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = CollectorRegistry()
+    faults = Faults(registry, clock=clock.now)
+    sched = Scheduler(PerRefStrategy(poller), clock=clock, jitter=lambda d: d, faults=faults)
+    sched.start()
+    poller.crash_always = True
+    with caplog.at_level(logging.INFO):
+        observe(sched, "a")
+        await clock.advance(0)
+        await clock.advance(CRASH_RETRY_DELAY * 9)  # ten crashes in five minutes
+    await sched.stop()
+    assert len(poller.times_for("a")) == 10
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "poll exploded" in warnings[0].getMessage()
+    assert not any(r.exc_info for r in warnings)
+    sample = registry.get_sample_value(
+        "rayref_object_faults_total", {"kind": "batch", "step": "poll-batch"}
+    )
+    assert sample == 10
