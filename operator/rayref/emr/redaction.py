@@ -102,6 +102,17 @@ def _value_after(match: re.Match[str]) -> re.Pattern[str]:
     return _QUOTED_VALUE if match["sep"][-1:] in "\"'" else _VALUE
 
 
+def _is_path_message(text: str, match: re.Match[str]) -> bool:
+    """`/var/run/secrets/token: No such file`: a file path ending in a secret name, then
+    an error message, is no key and value; masking it hid the reason an error gives."""
+    return (
+        match["key"] is not None
+        and match.start() > 0
+        and text[match.start() - 1] == "/"
+        and match["sep"].strip() == ":"
+    )
+
+
 def _mask_pairs(text: str) -> str:
     """Values of secret-named keys masked. Only a secret key's value is consumed: the
     text after any other key (`https:`, `--name`) is still searched."""
@@ -109,7 +120,7 @@ def _mask_pairs(text: str) -> str:
     done = 0
     for match in _KEY_SEP.finditer(text):
         key = match["key"] or match["flag"]
-        if match.start() < done or not is_secret_key(key):
+        if match.start() < done or not is_secret_key(key) or _is_path_message(text, match):
             continue
         value = _value_after(match).match(text, match.end())
         if value is None or value[0] == MASK:

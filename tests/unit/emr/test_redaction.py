@@ -118,6 +118,7 @@ def test_each_form_keeps_its_key_and_loses_its_value(text: str, expected: str) -
         "https://emr.example/workspace/w-1/job?tab=logs",
         "the Secret ns/creds lacks accessKeySecret",
         f"https://user:{MASK}@host/x?token={MASK}",
+        "cannot read /var/run/secrets/oidc/token: No such file or directory",
     ],
 )
 def test_texts_without_a_secret_are_left_as_they_are(text: str) -> None:
