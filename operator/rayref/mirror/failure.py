@@ -11,9 +11,23 @@ from datetime import datetime
 from typing import Any
 
 from rayref.api.kinds import JOB_KIND
-from rayref.emr import endpoints, errors
+from rayref.emr import errors
 from rayref.mirror import conditions as cond
-from rayref.mirror import limits
+from rayref.mirror import failure_table, limits
+from rayref.mirror.failure_table import (
+    ACCESS_DENIED,
+    CREDENTIALS_NOT_FOUND,
+    INTERNAL_ERROR,
+    INVALID_CREDENTIALS,
+    INVALID_IDENTIFIER,
+    INVALID_RESPONSE,
+    INVALID_SPEC,
+    PERMANENT_FAILURES,
+    REMOTE_ERROR,
+    REMOTE_NOT_FOUND,
+    THROTTLED,
+    Wording,
+)
 from rayref.mirror.status import (
     UNKNOWN,
     StatusUpdate,
@@ -25,73 +39,51 @@ from rayref.mirror.status import (
     set_at,
 )
 
-# Sync failure reasons (the Synced condition's reason when it is False).
-REMOTE_NOT_FOUND = "RemoteNotFound"
-ACCESS_DENIED = "AccessDenied"
-CREDENTIALS_NOT_FOUND = "CredentialsNotFound"
-# Credentials that are there but no request can carry (non-ASCII, control characters).
-INVALID_CREDENTIALS = "InvalidCredentials"
-THROTTLED = "Throttled"
-REMOTE_ERROR = "RemoteError"
-INVALID_RESPONSE = "InvalidResponse"
-# Failures a person must fix: the ref is Stalled until then. Others are transient and keep
-# the last known state.
-INVALID_IDENTIFIER = "InvalidIdentifier"
-# A stored spec the API models refuse (the CRD should have): nothing is read until it changes.
-INVALID_SPEC = "InvalidSpec"
-# The operator failed on this ref in a way it did not foresee (a bug, or a value no rule
-# covers): contained to the ref, retried after a while; the message names the error.
-INTERNAL_ERROR = "InternalError"
-PERMANENT_FAILURES = frozenset(
-    {
-        REMOTE_NOT_FOUND,
-        ACCESS_DENIED,
-        CREDENTIALS_NOT_FOUND,
-        INVALID_CREDENTIALS,
-        INVALID_IDENTIFIER,
-        INVALID_SPEC,
-    }
-)
+# The reasons and every decision about them live in the failure table; the names stay
+# importable from here.
+__all__ = [
+    "ACCESS_DENIED",
+    "CREDENTIALS_NOT_FOUND",
+    "INTERNAL_ERROR",
+    "INVALID_CREDENTIALS",
+    "INVALID_IDENTIFIER",
+    "INVALID_RESPONSE",
+    "INVALID_SPEC",
+    "PERMANENT_FAILURES",
+    "REMOTE_ERROR",
+    "REMOTE_NOT_FOUND",
+    "THROTTLED",
+    "bounded_update",
+    "failure_message",
+    "failure_reason",
+    "suspended",
+    "sync_failure",
+    "sync_failure_reason",
+]
 
 
 def failure_reason(error: BaseException) -> str:
     """The Synced=False reason for an error of the read."""
-    if isinstance(error, endpoints.InvalidIdentifierError):
-        return INVALID_IDENTIFIER
-    if isinstance(error, errors.InvalidCredentialsError):
-        return INVALID_CREDENTIALS
-    if isinstance(error, errors.CredentialsError):
-        return CREDENTIALS_NOT_FOUND
-    if isinstance(error, errors.NotFoundError):
-        return REMOTE_NOT_FOUND
-    if isinstance(error, errors.AccessDeniedError | errors.AuthenticationError):
-        return ACCESS_DENIED
-    if isinstance(error, errors.ThrottledError):
-        return THROTTLED
-    if isinstance(error, errors.InvalidResponseError):
-        return INVALID_RESPONSE
-    return REMOTE_ERROR
+    return failure_table.row_for(error).reason
 
 
 def failure_message(error: BaseException) -> str:
     """A stable, secret-free message: code and hint, not the request id (which would change
     the status, and cause a write, on every failed poll)."""
-    if isinstance(error, endpoints.InvalidIdentifierError):
-        return f"{error}. Check spec.regionId or the operator's RAYREF_DEFAULT_REGION."
-    if not isinstance(error, errors.EmrError):
+    row = failure_table.row_for(error)
+    wording = row.wording
+    if wording is Wording.IDENTIFIER:
+        return f"{error}. Check {row.hint}."
+    if not isinstance(error, errors.EmrError) or wording is Wording.TYPE_ONLY:
         return f"{type(error).__name__}: reading the remote object failed."
-    if isinstance(error, errors.InvalidCredentialsError):
-        # which Secret key is unusable, never its value; the hint says what a key may hold
+    if wording is Wording.NAMED:
         return f"{error.message[:512]}. Check: {error.hint}."
-    if isinstance(error, errors.CredentialsError):
-        # Written by the operator for this ref (which Secret, which namespace rule).
+    if wording is Wording.OWN:
         return error.message[:1024]
     head = error.code or type(error).__name__
     if error.status_code is not None:
         head += f" (HTTP {error.status_code})"
-    # A signature mismatch message quotes the server's string to sign, which holds the
-    # request's date and nonce; a credentials message is written by us and stable.
-    detail = "" if isinstance(error, errors.AuthenticationError) else f": {error.message}"
+    detail = "" if wording is Wording.CODE_ONLY else f": {error.message}"
     return f"{head}{detail[:512]}. Check: {error.hint}."
 
 

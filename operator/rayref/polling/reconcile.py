@@ -18,7 +18,7 @@ from rayref.api.models import RayClusterRefSpec, RayJobRefSpec
 from rayref.api.specs import InvalidSpec, RefSpec
 from rayref.emr import endpoints
 from rayref.emr.credentials import Credentials
-from rayref.emr.errors import AccessDeniedError, AuthenticationError, CredentialsError, EmrError
+from rayref.emr.errors import CredentialsError, EmrError
 from rayref.emr.models import RayCluster, RayJob
 from rayref.kube.client import KubeClient, KubeError, KubeNotFound, KubeUnavailable, merge_patch
 from rayref.kube.connection import ConnectionSecretConflict, ConnectionSecrets
@@ -32,6 +32,7 @@ from rayref.mirror.failure import (
     sync_failure,
     sync_failure_reason,
 )
+from rayref.mirror.failure_table import SECRET_FIXES, row_for
 from rayref.mirror.job import job_status
 from rayref.mirror.status import StatusUpdate
 from rayref.observability.metrics import Metrics
@@ -44,8 +45,9 @@ logger = logging.getLogger("rayref.poll")
 # Answers to a status patch that say the status itself is unacceptable (invalid,
 # too large): the same patch would fail again.
 STATUS_REFUSED = frozenset({400, 413, 422})
-# Failures a person fixes by editing the credentials Secret.
-CREDENTIALS_ERRORS = (CredentialsError, AuthenticationError, AccessDeniedError)
+# Failures a person fixes by editing the credentials Secret: the failure table's (kept
+# under its old name).
+CREDENTIALS_ERRORS = SECRET_FIXES
 
 
 @dataclass
@@ -169,7 +171,7 @@ class Poller:
         now = self._ctx.now()
         update = sync_failure(ref.key.kind, ref.status, error, generation=ref.generation, now=now)
         delay = next_poll_delay(ref.key.kind, update.status, ref.interval, error=error, now=now)
-        if spec.credentials_secret_ref is not None and isinstance(error, CREDENTIALS_ERRORS):
+        if spec.credentials_secret_ref is not None and row_for(error).fixed_by_secret:
             # A person fixes this by editing the Secret: look again every interval, but
             # call the cloud with the same refused key only at the failure's slow pace.
             if credentials is not None and delay is not None:

@@ -36,15 +36,9 @@ from datetime import UTC, datetime
 from rayref.api.kinds import CLUSTER_KIND
 from rayref.emr import endpoints
 from rayref.emr.credentials import Credentials
-from rayref.emr.errors import (
-    AccessDeniedError,
-    AuthenticationError,
-    BadRequestError,
-    CredentialsError,
-    NotFoundError,
-    ThrottledError,
-)
+from rayref.emr.errors import CredentialsError, ThrottledError
 from rayref.kube.client import KubeError
+from rayref.mirror.failure_table import SWEEP_REFUSALS, row_for
 from rayref.observability.metrics import Metrics
 from rayref.polling import listings
 from rayref.polling.cloud import CloudAccess, EmrReader, fingerprint
@@ -77,14 +71,8 @@ JUDGED_BETWEEN_YIELDS = 100
 # per-ref poll (which reports it per ref and backs off) and do not list again for this long.
 REFUSED_SWEEP_SECONDS = 120.0
 
-REFUSALS = (
-    CredentialsError,
-    AuthenticationError,
-    AccessDeniedError,
-    BadRequestError,
-    NotFoundError,
-    endpoints.InvalidIdentifierError,
-)
+# Which errors refuse a sweep: the failure table's (kept under its old name).
+REFUSALS = SWEEP_REFUSALS
 
 
 @dataclass
@@ -264,7 +252,7 @@ class ListPollStrategy:
                 key.workspace_id,
                 type(error).__name__,
             )
-        if error is not None and isinstance(error, REFUSALS):
+        if error is not None and row_for(error).refuses_sweep:
             await self._note_refusal(key, refs[0], error)
             return list(refs), {}
         now = self._now()

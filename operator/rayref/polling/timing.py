@@ -21,7 +21,7 @@ from typing import Any
 
 from rayref.api.kinds import JOB_KIND
 from rayref.emr import errors
-from rayref.mirror.failure import PERMANENT_FAILURES, failure_reason
+from rayref.mirror.failure_table import row_for
 from rayref.mirror.job import TERMINAL_PHASES
 from rayref.mirror.times import parse_time
 
@@ -131,7 +131,7 @@ def next_poll_delay(
     """
     slow = slow_delay(interval)
     if error is not None:
-        if failure_reason(error) in PERMANENT_FAILURES:
+        if row_for(error).permanent:
             return slow
         if isinstance(error, errors.ThrottledError) and error.retry_after:
             return after_throttling(error.retry_after, at_least=interval, at_most=slow)
