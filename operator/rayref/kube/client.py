@@ -24,6 +24,12 @@ logger = logging.getLogger("rayref.kube")
 
 JsonObject = dict[str, Any]
 
+# A watch line is one object: the API server takes none over 3 MiB (its request body
+# limit; etcd stores 1.5 MiB). aiohttp's own line reader gives up sooner (512 KiB in 3.14,
+# less before), which a ref with a long status or a large annotation passes: each of its
+# changes broke the watch, and the informer listed everything again.
+WATCH_LINE_MAX_BYTES = 8 * 1024 * 1024
+
 
 class KubeError(Exception):
     """A failed Kubernetes API call. The message is the server's Status message."""
@@ -70,6 +76,24 @@ def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> JsonObject:
         elif key not in old or before != value:
             patch[key] = value
     return patch
+
+
+async def _lines(content: aiohttp.StreamReader, status: int) -> AsyncIterator[bytes]:
+    """The lines of a streamed answer, however its chunks cut them (the last one may lack
+    its newline); KubeUnavailable for a line longer than WATCH_LINE_MAX_BYTES."""
+    pending = bytearray()
+    async for chunk in content.iter_any():
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            pending += chunk[start:end]
+            yield bytes(pending)
+            pending.clear()
+            start = end + 1
+        pending += chunk[start:]
+        if len(pending) > WATCH_LINE_MAX_BYTES:
+            raise KubeUnavailable(status, "InvalidResponse", "a watch line is too long")
+    if pending:
+        yield bytes(pending)
 
 
 def ref_path(kind: str, namespace: str, name: str) -> str:
@@ -178,7 +202,7 @@ class KubeClient:
             ) as response:
                 if response.status >= 400:
                     raise _error(response.status, await response.text())
-                async for line in response.content:
+                async for line in _lines(response.content, response.status):
                     if not line.strip():
                         continue
                     try:
@@ -254,13 +278,16 @@ class KubeClient:
 
 
 def _error(status: int, text: str) -> KubeError:
-    reason, message = "", text[:500]
+    reason, message = "", text
     try:
         payload = json.loads(text)
         reason = str(payload.get("reason", ""))
         message = str(payload.get("message", message))
     except (ValueError, AttributeError):
         pass
+    # An admission webhook's or a proxy's message can be of any length; the message goes
+    # into logs and conditions.
+    reason, message = reason[:100], message[:500]
     if status == 404:
         return KubeNotFound(status, reason or "NotFound", message)
     if status == 409:
