@@ -27,6 +27,7 @@ from tests.support.hostile.schema import specs, statuses
 #   drawn: whatever name the schema drew (no such Secret)
 Credentials = Literal["valid", "odd", "none", "witness", "drawn"]
 VALID_SECRET = "valid"
+CROWD = 40
 WITNESS_SECRET = "witness-creds"
 # CRD object names: DNS subdomains, up to 253 characters.
 NAMES = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?", fullmatch=True)
@@ -80,17 +81,15 @@ class HostileCase:
     jobs: list[dict[str, Any]]
     clusters: list[dict[str, Any]]
     markers: list[str] = field(default_factory=list)
+    # this many more job refs, all reading the case's first job with the usable Secret:
+    # a crowd in one namespace that the witness must not wait behind
+    crowd: int = 0
 
     @property
     def objects(self) -> int:
         """What the tenant created: refs, sets, Secrets and remote objects."""
-        return (
-            len(self.refs)
-            + len(self.sets)
-            + len(self.secrets)
-            + len(self.jobs)
-            + len(self.clusters)
-        )
+        made = len(self.refs) + len(self.sets) + len(self.secrets) + self.crowd
+        return made + len(self.jobs) + len(self.clusters)
 
     def __repr__(self) -> str:
         # hypothesis prints a failing case; the long values are cut so it stays readable
@@ -104,6 +103,7 @@ class HostileCase:
                 "secrets": [(s.name, sorted(s.data)) for s in self.secrets],
                 "jobs": [_cut(j) for j in self.jobs],
                 "clusters": [_cut(c) for c in self.clusters],
+                "crowd": self.crowd,
             }
         )
 
@@ -217,4 +217,5 @@ def hostile_cases(draw: st.DrawFn, workspace: str = "w-0") -> HostileCase:
             spec = {**spec, "workspaceId": workspace}
         spec = _with_credentials(spec, credentials, odd_names)
         sets.append(SetPlan(kind, names[12 + index], spec, credentials, aimed))
-    return HostileCase(refs, sets, secrets, jobs, clusters, list(case_markers))
+    crowd = draw(st.sampled_from([0, 0, 0, CROWD]))
+    return HostileCase(refs, sets, secrets, jobs, clusters, list(case_markers), crowd)

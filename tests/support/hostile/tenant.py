@@ -204,6 +204,20 @@ def create_tenant(
                 stored[key] = _store_status(
                     custom, namespace, ref.kind, ref.name, ref.status, refused
                 )
+        for index in range(case.crowd):
+            name = f"crowd-{index}"
+            spec = {
+                "workspaceId": remote[0],
+                "submissionId": remote[1][0],
+                "pollIntervalSeconds": 5,
+                "credentialsSecretRef": {"name": VALID_SECRET},
+            }
+            body = _body(JOB_KIND, namespace, name, spec)
+            if _create(
+                refused, f"{JOB_KIND}/{name}", custom.create_namespaced_custom_object,
+                GROUP, VERSION, namespace, PLURALS[JOB_KIND], body,
+            ) is not None:  # fmt: skip
+                stored[f"{JOB_KIND}/{name}"] = ""
         for plan in case.sets:
             body = _body(plan.kind, namespace, plan.name, _aimed(plan.spec, *remote))
             key = f"{plan.kind}/{plan.name}"
