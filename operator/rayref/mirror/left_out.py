@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 _ECHO = "the request's own ID: it names the call, not the object"
 _FREE_FORM = "free-form JSON of unbounded size and shape; `rayref get` shows it on demand"
-_SECRET = "may hold secrets a status must never carry"
+_HOLDS_SECRETS = "may hold secrets a status must never carry"
 _ACCOUNT = "an account identifier; the readable *Name field is mirrored instead"
 
 JOB_LEFT_OUT: Mapping[str, str] = {
@@ -21,7 +21,7 @@ JOB_LEFT_OUT: Mapping[str, str] = {
     "submissionId": "the ref's own spec.submissionId: the status would only repeat it",
     "metadataJson": _FREE_FORM,
     "extraParam": _FREE_FORM,
-    "runtimeEnvJson": _SECRET + " (env_vars); too large for a status",
+    "runtimeEnvJson": _HOLDS_SECRETS + " (env_vars); too large for a status",
 }
 
 CLUSTER_LEFT_OUT: Mapping[str, str] = {
@@ -31,11 +31,11 @@ CLUSTER_LEFT_OUT: Mapping[str, str] = {
     "creator": _ACCOUNT,
     "modifier": _ACCOUNT,
     "userId": _ACCOUNT,
-    "headSpec.env": _SECRET,
-    "workerSpec[].env": _SECRET,
-    "headSpec.gftConfig": _SECRET + " (the Redis password); headSpec.gftEnabled is mirrored",
-    "headSpec.gftConfig.redisPassword": _SECRET,
-    "headSpec.gftConfig.redisUrl": _SECRET + " (a URL may embed a password)",
+    "headSpec.env": _HOLDS_SECRETS,
+    "workerSpec[].env": _HOLDS_SECRETS,
+    "headSpec.gftConfig": _HOLDS_SECRETS + " (the Redis password); headSpec.gftEnabled is mirrored",
+    "headSpec.gftConfig.redisPassword": _HOLDS_SECRETS,
+    "headSpec.gftConfig.redisUrl": _HOLDS_SECRETS + " (a URL may embed a password)",
     "headSpec.gftConfig.redisUsername": "part of the Redis credentials, as gftConfig",
     "headSpec.rayStartParams": "free-form parameters; may hold secrets (e.g. a redis password)",
     "workerSpec[].rayStartParams": "free-form parameters; may hold secrets",

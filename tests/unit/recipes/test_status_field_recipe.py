@@ -35,7 +35,9 @@ def _cluster_written(answer: dict[str, Any]) -> Any:
 
 
 CASES = [
-    pytest.param("GetRayJob", _job_written, JOB_LEFT_OUT, "operator/rayref/mirror/job.py", id="job"),
+    pytest.param(
+        "GetRayJob", _job_written, JOB_LEFT_OUT, "operator/rayref/mirror/job.py", id="job"
+    ),
     pytest.param(
         "GetRayCluster",
         _cluster_written,
