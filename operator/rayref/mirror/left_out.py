@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 _ECHO = "the request's own ID: it names the call, not the object"
-_FREE_FORM = "free-form JSON of unbounded size and shape; `rayref get` shows it on demand"
+_FREE_FORM = (
+    "free-form JSON of unbounded size and shape; `rayref get` shows its shape (values masked)"
+)
 _HOLDS_SECRETS = "may hold secrets a status must never carry"
 _ACCOUNT = "an account identifier; the readable *Name field is mirrored instead"
 
