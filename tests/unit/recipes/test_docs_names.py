@@ -82,3 +82,37 @@ def test_every_file_path_named_in_the_docs_exists() -> None:
         if not (REPO_ROOT / path).exists()
     ]
     assert not stale, f"docs name files that do not exist: {stale}"
+
+
+# Described as a whole, each on its own page (docs/simulator.md, docs/demo.md, testing.md).
+WHOLE_PACKAGES = frozenset({"simulator", "demo", "devcluster"})
+
+
+def _tree_of_design_md() -> set[str]:
+    """The `package/module.py` names of design.md's tree (`operator/rayref/` part)."""
+    text = (REPO_ROOT / "docs" / "design.md").read_text(encoding="utf-8")
+    block = text.split("## Tree", 1)[1].split("```")[1].split("\ntests/", 1)[0]
+    named, package = set(), ""
+    for line in block.splitlines():
+        heading = re.match(r"^  (\w+)/", line)
+        if heading:
+            package = heading.group(1) + "/"
+        elif re.match(r"^  \S", line):
+            package = ""
+        named |= {package + name for name in re.findall(r"\b(\w+\.py)\b", line)}
+    return named
+
+
+def test_design_md_tree_names_every_module() -> None:
+    modules = {
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "__init__.py" and path.relative_to(PACKAGE).parts[0] not in WHOLE_PACKAGES
+    }
+    named = _tree_of_design_md()
+    assert not modules - named, (
+        f"modules docs/design.md's tree leaves out: {sorted(modules - named)}; add a line each"
+    )
+    assert not named - modules, (
+        f"docs/design.md's tree names no such module: {sorted(named - modules)}"
+    )
