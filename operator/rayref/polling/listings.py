@@ -367,3 +367,94 @@ class ClusterListing:
     @property
     def last_page_at(self) -> float:
         return self.taken_at if self._last_page_at is None else self._last_page_at
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """What a sweep showed of one listable ref, as the plan needs it.
+
+    `listed`: the sweep vouches for the ref (its item, or a complete page without it).
+    `failing`: not listed because the sweep failed, and it has failed for a whole poll
+    interval of the ref. `after_failed_sweep`: its status shows failed sweeps, which only
+    a Get can clear. `judgement`: the verdict on its item (None where not judged).
+    `nodes_due`: an unchanged cluster whose nodes are due for a read; `node_age` orders
+    those (oldest read first)."""
+
+    ref: RefSnapshot
+    listed: bool
+    failing: bool = False
+    after_failed_sweep: bool = False
+    judgement: Judgement | None = None
+    nodes_due: bool = False
+    node_age: float = 0.0
+
+
+@dataclass(frozen=True)
+class ListedPlan:
+    """What to do with the refs of one sweep; `plan_listed` decides, the strategy acts.
+
+    `reads`: a Get each, in this order. `unchanged`: served by the sweep (synced, no
+    call). `node_refreshes`: oldest first, a Get each while the node budget lasts, the
+    rest served as unchanged (their nodes deferred). `stale`: the sweep failed; retry
+    soon, status as it is. `failed`: the sweep has failed for a whole interval; say so
+    on the ref. `verified`: the sweep vouched for them (forget failed sweeps).
+    `remember`: (ref, fingerprint) of items found to match the status. `counted`: the
+    verdicts to count, by ref."""
+
+    reads: tuple[RefSnapshot, ...] = ()
+    unchanged: tuple[RefSnapshot, ...] = ()
+    node_refreshes: tuple[RefSnapshot, ...] = ()
+    stale: tuple[RefSnapshot, ...] = ()
+    failed: tuple[RefSnapshot, ...] = ()
+    verified: tuple[RefSnapshot, ...] = ()
+    remember: tuple[tuple[RefSnapshot, int], ...] = ()
+    counted: tuple[tuple[RefSnapshot, Verdict], ...] = ()
+
+
+def plan_listed(sightings: Iterable[Sighting], *, sweep_failed: bool) -> ListedPlan:
+    """The plan for the refs of one sweep that was not refused. `sweep_failed`: the
+    sweep (or part of it) failed, so an unlisted ref is not known to need a Get."""
+    reads: list[RefSnapshot] = []
+    unchanged: list[RefSnapshot] = []
+    stale: list[RefSnapshot] = []
+    failed: list[RefSnapshot] = []
+    verified: list[RefSnapshot] = []
+    remember: list[tuple[RefSnapshot, int]] = []
+    counted: list[tuple[RefSnapshot, Verdict]] = []
+    nodes: list[Sighting] = []
+    for sighting in sightings:
+        ref = sighting.ref
+        if not sighting.listed:
+            if not sweep_failed:
+                reads.append(ref)  # no sweep vouches for it: read it
+            else:
+                (failed if sighting.failing else stale).append(ref)
+            continue
+        verified.append(ref)
+        judgement = sighting.judgement
+        if sighting.after_failed_sweep or judgement is None:
+            reads.append(ref)  # its status still shows the failed sweeps
+            continue
+        if judgement.verdict is not Verdict.UNCHANGED:
+            counted.append((ref, judgement.verdict))
+            reads.append(ref)
+            continue
+        assert judgement.fingerprint is not None
+        remember.append((ref, judgement.fingerprint))
+        if sighting.nodes_due:
+            nodes.append(sighting)
+        else:
+            counted.append((ref, Verdict.UNCHANGED))
+            unchanged.append(ref)
+    # Node refreshes last and oldest first: only from budget nothing else needs.
+    refreshes = tuple(due.ref for due in sorted(nodes, key=lambda due: due.node_age))
+    return ListedPlan(
+        reads=tuple(reads),
+        unchanged=tuple(unchanged),
+        node_refreshes=refreshes,
+        stale=tuple(stale),
+        failed=tuple(failed),
+        verified=tuple(verified),
+        remember=tuple(remember),
+        counted=tuple(counted),
+    )

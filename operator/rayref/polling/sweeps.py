@@ -256,55 +256,75 @@ class ListPollStrategy:
             await self._note_refusal(key, refs[0], error)
             return list(refs), {}
         now = self._now()
-        direct: list[RefSnapshot] = []
-        failed: list[RefSnapshot] = []
-        nodes_due: list[tuple[RefSnapshot, RefSweepState]] = []
-        outcomes: dict[RefKey, PollOutcome] = {}
+        sightings: list[listings.Sighting] = []
         for index, ref in enumerate(refs):
             if index and index % JUDGED_BETWEEN_YIELDS == 0:
                 await asyncio.sleep(0)
-            if ref.key not in lookup:
-                if error is None:
-                    direct.append(ref)  # no sweep vouches for it: read it
-                elif self._failing_for_an_interval(ref):
-                    failed.append(ref)
-                else:
-                    outcomes[ref.key] = self._stale(key, ref, error)
-                continue
+            sightings.append(self._sight(key, ref, lookup, error, now))
+        plan = listings.plan_listed(sightings, sweep_failed=error is not None)
+        return await self._carry_out(key, plan, now, taken_at, error)
+
+    def _sight(
+        self,
+        key: GroupKey,
+        ref: RefSnapshot,
+        lookup: Mapping[RefKey, listings.Summary | None],
+        error: Exception | None,
+        now: datetime,
+    ) -> listings.Sighting:
+        """What the sweep showed of one ref: only the facts its plan will read."""
+        if ref.key not in lookup:
+            failing = error is not None and self._failing_for_an_interval(ref)
+            return listings.Sighting(ref, listed=False, failing=failing)
+        state = self._state(ref)
+        if state.sweep_failed is not None:
+            return listings.Sighting(ref, listed=True, after_failed_sweep=True)
+        summary = lookup[ref.key]
+        judgement = self._judge(ref, summary, state, now)
+        nodes_due = (
+            judgement.verdict is Verdict.UNCHANGED
+            and key.kind == CLUSTER_KIND
+            and self._nodes_due(key, ref, state, summary)
+        )
+        return listings.Sighting(
+            ref, True, judgement=judgement, nodes_due=nodes_due, node_age=_node_age_key(state)
+        )
+
+    async def _carry_out(
+        self,
+        key: GroupKey,
+        plan: listings.ListedPlan,
+        now: datetime,
+        taken_at: float,
+        error: Exception | None,
+    ) -> tuple[list[RefSnapshot], dict[RefKey, PollOutcome]]:
+        """Do what the plan says: returns the refs to read and the others' outcomes."""
+        for ref in plan.verified:
             state = self._state(ref)
-            state.unverified_since = None
-            if state.sweep_failed is not None:
-                state.sweep_failed = None
-                direct.append(ref)  # its status still shows the failed sweeps
-                continue
-            summary = lookup[ref.key]
-            judgement = self._judge(ref, summary, state, now)
-            verdict = judgement.verdict
-            if verdict is Verdict.UNCHANGED:
-                assert judgement.fingerprint is not None
-                state.remembered = (ref.resource_version, judgement.fingerprint)
-                if key.kind == CLUSTER_KIND and self._nodes_due(key, ref, state, summary):
-                    nodes_due.append((ref, state))
-                    continue
+            state.unverified_since = state.sweep_failed = None
+        for ref, mark in plan.remember:
+            self._state(ref).remembered = (ref.resource_version, mark)
+        for ref, verdict in plan.counted:
             self._metrics.polls.labels(ref.key.kind, f"listed-{verdict}").inc()
-            if verdict is Verdict.UNCHANGED:
-                self._metrics.synced(ref.key)
-                outcomes[ref.key] = self._unchanged(key, ref, now, observed_at=taken_at)
-            else:
-                direct.append(ref)
-        # Node refreshes last and oldest first: only from budget nothing else needs.
-        for ref, state in sorted(nodes_due, key=lambda due: _node_age_key(due[1])):
+        direct = list(plan.reads)
+        served = list(plan.unchanged)
+        for ref in plan.node_refreshes:
             if self._node_budget.take():
-                state.refresh_granted = True
+                self._state(ref).refresh_granted = True
                 self._metrics.polls.labels(ref.key.kind, f"listed-{Verdict.INSTANCES}").inc()
                 direct.append(ref)
             else:
                 self._metrics.polls.labels(ref.key.kind, "listed-nodes-deferred").inc()
-                self._metrics.synced(ref.key)
-                outcomes[ref.key] = self._unchanged(key, ref, now, observed_at=taken_at)
-        if failed:
+                served.append(ref)
+        outcomes: dict[RefKey, PollOutcome] = {}
+        for ref in served:
+            self._metrics.synced(ref.key)
+            outcomes[ref.key] = self._unchanged(key, ref, now, observed_at=taken_at)
+        for ref in plan.stale:
+            outcomes[ref.key] = self._stale(key, ref, error)
+        if plan.failed:
             assert error is not None
-            outcomes.update(await self._report_failed(key, failed, error))
+            outcomes.update(await self._report_failed(key, list(plan.failed), error))
         return direct, outcomes
 
     def _judge(
