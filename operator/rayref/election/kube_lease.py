@@ -1,7 +1,9 @@
-"""The elector's Lease API over the operator's Kubernetes client.
+"""The Lease client of the replicated modes, and the elector's Lease API over it.
 
-A client of its own (own connection pool), so that a burst of status writes never
-queues a renewal behind it. Every call is bounded by the elector's timeout; a standby
+`LeaseClient` and `lease_call` are the one Lease client: the elector's Lease and the
+sharding's slot and member Leases (`sharding.leases`) go through them. A client of its
+own (own connection pool), so that a burst of status writes never queues a renewal
+behind it. Every call is bounded by the elector's timeout; a standby
 waits for a change with a watch on the one Lease, so a released Lease is taken over
 within milliseconds instead of at the next retry period.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -44,6 +47,40 @@ class LeaseClient(KubeClient):
             return bool(line.strip())
 
 
+def lease_collection(namespace: str) -> str:
+    return f"{API_PATH}/namespaces/{namespace}/leases"
+
+
+async def lease_call(
+    client: KubeClient,
+    method: str,
+    path: str,
+    body: Mapping[str, Any] | None,
+    within: float,
+    *,
+    missing_is_conflict: bool,
+) -> dict[str, Any]:
+    """One Lease request bounded by `within`, its failures as the elector's errors.
+
+    `missing_is_conflict`: a Lease that is not there is a lost race (sharding's Leases,
+    whose writers know them to exist); otherwise `KubeNotFound` is the caller's to read.
+    """
+    try:
+        async with asyncio.timeout(within):
+            return await client.request(method, path, body=body)
+    except TimeoutError:
+        raise LeaseUnavailable(f"no answer within {within:.1f} s") from None
+    except KubeConflict as error:
+        raise LeaseConflict(error.message) from None
+    except KubeNotFound as error:
+        if missing_is_conflict:
+            raise LeaseConflict(error.message) from None
+        raise
+    except KubeError as error:
+        # 403 is a missing RBAC rule: keep trying (someone may fix it) but say so.
+        raise LeaseUnavailable(str(error)) from None
+
+
 class KubeLeaseAPI:
     def __init__(
         self, client: LeaseClient, name: str, namespace: str, *, retry_period: float
@@ -52,25 +89,14 @@ class KubeLeaseAPI:
         self.name = name
         self.namespace = namespace
         self._retry_period = retry_period
-        self._collection = f"{API_PATH}/namespaces/{namespace}/leases"
+        self._collection = lease_collection(namespace)
         self._path = f"{self._collection}/{name}"
 
     def __repr__(self) -> str:
         return f"KubeLeaseAPI({self.namespace}/{self.name})"
 
     async def _call(self, method: str, path: str, body: Any, within: float) -> dict[str, Any]:
-        try:
-            async with asyncio.timeout(within):
-                return await self._client.request(method, path, body=body)
-        except TimeoutError:
-            raise LeaseUnavailable(f"no answer within {within:.1f} s") from None
-        except KubeConflict as error:
-            raise LeaseConflict(error.message) from None
-        except KubeNotFound:
-            raise
-        except KubeError as error:
-            # 403 is a missing RBAC rule: keep trying (someone may fix it) but say so.
-            raise LeaseUnavailable(str(error)) from None
+        return await lease_call(self._client, method, path, body, within, missing_is_conflict=False)
 
     async def get(self, *, within: float) -> LeaseRecord | None:
         try:

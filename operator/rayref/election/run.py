@@ -17,26 +17,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
-import secrets
 import signal
-import socket
-import sys
-import threading
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from rayref.election.elector import Elector
-from rayref.election.lease import ElectionTiming
-from rayref.kube.health import add_readiness
+from rayref.replication.process import (
+    default_identity,
+    default_namespace,
+    exit_now,
+    lease_timing,
+    replica_process,
+)
+from rayref.replication.watchdog import Watchdog
 
 if TYPE_CHECKING:
     import kopf
@@ -45,29 +42,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("rayref.election")
 
-SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-WATCHDOG_INTERVAL = 0.2
 SIGNAL_AGAIN_SECONDS = 0.2
 
 Lead = Callable[[], Awaitable[None]]
 """Runs the operator (kopf) until it stops: kopf stops gracefully on SIGTERM itself."""
-
-
-def default_identity(environ: dict[str, str] | os._Environ[str]) -> str:
-    """The pod name (downward API) or the host name, plus a random suffix: a restarted
-    container of the same pod is a new candidate, never mistaken for the old holder."""
-    base = environ.get("POD_NAME") or socket.gethostname() or "rayref"
-    return f"{base}-{secrets.token_hex(3)}"
-
-
-def default_namespace(environ: dict[str, str] | os._Environ[str]) -> str:
-    if environ.get("POD_NAMESPACE"):
-        return environ["POD_NAMESPACE"]
-    with contextlib.suppress(OSError):
-        namespace = SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
-        if namespace:
-            return namespace
-    return "default"
 
 
 class LeaderMetrics:
@@ -91,61 +69,23 @@ class HealthState:
     identity: str
     role: str = "standby"  # standby, leader, stopping
 
-    def body(self, holder: str) -> bytes:
-        return json.dumps({"role": self.role, "identity": self.identity, "leader": holder}).encode()
+    def view(self, holder: str) -> dict[str, str]:
+        """`/healthz` for both roles: answering at all means the event loop runs
+        (liveness); a standby is ready too, it only waits."""
+        return {"role": self.role, "identity": self.identity, "leader": holder}
 
 
-async def start_health(port: int, state: HealthState, elector: Elector) -> web.AppRunner | None:
-    """`/healthz` for both roles: answering at all means the event loop runs (liveness);
-    a standby is ready too, it only waits."""
-    if not port:
-        return None
-
-    async def healthz(_: web.Request) -> web.Response:
-        return web.Response(body=state.body(elector.holder), content_type="application/json")
-
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    add_readiness(app)  # /readyz: fails while a watch of the refs is stalled
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104 (the kubelet probes it)
-    return runner
-
-
-class Watchdog:
+def leader_watchdog(elector: Elector, exit_process: Callable[[int], None]) -> Watchdog:
     """Kills the process if the leader is past its deadline and still running: the
     event loop was blocked, so the elector could not stop it in time."""
-
-    def __init__(self, elector: Elector, exit_process: Callable[[int], None]) -> None:
-        self._elector = elector
-        self._exit = exit_process
-        self._stop = threading.Event()
-        self._slack = elector.timing.margin / 2
-        self._thread = threading.Thread(target=self._run, name="lease-watchdog", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.wait(WATCHDOG_INTERVAL):
-            elector = self._elector
-            if elector.leading and time.monotonic() > elector.deadline + self._slack:
-                print(
-                    "rayref: leader Lease not renewed in time and the event loop is stuck; exiting",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                self._exit(1)
-                return
-
-
-def _exit_now(code: int) -> None:
-    logging.shutdown()  # flush what was logged so far
-    os._exit(code)
+    return Watchdog(
+        holding=lambda: elector.leading,
+        deadline=lambda: elector.deadline,
+        slack=elector.timing.margin / 2,
+        message="leader Lease not renewed in time and the event loop is stuck",
+        exit_process=exit_process,
+        name="lease-watchdog",
+    )
 
 
 async def run_with_election(
@@ -154,7 +94,7 @@ async def run_with_election(
     *,
     metrics: LeaderMetrics,
     health_port: int,
-    exit_process: Callable[[int], None] = _exit_now,
+    exit_process: Callable[[int], None] = exit_now,
     close: Callable[[], Awaitable[None]] | None = None,
     leading: asyncio.Event | None = None,
 ) -> int:
@@ -169,23 +109,17 @@ async def run_with_election(
             loop.add_signal_handler(signum, stopping.set)
     metrics.leader.set(0)
     state = HealthState(elector.identity)
-    health = await start_health(health_port, state, elector)
-    logger.info(
-        "%s is a candidate for the leader Lease %s (lease %g s, renew deadline %g s, retry %g s)",
-        elector.identity,
-        elector.api,
-        elector.timing.lease_duration,
-        elector.timing.renew_deadline,
-        elector.timing.retry_period,
-    )
-    try:
+    async with replica_process(health_port, lambda: state.view(elector.holder), close):
+        logger.info(
+            "%s is a candidate for the leader Lease %s (lease %g s, renew deadline %g s, "
+            "retry %g s)",
+            elector.identity,
+            elector.api,
+            elector.timing.lease_duration,
+            elector.timing.renew_deadline,
+            elector.timing.retry_period,
+        )
         return await _campaign(elector, lead, metrics, state, stopping, exit_process, leading)
-    finally:
-        if health is not None:
-            await health.cleanup()
-        if close is not None:
-            with contextlib.suppress(Exception):
-                await close()
 
 
 async def _campaign(
@@ -214,7 +148,7 @@ async def _campaign(
 
     state.role = "leader"
     metrics.leading(True)
-    watchdog = Watchdog(elector, exit_process)
+    watchdog = leader_watchdog(elector, exit_process)
     watchdog.start()
     acquired.set()
     if warm is not None and gate is not None:
@@ -319,11 +253,7 @@ def run_elected(
     from rayref.election.kube_lease import KubeLeaseAPI, LeaseClient
     from rayref.observability.metrics import Metrics
 
-    timing = ElectionTiming(
-        settings.leader_election_lease_duration,
-        settings.leader_election_renew_deadline,
-        settings.leader_election_retry_period,
-    )
+    timing = lease_timing(settings)
     # Served before the election, so that a standby shows rayref_leader 0; kopf's
     # startup takes this same object from the memo instead of building its own.
     metrics = Metrics()

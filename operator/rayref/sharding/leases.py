@@ -10,15 +10,15 @@ different slot under another count, and two replicas could then poll it.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from rayref.election.elector import LeaseConflict, LeaseUnavailable
-from rayref.election.lease import API_PATH, LeaseRecord, lease_body, parse_lease
-from rayref.kube.client import KubeClient, KubeConflict, KubeError, KubeNotFound
+from rayref.election.elector import LeaseConflict
+from rayref.election.kube_lease import lease_call, lease_collection
+from rayref.election.lease import LeaseRecord, lease_body, parse_lease
+from rayref.kube.client import KubeClient
 
 SHARDING_LABEL = "rayref.io/sharding"
 ROLE_LABEL = "rayref.io/lease-role"
@@ -64,13 +64,13 @@ def seen_lease(obj: Mapping[str, Any]) -> SeenLease | None:
 
 
 class KubeLeaseSet:
-    """`LeaseSetAPI` over the operator's Kubernetes client (a client of its own, so a
-    burst of status writes never queues a renewal behind it)."""
+    """`LeaseSetAPI` over the replicated modes' Lease client (`election.kube_lease`: a
+    client of its own, so a burst of status writes never queues a renewal behind it)."""
 
     def __init__(self, client: KubeClient, base: str, namespace: str, slots: int) -> None:
         self._client = client
         self.base, self.namespace, self.slots = base, namespace, slots
-        self._collection = f"{API_PATH}/namespaces/{namespace}/leases"
+        self._collection = lease_collection(namespace)
         self._selector = quote(f"{SHARDING_LABEL}={base}")
 
     def __repr__(self) -> str:
@@ -88,15 +88,7 @@ class KubeLeaseSet:
     async def _call(
         self, method: str, path: str, body: Mapping[str, Any] | None, within: float
     ) -> dict[str, Any]:
-        try:
-            async with asyncio.timeout(within):
-                return await self._client.request(method, path, body=body)
-        except TimeoutError:
-            raise LeaseUnavailable(f"no answer within {within:.1f} s") from None
-        except (KubeConflict, KubeNotFound) as error:
-            raise LeaseConflict(error.message) from None
-        except KubeError as error:
-            raise LeaseUnavailable(str(error)) from None
+        return await lease_call(self._client, method, path, body, within, missing_is_conflict=True)
 
     async def list(self, *, within: float) -> dict[str, SeenLease]:
         answer = await self._call(

@@ -16,20 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import sys
-import threading
-import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 
-from rayref.election.lease import ElectionTiming
-from rayref.election.run import WATCHDOG_INTERVAL, _exit_now, default_identity, default_namespace
-from rayref.kube.health import add_readiness
+from rayref.replication.process import (
+    default_identity,
+    default_namespace,
+    exit_now,
+    lease_timing,
+    replica_process,
+)
+from rayref.replication.watchdog import Watchdog
 from rayref.sharding.leases import KubeLeaseSet
 from rayref.sharding.member import MemberConfig, ShardMember
 from rayref.sharding.ownership import Ownership
@@ -54,60 +54,34 @@ class ShardMetrics:
         slots.set(member.slots)
 
 
-def watch_deadline(member: ShardMember, exit_process: Callable[[int], None]) -> threading.Event:
-    """A thread that exits the process if a held slot is past its renew deadline while
-    the event loop, which should have stopped it, does not run."""
-    stop = threading.Event()
-    slack = member.config.timing.margin / 2
-
-    def run() -> None:
-        while not stop.wait(WATCHDOG_INTERVAL):
-            if member.ownership.held and time.monotonic() > member.deadline + slack:
-                print(
-                    "rayref: a slot Lease was not renewed in time and the event loop is "
-                    "stuck; exiting",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                exit_process(1)
-                return
-
-    threading.Thread(target=run, name="shard-watchdog", daemon=True).start()
-    return stop
+def slot_watchdog(member: ShardMember, exit_process: Callable[[int], None]) -> Watchdog:
+    """Exits the process if a held slot is past its renew deadline while the event loop,
+    which should have stopped it, does not run."""
+    return Watchdog(
+        holding=lambda: bool(member.ownership.held),
+        deadline=lambda: member.deadline,
+        slack=member.config.timing.margin / 2,
+        message="a slot Lease was not renewed in time and the event loop is stuck",
+        exit_process=exit_process,
+        name="shard-watchdog",
+    )
 
 
-async def start_health(port: int, member: ShardMember) -> web.AppRunner | None:
-    if not port:
-        return None
-
-    async def healthz(_: web.Request) -> web.Response:
-        body = {
-            "role": "shard",
-            "identity": member.config.identity,
-            "slots": sorted(member.ownership.held),
-        }
-        return web.Response(body=json.dumps(body).encode(), content_type="application/json")
-
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    add_readiness(app)  # /readyz: fails while a watch of the refs is stalled
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104 (the kubelet probes it)
-    return runner
+def health_view(member: ShardMember) -> dict[str, Any]:
+    return {
+        "role": "shard",
+        "identity": member.config.identity,
+        "slots": sorted(member.ownership.held),
+    }
 
 
 def run_sharded(settings: OperatorSettings, environ: dict[str, str], operator: Operator) -> int:
     import kopf
 
-    from rayref.kube.client import KubeClient
+    from rayref.election.kube_lease import LeaseClient
     from rayref.observability.metrics import Metrics
 
-    timing = ElectionTiming(
-        settings.leader_election_lease_duration,
-        settings.leader_election_renew_deadline,
-        settings.leader_election_retry_period,
-    )
+    timing = lease_timing(settings)
     identity = settings.leader_election_identity or default_identity(environ)
     config = MemberConfig(
         base=settings.leader_election_lease_name,
@@ -119,35 +93,40 @@ def run_sharded(settings: OperatorSettings, environ: dict[str, str], operator: O
     metrics = Metrics()
 
     async def main() -> int:
-        client = KubeClient.from_environment()
+        # from_environment builds `cls`: a LeaseClient.
+        client = cast(LeaseClient, LeaseClient.from_environment())
         namespace = settings.leader_election_namespace or default_namespace(environ)
         api = KubeLeaseSet(client, config.base, namespace, settings.shards)
-        member = ShardMember(api, ownership, config, exit_process=_exit_now)
+        member = ShardMember(api, ownership, config, exit_process=exit_now)
         ShardMetrics(metrics.registry, member)
         metrics.serve(settings.metrics_port)
-        health = await start_health(settings.health_port, member)
-        watchdog = watch_deadline(member, _exit_now)
-        logger.info(
-            "%s is a shard member (%d slots, Leases %s-shard-* in %s)",
-            identity,
-            settings.shards,
-            config.base,
-            namespace,
-        )
-        loop_task = asyncio.ensure_future(member.run())
-        try:
-            await operator(kopf.Memo(settings=settings, metrics=metrics, ownership=ownership), None)
-        finally:
-            # kopf has stopped: nothing polls any more, so every slot can go at once.
-            ownership.drop_all()
-            loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop_task
-            await member.release_all()
-            watchdog.set()
-            if health is not None:
-                await health.cleanup()
-            await client.close()
+        memo = kopf.Memo(settings=settings, metrics=metrics, ownership=ownership)
+        async with replica_process(settings.health_port, lambda: health_view(member), client.close):
+            logger.info(
+                "%s is a shard member (%d slots, Leases %s-shard-* in %s)",
+                identity,
+                settings.shards,
+                config.base,
+                namespace,
+            )
+            await _serve(member, operator, memo)
         return 0
 
     return asyncio.run(main())
+
+
+async def _serve(member: ShardMember, operator: Operator, memo: kopf.Memo) -> None:
+    """kopf beside the member loop; once kopf stops, every slot is given back."""
+    watchdog = slot_watchdog(member, exit_now)
+    watchdog.start()
+    loop_task = asyncio.ensure_future(member.run())
+    try:
+        await operator(memo, None)
+    finally:
+        # kopf has stopped: nothing polls any more, so every slot can go at once.
+        member.ownership.drop_all()
+        loop_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop_task
+        await member.release_all()
+        watchdog.stop()
