@@ -1,4 +1,4 @@
-"""metav1.Condition lists as plain JSON dicts, with a replaceable clock.
+"""metav1.Condition lists as plain JSON dicts; the time is an argument (`now`).
 
 `lastTransitionTime` moves only when a condition's status flips; a new reason or message
 alone keeps it, as Kubernetes' own `meta.SetStatusCondition` does.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from rayref.api.models import CONDITION_MESSAGE_MAX_LENGTH, CONDITION_REASON_MAX_LENGTH
 from rayref.emr.redaction import redact_text
@@ -25,12 +25,6 @@ FAILED = "Failed"
 SUSPENDED = "Suspended"
 
 _NOT_IN_REASON = re.compile(r"[^A-Za-z0-9_,:]")
-
-
-class Clock(Protocol):
-    """Returns the current time; tests pass a fixed or stepping one."""
-
-    def __call__(self) -> datetime: ...
 
 
 def utc_now() -> datetime:

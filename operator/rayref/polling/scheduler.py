@@ -16,13 +16,13 @@ import contextlib
 import heapq
 import logging
 import random
-import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rayref.api.specs import ParsedSpec
 from rayref.observability.faults import Faults, describe
+from rayref.polling.clock import Clock, SystemClock
 from rayref.polling.packed import pack
 from rayref.polling.refs import PollFunction, PollOutcome, PollStrategy, RefKey, RefSnapshot
 from rayref.polling.timing import CRASH_RETRY_DELAY
@@ -51,20 +51,6 @@ class PerRefStrategy:
 
     async def poll_batch(self, refs: Sequence[RefSnapshot]) -> Mapping[RefKey, PollOutcome]:
         return {ref.key: await self._poll(ref) for ref in refs}
-
-
-class Clock(Protocol):
-    def now(self) -> float: ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class MonotonicClock:
-    def now(self) -> float:
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
 
 
 def default_jitter(delay: float) -> float:
@@ -137,7 +123,7 @@ class Scheduler:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
         self._strategy = strategy
-        self._clock: Clock = clock or MonotonicClock()
+        self._clock: Clock = clock or SystemClock()
         self._max_in_flight = max_in_flight
         self._jitter = jitter
         self._faults = faults

@@ -21,14 +21,7 @@ from rayref.kube.watch import (
     retry_delay,
 )
 from rayref.observability.metrics import Metrics
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import ManualClock
 
 
 class RefusingClient(KubeClient):
@@ -49,7 +42,7 @@ class RefusingClient(KubeClient):
 
 
 async def run_informer(
-    client: RefusingClient, health: WatchHealth, clock: Clock, sleeps: int
+    client: RefusingClient, health: WatchHealth, clock: ManualClock, sleeps: int
 ) -> list[float]:
     """Run the informer until it has slept `sleeps` times; returns the sleeps."""
     slept: list[float] = []
@@ -57,7 +50,7 @@ async def run_informer(
 
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
-        clock.now += seconds
+        clock.t += seconds
         if len(slept) >= sleeps:
             done.set()
             await asyncio.Event().wait()  # park here until cancelled
@@ -93,7 +86,7 @@ def test_retries_back_off_to_a_ceiling() -> None:
 async def test_a_refused_listing_is_retried_with_backoff_and_logged_a_bounded_number_of_times(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    clock, metrics = Clock(), Metrics()
+    clock, metrics = ManualClock(), Metrics()
     health = WatchHealth(clock)
     health.metrics = metrics
     client = RefusingClient()
@@ -107,12 +100,12 @@ async def test_a_refused_listing_is_retried_with_backoff_and_logged_a_bounded_nu
     assert failures == 40
     # about 17 minutes of failures: a line at the first and one per 5 minutes
     lines = [r for r in caplog.records if "failed" in r.getMessage()]
-    assert 1 <= len(lines) <= 1 + clock.now // 300
+    assert 1 <= len(lines) <= 1 + clock.t // 300
     assert "403" in lines[0].getMessage() or "Forbidden" in lines[0].getMessage()
 
 
 def test_a_watch_failing_for_a_while_fails_readiness_until_it_lists_again() -> None:
-    clock, metrics = Clock(), Metrics()
+    clock, metrics = ManualClock(), Metrics()
     health = WatchHealth(clock)
     health.metrics = metrics
     health.started("jobs/t1", JOB_KIND)
@@ -120,12 +113,12 @@ def test_a_watch_failing_for_a_while_fails_readiness_until_it_lists_again() -> N
     assert readiness(health).status == 200
 
     health.failed("jobs/t1", KubeError(403, "Forbidden", "no"))
-    clock.now += STALLED_AFTER_SECONDS / 2
+    clock.t += STALLED_AFTER_SECONDS / 2
     health.failed("jobs/t1", KubeError(403, "Forbidden", "no"))
     assert readiness(health).status == 200  # a passing fault is not a stall
     assert metrics.registry.get_sample_value("rayref_watch_healthy", {"kind": JOB_KIND}) == 0
 
-    clock.now += STALLED_AFTER_SECONDS
+    clock.t += STALLED_AFTER_SECONDS
     answer = readiness(health)
     assert answer.status == 503
     assert isinstance(answer.body, bytes)
@@ -137,11 +130,11 @@ def test_a_watch_failing_for_a_while_fails_readiness_until_it_lists_again() -> N
 
 
 def test_a_stopped_watch_no_longer_counts() -> None:
-    clock = Clock()
+    clock = ManualClock()
     health = WatchHealth(clock)
     health.started("slot-3", JOB_KIND)
     health.failed("slot-3", KubeError(500, "InternalError", "x"))
-    clock.now += STALLED_AFTER_SECONDS * 2
+    clock.t += STALLED_AFTER_SECONDS * 2
     assert health.stalled() == ["slot-3"]
     health.stopped("slot-3")  # the slot was given up
     assert health.stalled() == []

@@ -8,14 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from rayref.observability.faults import MESSAGE_LIMIT, Faults, describe
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
+from tests.support.clock import ManualClock
 
 
 def boom() -> int:
@@ -25,7 +18,7 @@ def boom() -> int:
 def test_a_contained_fault_is_returned_counted_and_logged_once_per_interval(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     registry = CollectorRegistry()
     faults = Faults(registry, clock=clock, log_interval=60)
     with caplog.at_level(logging.WARNING, logger="rayref.faults"):

@@ -37,6 +37,7 @@ from rayref.polling.cloud import CloudAccess, EmrReader
 from rayref.polling.reconcile import PollContext, Poller
 from rayref.polling.refs import RefKey, RefSnapshot
 from rayref.polling.sweeps import ListPollStrategy
+from tests.support.clock import ManualClock
 from tests.unit.mirror.remotes import at, cluster_body, job_body
 
 WORKSPACE = "w-d2d82aa09155"
@@ -57,22 +58,16 @@ CLUSTER_GET_ONLY_KEYS = frozenset(
 )
 
 
-class FakeClock:
+class FakeClock(ManualClock):
     """The monotonic clock (call it) and a wall clock (`now`) that move together."""
 
     def __init__(self, start: float = 1000.0) -> None:
+        super().__init__(start)
         self.start = start
-        self.t = start
-
-    def __call__(self) -> float:
-        return self.t
 
     def now(self) -> datetime:
         # After the fixture bodies' times, so mapped durations and ages are positive.
         return at(100_000 + self.t - self.start)
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from rayref.observability.metrics import Metrics
 from rayref.polling.gauges import TrackedStrategy, refresh
 from rayref.polling.refs import PollOutcome, RefKey, RefSnapshot
 from rayref.polling.scheduler import PerRefStrategy, Scheduler
-from tests.unit.polling.test_scheduler import FakeClock, settle
+from tests.support.clock import SteppingClock as FakeClock
+from tests.support.clock import settle
 
 JOB, CLUSTER = "RayJobRef", "RayClusterRef"
 

@@ -12,16 +12,9 @@ from rayref.api.kinds import CLUSTER_KIND, JOB_KIND
 from rayref.emr.budget import RequestBudget
 from rayref.polling.node_refresh import SpareBudget
 from rayref.polling.refs import RefSnapshot
+from tests.support.clock import ManualClock
 from tests.unit.polling.fakes import World
 from tests.unit.polling.test_sweeps import INTERVAL, read_clusters, read_jobs, sweep
-
-
-class BudgetClock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 async def _no_sleep(_: float) -> None:
@@ -30,8 +23,8 @@ async def _no_sleep(_: float) -> None:
 
 def _budget(
     tokens: float, *, burst: int = 10, rate: float = 1.0
-) -> tuple[RequestBudget, BudgetClock]:
-    clock = BudgetClock()
+) -> tuple[RequestBudget, ManualClock]:
+    clock = ManualClock()
     budget = RequestBudget(rate, burst, clock=clock, sleep=_no_sleep)
     budget._tokens = tokens  # a bucket other reads have drawn down to this
     return budget, clock

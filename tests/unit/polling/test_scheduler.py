@@ -25,43 +25,7 @@ from rayref.polling.scheduler import (
     Scheduler,
 )
 from rayref.polling.timing import CRASH_RETRY_DELAY
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
-
-    def now(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._sleepers.append((self.t + seconds, future))
-        try:
-            await future
-        finally:
-            self._sleepers = [(d, f) for d, f in self._sleepers if f is not future]
-
-    async def advance(self, seconds: float) -> None:
-        """Move time forward in small steps, letting the scheduler react at each."""
-        target = self.t + seconds
-        while True:
-            await settle()
-            pending = [d for d, f in self._sleepers if not f.done() and d <= target]
-            if not pending:
-                break
-            self.t = max(self.t, min(pending))
-            for deadline, future in self._sleepers:
-                if deadline <= self.t and not future.done():
-                    future.set_result(None)
-        self.t = target
-        await settle()
-
-
-async def settle() -> None:
-    for _ in range(50):
-        await asyncio.sleep(0)
+from tests.support.clock import SteppingClock as FakeClock
 
 
 class FakePoller:
