@@ -75,35 +75,46 @@ def _drop_null(node: dict[str, Any], path: str) -> dict[str, Any]:
     return {**others[0], **merged}
 
 
+# What `_keyword` returns for a keyword the CRD schema leaves out.
+_OMIT = object()
+
+
 def _convert(node: dict[str, Any], definitions: dict[str, Any], path: str) -> dict[str, Any]:
     node = _drop_null(_resolve(node, definitions, path), path)
     node = _resolve(node, definitions, path)  # an anyOf variant may itself be a $ref
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key in _DROPPED:
-            continue
-        if key == "properties":
-            out[key] = {
-                name: _convert(sub, definitions, f"{path}.{name}") for name, sub in value.items()
-            }
-        elif key == "items":
-            out[key] = _convert(value, definitions, f"{path}[]")
-        elif key == "additionalProperties":
-            if value is False:
-                continue  # pruning already drops unknown fields
-            if value is True:
-                raise SchemaError(f"{path}: free-form object")
-            out[key] = _convert(value, definitions, f"{path}.*")
-        elif key == "description":
-            # Docstrings wrap at the source width; kubectl explain wraps on its own.
-            out[key] = " ".join(value.split())
-        elif key == "default":
-            if value is not None:
-                out[key] = value
-        elif key in _KEPT:
-            out[key] = value
-        else:
-            raise SchemaError(f"{path}: unsupported keyword {key!r}")
+        converted = _keyword(key, value, definitions, path)
+        if converted is not _OMIT:
+            out[key] = converted
+    return _checked(out, path)
+
+
+def _keyword(key: str, value: Any, definitions: dict[str, Any], path: str) -> Any:
+    """One keyword's value in the CRD schema, or `_OMIT`."""
+    if key in _DROPPED:
+        return _OMIT
+    if key == "properties":
+        return {name: _convert(sub, definitions, f"{path}.{name}") for name, sub in value.items()}
+    if key == "items":
+        return _convert(value, definitions, f"{path}[]")
+    if key == "additionalProperties":
+        if value is False:
+            return _OMIT  # pruning already drops unknown fields
+        if value is True:
+            raise SchemaError(f"{path}: free-form object")
+        return _convert(value, definitions, f"{path}.*")
+    if key == "description":
+        # Docstrings wrap at the source width; kubectl explain wraps on its own.
+        return " ".join(value.split())
+    if key == "default":
+        return _OMIT if value is None else value
+    if key in _KEPT:
+        return value
+    raise SchemaError(f"{path}: unsupported keyword {key!r}")
+
+
+def _checked(out: dict[str, Any], path: str) -> dict[str, Any]:
     if "type" not in out:
         raise SchemaError(f"{path}: no type")
     if out["type"] == "object" and "properties" in out and "additionalProperties" in out:
