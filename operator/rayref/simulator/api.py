@@ -97,13 +97,7 @@ class ApiHandler:
         operation, workspace_id, object_id = found
         fault = self.state.faults.for_operation(operation)
         if fault is not None:
-            if fault.rule.latency_seconds:
-                await asyncio.sleep(fault.rule.latency_seconds)
-            if fault.drop.fire():
-                self.state.counters.count(operation, "dropped", workspace_id)
-                if request.transport is not None:
-                    request.transport.abort()
-                raise asyncio.CancelledError
+            await self._delay_or_drop(fault, request, operation, workspace_id)
         try:
             body = await request.read() if request.can_read_body else b""
             self.state.verifier.verify(request.method, path, raw_query, request.headers, body)
@@ -118,18 +112,37 @@ class ApiHandler:
             return self._error(error, operation, workspace_id, request_id, host)
         outcome = "ok"
         if fault is not None:
-            if fault.malformed.fire():
-                payload, outcome = (
-                    b'{"requestId":"' + request_id.encode() + b'",<html>',
-                    "malformed",
-                )
-            elif fault.truncated.fire():
-                payload, outcome = payload[: max(1, len(payload) // 2)], "truncated"
+            payload, outcome = self._spoil(fault, payload, request_id)
         self.state.counters.count(operation, outcome, workspace_id)
         return web.Response(
             body=payload,
             headers={"Content-Type": CONTENT_TYPE, "x-acs-request-id": request_id},
         )
+
+    async def _delay_or_drop(
+        self,
+        fault: ActiveFault,
+        request: web.Request,
+        operation: str,
+        workspace_id: str | None,
+    ) -> None:
+        """The faults that act before the request is read: latency, a dropped connection."""
+        if fault.rule.latency_seconds:
+            await asyncio.sleep(fault.rule.latency_seconds)
+        if fault.drop.fire():
+            self.state.counters.count(operation, "dropped", workspace_id)
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError
+
+    @staticmethod
+    def _spoil(fault: ActiveFault, payload: bytes, request_id: str) -> tuple[bytes, str]:
+        """The faults that act on an answer: malformed or truncated JSON, and its outcome."""
+        if fault.malformed.fire():
+            return b'{"requestId":"' + request_id.encode() + b'",<html>', "malformed"
+        if fault.truncated.fire():
+            return payload[: max(1, len(payload) // 2)], "truncated"
+        return payload, "ok"
 
     @staticmethod
     def _inject(fault: ActiveFault) -> None:

@@ -18,6 +18,7 @@ from typing import Literal, Protocol
 from rayref.emr.signing import (
     ALGORITHM,
     EMPTY_PAYLOAD_HASH,
+    ParsedAuthorization,
     canonical_query,
     canonical_request,
     parse_authorization,
@@ -163,23 +164,8 @@ class Verifier:
         body: bytes,
     ) -> AccessKey:
         """The key that signed the request; raises ApiError when the request is not valid."""
-        authorization = headers.get("authorization")
-        if not authorization:
-            raise auth_error(400, "IncompleteSignature", "The Authorization header is missing.")
-        try:
-            parsed = parse_authorization(authorization)
-        except ValueError as problem:
-            raise auth_error(400, "IncompleteSignature", str(problem)) from None
-        if parsed.algorithm != ALGORITHM:
-            raise auth_error(
-                400, "IncompleteSignature", f"Unsupported signature algorithm {parsed.algorithm}."
-            )
+        parsed = self._authorization(headers)
         signed = parsed.signed_headers
-        for name in MANDATORY_SIGNED:
-            if name not in signed or headers.get(name) is None:
-                raise auth_error(
-                    400, "IncompleteSignature", f"The header {name} must be sent and signed."
-                )
         date = headers.get("x-acs-date") or ""
         epoch = self._dates.epoch(date)
         if epoch is None:
@@ -193,15 +179,7 @@ class Verifier:
             raise auth_error(
                 400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."
             )
-        key = self.keys.get(parsed.access_key_id)
-        if key is None or key.state == "deleted":
-            raise auth_error(
-                404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."
-            )
-        if key.state == "inactive":
-            raise auth_error(
-                400, "InvalidAccessKeyId.Inactive", "Specified access key is disabled."
-            )
+        key = self._usable_key(parsed.access_key_id)
         self._check_token(key, parsed.access_key_id, signed, headers, now)
         content_hash = headers.get("x-acs-content-sha256") or ""
         actual_hash = EMPTY_PAYLOAD_HASH if not body else hashlib.sha256(body).hexdigest()
@@ -230,6 +208,39 @@ class Verifier:
         if not self.nonces.use(nonce, now):
             raise auth_error(
                 400, "SignatureNonceUsed", "Specified signature nonce was used already."
+            )
+        return key
+
+    @staticmethod
+    def _authorization(headers: HeaderSource) -> ParsedAuthorization:
+        """The Authorization header, if it is one this API takes, naming what must be signed."""
+        authorization = headers.get("authorization")
+        if not authorization:
+            raise auth_error(400, "IncompleteSignature", "The Authorization header is missing.")
+        try:
+            parsed = parse_authorization(authorization)
+        except ValueError as problem:
+            raise auth_error(400, "IncompleteSignature", str(problem)) from None
+        if parsed.algorithm != ALGORITHM:
+            raise auth_error(
+                400, "IncompleteSignature", f"Unsupported signature algorithm {parsed.algorithm}."
+            )
+        for name in MANDATORY_SIGNED:
+            if name not in parsed.signed_headers or headers.get(name) is None:
+                raise auth_error(
+                    400, "IncompleteSignature", f"The header {name} must be sent and signed."
+                )
+        return parsed
+
+    def _usable_key(self, access_key_id: str) -> AccessKey:
+        key = self.keys.get(access_key_id)
+        if key is None or key.state == "deleted":
+            raise auth_error(
+                404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."
+            )
+        if key.state == "inactive":
+            raise auth_error(
+                400, "InvalidAccessKeyId.Inactive", "Specified access key is disabled."
             )
         return key
 
