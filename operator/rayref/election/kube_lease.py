@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import aiohttp
@@ -45,6 +45,12 @@ class LeaseClient(KubeClient):
                 raise LeaseUnavailable(f"watch answered {response.status}")
             line = await response.content.readline()
             return bool(line.strip())
+
+
+def lease_client() -> LeaseClient:
+    """The replica's Lease client, configured as the operator's own client is."""
+    # from_environment builds `cls`: a LeaseClient.
+    return cast(LeaseClient, LeaseClient.from_environment())
 
 
 def lease_collection(namespace: str) -> str:

@@ -21,18 +21,13 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from rayref.election.elector import Elector
-from rayref.replication.process import (
-    default_identity,
-    default_namespace,
-    exit_now,
-    lease_timing,
-    replica_process,
-)
+from rayref.replication.process import default_identity as default_identity
+from rayref.replication.process import exit_now, replica_place, replica_process
 from rayref.replication.watchdog import Watchdog
 
 if TYPE_CHECKING:
@@ -250,10 +245,10 @@ def run_elected(
     5 s for its own waiter task before returning, delaying the release of the Lease."""
     import kopf
 
-    from rayref.election.kube_lease import KubeLeaseAPI, LeaseClient
+    from rayref.election.kube_lease import KubeLeaseAPI, lease_client
     from rayref.observability.metrics import Metrics
 
-    timing = lease_timing(settings)
+    place = replica_place(settings, environ)
     # Served before the election, so that a standby shows rayref_leader 0; kopf's
     # startup takes this same object from the memo instead of building its own.
     metrics = Metrics()
@@ -261,17 +256,14 @@ def run_elected(
     metrics.serve(settings.metrics_port)
 
     async def main() -> int:
-        # from_environment builds `cls`: a LeaseClient.
-        client = cast(LeaseClient, LeaseClient.from_environment())
+        client = lease_client()
         api = KubeLeaseAPI(
             client,
             settings.leader_election_lease_name,
-            settings.leader_election_namespace or default_namespace(environ),
-            retry_period=timing.retry_period,
+            place.namespace,
+            retry_period=place.timing.retry_period,
         )
-        elector = Elector(
-            api, settings.leader_election_identity or default_identity(environ), timing
-        )
+        elector = Elector(api, place.identity, place.timing)
         memo = kopf.Memo(settings=settings, metrics=metrics)
         leading = asyncio.Event() if settings.leader_election_standby == "warm" else None
         if leading is not None:

@@ -9,6 +9,7 @@ import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -19,7 +20,7 @@ SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/
 
 
 class LeaseSettings(Protocol):
-    """The settings a replica's Leases are timed by (`controller.settings`)."""
+    """The settings that place a replica's Leases (`controller.settings`)."""
 
     @property
     def leader_election_lease_duration(self) -> float: ...
@@ -27,13 +28,32 @@ class LeaseSettings(Protocol):
     def leader_election_renew_deadline(self) -> float: ...
     @property
     def leader_election_retry_period(self) -> float: ...
+    @property
+    def leader_election_identity(self) -> str | None: ...
+    @property
+    def leader_election_namespace(self) -> str | None: ...
 
 
-def lease_timing(settings: LeaseSettings) -> ElectionTiming:
-    return ElectionTiming(
-        settings.leader_election_lease_duration,
-        settings.leader_election_renew_deadline,
-        settings.leader_election_retry_period,
+@dataclass(frozen=True)
+class ReplicaPlace:
+    """Who a replica is among the others, where its Leases live, how they are timed."""
+
+    identity: str
+    namespace: str
+    timing: ElectionTiming
+
+
+def replica_place(settings: LeaseSettings, environ: dict[str, str]) -> ReplicaPlace:
+    """The settings win; else the pod's name and namespace (downward API, service
+    account), so that the chart need not set them."""
+    return ReplicaPlace(
+        identity=settings.leader_election_identity or default_identity(environ),
+        namespace=settings.leader_election_namespace or default_namespace(environ),
+        timing=ElectionTiming(
+            settings.leader_election_lease_duration,
+            settings.leader_election_renew_deadline,
+            settings.leader_election_retry_period,
+        ),
     )
 
 

@@ -18,17 +18,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Gauge
 
-from rayref.replication.process import (
-    default_identity,
-    default_namespace,
-    exit_now,
-    lease_timing,
-    replica_process,
-)
+from rayref.replication.process import exit_now, replica_place, replica_process
 from rayref.replication.watchdog import Watchdog
 from rayref.sharding.leases import KubeLeaseSet
 from rayref.sharding.member import MemberConfig, ShardMember
@@ -78,25 +72,22 @@ def health_view(member: ShardMember) -> dict[str, Any]:
 def run_sharded(settings: OperatorSettings, environ: dict[str, str], operator: Operator) -> int:
     import kopf
 
-    from rayref.election.kube_lease import LeaseClient
+    from rayref.election.kube_lease import lease_client
     from rayref.observability.metrics import Metrics
 
-    timing = lease_timing(settings)
-    identity = settings.leader_election_identity or default_identity(environ)
+    place = replica_place(settings, environ)
     config = MemberConfig(
         base=settings.leader_election_lease_name,
-        identity=identity,
-        pod_name=environ.get("POD_NAME") or identity,
-        timing=timing,
+        identity=place.identity,
+        pod_name=environ.get("POD_NAME") or place.identity,
+        timing=place.timing,
     )
     ownership = Ownership(settings.shards, settings.default_region)
     metrics = Metrics()
 
     async def main() -> int:
-        # from_environment builds `cls`: a LeaseClient.
-        client = cast(LeaseClient, LeaseClient.from_environment())
-        namespace = settings.leader_election_namespace or default_namespace(environ)
-        api = KubeLeaseSet(client, config.base, namespace, settings.shards)
+        client = lease_client()
+        api = KubeLeaseSet(client, config.base, place.namespace, settings.shards)
         member = ShardMember(api, ownership, config, exit_process=exit_now)
         ShardMetrics(metrics.registry, member)
         metrics.serve(settings.metrics_port)
@@ -104,10 +95,10 @@ def run_sharded(settings: OperatorSettings, environ: dict[str, str], operator: O
         async with replica_process(settings.health_port, lambda: health_view(member), client.close):
             logger.info(
                 "%s is a shard member (%d slots, Leases %s-shard-* in %s)",
-                identity,
+                place.identity,
                 settings.shards,
                 config.base,
-                namespace,
+                place.namespace,
             )
             await _serve(member, operator, memo)
         return 0
