@@ -243,7 +243,11 @@ class ListPollStrategy:
         self, key: GroupKey, refs: list[RefSnapshot], started: float
     ) -> tuple[list[RefSnapshot], dict[RefKey, PollOutcome]]:
         """Look refs up in a (possibly reused) sweep. Returns the refs that need their
-        own poll and the outcomes of the others."""
+        own poll and the outcomes of the others.
+
+        What the sweep showed of each ref is gathered first (`_sight`: the steps that read
+        state or the clock, or may fault), `listings.plan_listed` decides what to do with
+        all of them, and `_carry_out` does it: the decision stays pure and testable."""
         lookup, taken_at, error = await self._lister.lookup(key, refs, started)
         if error is not None:
             logger.warning(
@@ -287,7 +291,11 @@ class ListPollStrategy:
             and self._nodes_due(key, ref, state, summary)
         )
         return listings.Sighting(
-            ref, True, judgement=judgement, nodes_due=nodes_due, node_age=_node_age_key(state)
+            ref,
+            listed=True,
+            judgement=judgement,
+            nodes_due=nodes_due,
+            node_age=_node_age_key(state),
         )
 
     async def _carry_out(
