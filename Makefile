@@ -4,8 +4,16 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# pytest-xdist workers for `make test`: the integration tests mostly wait on a control
+# plane, so more workers than cores pay (docs/testing.md has the measurements). Each
+# worker starts its own control plane and simulator; `TEST_WORKERS=0` runs serially.
+TEST_WORKERS ?= 6
+# loadgroup keeps the node tier (xdist_group "node") on one worker, one test at a time.
+XDIST  := -n $(TEST_WORKERS) --dist loadgroup
+# The inner loop's integration smoke: the test bed, and the operator against it.
+SMOKE  := tests/integration/test_testbed.py tests/integration/test_controller_lifecycle.py
 
-.PHONY: venv envtest image lint test test-unit test-integration demo crds bench bench-smoke clean
+.PHONY: venv envtest image lint test test-fast test-unit test-integration demo crds bench bench-smoke clean
 
 venv: $(STAMP)
 
@@ -46,7 +54,11 @@ test-integration: venv envtest
 
 # The test command of the README and of CI: lint, then every tier.
 test: venv envtest lint
-	$(BIN)/pytest tests
+	$(BIN)/pytest $(XDIST) tests
+
+# The inner loop (under 3 minutes): lint, the unit tier, an integration smoke.
+test-fast: venv envtest lint
+	$(BIN)/pytest $(XDIST) tests/unit $(SMOKE)
 
 demo: venv envtest
 	$(BIN)/rayref demo $(DEMO_ARGS)

@@ -44,6 +44,7 @@ from bench import report
 from bench.kubeapi import Kube
 from bench.measure import Expectation, ProcWatch, Watcher, percentile, scrape
 from bench.world import POLL_INTERVAL, Ref, World, create, plan, presync, write_scenario
+from rayref.devcluster.processes import ChildProcess
 
 REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -95,33 +96,26 @@ def _free_port() -> int:
 
 
 class Process:
-    """A child process stopped by its pid (SIGTERM, then SIGKILL)."""
+    """A child of `rayref.devcluster.processes` (stopped by its pid: SIGTERM, then SIGKILL),
+    started at once, as the benchmark's scenarios want it."""
 
     def __init__(self, argv: list[str], env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            argv,
-            cwd=REPO,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.child = ChildProcess(log_path.stem, argv, log_path, env=env, cwd=REPO)
+        self.child.start()
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes]:
+        popen = self.child.popen
+        assert popen is not None
+        return popen
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
     def stop(self, timeout: float = 20.0) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
-        self._log.close()
+        self.child.stop(grace=timeout)
 
 
 def _child_env(kubeconfig: Path) -> dict[str, str]:

@@ -16,13 +16,12 @@ import json
 import os
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from rayref.devcluster.processes import ChildProcess
 from rayref.emr.credentials import Credentials
 from rayref.emr.signing import (
     canonical_query,
@@ -57,22 +56,24 @@ def _scenario(jobs: int) -> dict[str, object]:
     }
 
 
-def _start(scenario: Path, log: Path, cpu: str | None) -> tuple[subprocess.Popen[bytes], int]:
+def _start(scenario: Path, log: Path, cpu: str | None) -> tuple[ChildProcess, int, int]:
+    """The simulator as a child of the one launcher; (process, pid, port)."""
     command = [sys.executable, "-m", "rayref.simulator", "--port", "0", "--scenario", str(scenario)]
     if cpu is not None and shutil.which("taskset"):
         command = ["taskset", "-c", cpu, *command]
-    out = log.with_suffix(".stdout")
-    with out.open("wb") as stdout, log.open("wb") as stderr:
-        process = subprocess.Popen(command, stdout=stdout, stderr=stderr)
+    process = ChildProcess("rayref-simulator", command, log)
+    process.start()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        text = out.read_text()
-        if LISTENING in text:
-            return process, int(text.split(LISTENING, 1)[1].split(":")[-1].split()[0])
-        if process.poll() is not None:
+        text = process.log_text()
+        if LISTENING in text and process.pid is not None:
+            port = int(text.split(LISTENING, 1)[1].split(":")[-1].split()[0])
+            return process, process.pid, port
+        if not process.running():
             break
         time.sleep(0.05)
-    raise SystemExit(f"the simulator did not start:\n{log.read_text()}")
+    process.stop()
+    raise SystemExit(f"the simulator did not start:\n{process.log_text()}")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -151,7 +152,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="rayref-bench-sim-"))
     scenario = workdir / "scenario.json"
     scenario.write_text(json.dumps(_scenario(args.jobs)))
-    process, port = _start(scenario, workdir / "simulator.log", args.server_cpu or None)
+    process, pid, port = _start(scenario, workdir / "simulator.log", args.server_cpu or None)
     if args.server_cpu and shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         # keep the client off the simulator's core
         os.sched_setaffinity(0, {cpu for cpu in os.sched_getaffinity(0) if cpu != 0} or {0})
@@ -175,7 +176,7 @@ def main() -> int:
             )
             for _ in range(args.requests)
         ]
-        results["GetRayJob"] = _measure(process.pid, port, gets, args.connections)
+        results["GetRayJob"] = _measure(pid, port, gets, args.connections)
         pages = max(1, args.jobs // 100)
         lists = [
             _request(
@@ -186,10 +187,9 @@ def main() -> int:
             )
             for _ in range(args.list_requests)
         ]
-        results["ListRayJob(100 items)"] = _measure(process.pid, port, lists, args.connections)
+        results["ListRayJob(100 items)"] = _measure(pid, port, lists, args.connections)
     finally:
-        os.kill(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
+        process.stop()
     print(json.dumps({"jobs": args.jobs, "connections": args.connections, "results": results}))
     for name, result in results.items():
         print(

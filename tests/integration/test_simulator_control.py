@@ -136,7 +136,7 @@ async def test_the_process_seeds_from_json_and_stops_on_sigterm(tmp_path: Path) 
             clock = await control.clock()
             state = await control.state()
     finally:
-        os.kill(process.pid, signal.SIGTERM)
+        os.kill(running.pid, signal.SIGTERM)
         exit_code = process.wait(timeout=10)
         stop_simulator(process)
 

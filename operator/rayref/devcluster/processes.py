@@ -1,4 +1,4 @@
-"""The one manager of child processes, for the control plane and for the demo's children.
+"""The one manager of child processes: the control plane, the demo, the tests, the benchmark.
 
 Every child is started here and stopped by its pid: SIGTERM, then SIGKILL after a
 grace period, and always reaped. Each child gets its own session, so a Ctrl-C in
@@ -62,11 +62,18 @@ class ChildProcess:
         self.cwd = cwd
         self.append_log = append_log
         self._popen: subprocess.Popen[bytes] | None = None
+        # Kept after stop(): a test or benchmark reads the exit code of what it stopped.
+        self._last: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
 
     @property
     def pid(self) -> int | None:
         return self._popen.pid if self._popen else None
+
+    @property
+    def popen(self) -> subprocess.Popen[bytes] | None:
+        """The last start's child, also after `stop()` (its exit code, its pid)."""
+        return self._last
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,6 +94,7 @@ class ChildProcess:
             # thread lives as long as the process.
             preexec_fn=_die_with_parent if is_main else None,
         )
+        self._last = self._popen
 
     def running(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
@@ -107,6 +115,20 @@ class ChildProcess:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+
+    def wait(self, timeout: float) -> int:
+        """The exit code once the child exits on its own (or by a signal sent by pid)."""
+        if self._last is None:
+            raise ProcessFailed(f"{self.name} was never started")
+        return self._last.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        """SIGKILL at once, like a node failure or an OOM kill; reaps the child."""
+        popen = self._popen
+        if popen is not None and popen.poll() is None:
+            popen.kill()
+            popen.wait()
+        self.stop()
 
     def rss_bytes(self) -> int:
         """Resident memory of the running child (for measurements); 0 once it is gone."""
