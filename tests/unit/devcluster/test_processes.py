@@ -177,3 +177,49 @@ def test_tail_of_a_missing_log_says_so(tmp_path: Path, missing: bool) -> None:
         log.write_text("a\nb\n")
     child = ChildProcess("x", ["true"], log)
     assert child.tail() == ("(no log)" if missing else "a\nb")
+
+
+def test_kill_gives_the_child_no_chance_to_clean_up_and_keeps_its_exit_code(
+    tmp_path: Path,
+) -> None:
+    # The operator fixture's kill(): a node failure, no SIGTERM first, and the test still
+    # reads how the process ended after the launcher has forgotten it.
+    child = ChildProcess(
+        "tidy",
+        _python(
+            """
+            import signal, sys, time
+            def tidy(*_):
+                print("cleaned up", flush=True)
+                sys.exit(0)
+            signal.signal(signal.SIGTERM, tidy)
+            print("ready", flush=True)
+            time.sleep(60)
+            """
+        ),
+        tmp_path / "tidy.log",
+    )
+    child.start()
+    pid = child.pid
+    assert pid is not None
+    deadline = time.monotonic() + 10
+    while "ready" not in child.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "ready" in child.log_text()
+    child.kill()
+    assert not child.running()
+    assert _wait_gone(pid)
+    assert child.popen is not None
+    assert child.popen.returncode == -signal.SIGKILL
+    assert "cleaned up" not in child.log_text()
+
+
+def test_wait_returns_the_exit_code_of_a_child_stopped_by_its_pid(tmp_path: Path) -> None:
+    child = ChildProcess("sleeper", _python("import time; time.sleep(60)"), tmp_path / "s.log")
+    child.start()
+    assert child.pid is not None
+    os.kill(child.pid, signal.SIGTERM)
+    assert child.wait(timeout=10) == -signal.SIGTERM
+    child.stop()
+    assert child.pid is None
+    assert child.popen is not None and child.popen.returncode == -signal.SIGTERM
