@@ -22,7 +22,7 @@ import pytest
 
 from rayref.api.kinds import JOB_KIND as JOB
 from tests.fixtures.envtest import KubeTestBed
-from tests.fixtures.operator import OperatorFactory, OperatorProcess
+from tests.fixtures.operator import OperatorFactory
 from tests.fixtures.paths import REPO_ROOT
 from tests.fixtures.simulator import SimulatorSession
 from tests.support.leakscan import LeakScanner, distinctive, planted_job_fields
@@ -50,10 +50,17 @@ async def test_a_job_with_secrets_in_every_user_field_leaks_none_to_status_event
     kube: KubeTestBed,
     namespace: str,
     simulator: SimulatorSession,
-    shared_operator: OperatorProcess,
+    operator_factory: OperatorFactory,
 ) -> None:
     control, workspace = simulator.control, simulator.workspace_id
     secret = distinctive("planted")
+    # An operator of this test's namespace alone: a module-wide one watching every
+    # namespace would also answer the next test's ref (which names no Secret) with its
+    # own CredentialsNotFound, racing that test's operator.
+    kube.apply_crds()
+    operator = operator_factory.start(
+        kubeconfig=kube.kubeconfig, endpoint=simulator.base_url, namespaces=[namespace]
+    )
     # the message comes with the failure below (a field override would outlive it)
     fields = {k: v for k, v in planted_job_fields(secret).items() if k != "message"}
     apply(kube, credentials_secret(namespace, simulator.credentials))
@@ -76,7 +83,7 @@ async def test_a_job_with_secrets_in_every_user_field_leaks_none_to_status_event
     scanner.add("planted secret", secret)
     scanner.scan_json("status", obj)
     scanner.scan_json("events", events)
-    scanner.scan_text("operator log", shared_operator.logs())
+    scanner.scan_text("operator log", operator.logs())
     scanner.assert_clean()
 
     status = obj["status"]
