@@ -159,13 +159,17 @@ async def test_a_set_and_a_ref_the_operator_cannot_compute_stall_no_one_else(
             )
         ),
     )
-    quick = {"submittedSeconds": 0, "pendingSeconds": 0, "runningSeconds": 1}
     edge = await control.create_job(workspace, name="edge", script=RUNNING)
     # Ended now, and answered with this endTime (an override of the API field).
     await control.update_job(
         workspace, edge.id, fields={"endTime": EDGE_OF_TIME_MS}, action="succeed"
     )
-    due = await control.create_job(workspace, name="due", script=quick)
+    # TTLs count on the operator's clock from the remote endTime, and the session's
+    # simulator clock may run ahead of it (earlier tests speed it up): an endTime a minute
+    # before the operator's now makes a TTL of 0 due whatever the simulator's time.
+    due = await control.create_job(workspace, name="due", script=RUNNING)
+    ended_ms = int((datetime.now(UTC).timestamp() - 60) * 1000)
+    await control.update_job(workspace, due.id, fields={"endTime": ended_ms}, action="succeed")
     apply(
         kube,
         job_ref(
