@@ -12,12 +12,9 @@ past that point.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Protocol
 
 from rayref.election.lease import (
@@ -29,6 +26,7 @@ from rayref.election.lease import (
     decide,
     released,
 )
+from rayref.polling.clock import Clock, SystemClock
 
 logger = logging.getLogger("rayref.election")
 
@@ -57,27 +55,6 @@ class LeaseAPI(Protocol):
     async def wait_change(self, record: LeaseRecord | None, *, within: float) -> None:
         """Return when the Lease may differ from `record`, or after `within` seconds."""
         ...
-
-
-class Clock(Protocol):
-    def now(self) -> float:
-        """Monotonic seconds."""
-        ...
-
-    def wall(self) -> datetime: ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    def now(self) -> float:
-        return time.monotonic()
-
-    def wall(self) -> datetime:
-        return datetime.now(UTC)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
 
 
 class Elector:

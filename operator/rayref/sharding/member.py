@@ -18,8 +18,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rayref.election.elector import Clock, LeaseConflict, LeaseUnavailable, SystemClock
+from rayref.election.elector import LeaseConflict, LeaseUnavailable
 from rayref.election.lease import ElectionTiming, LeaseRecord, Observed, claim, released
+from rayref.polling.clock import Clock, SystemClock
 from rayref.sharding.balance import SlotView, plan
 from rayref.sharding.leases import MEMBER, SLOT, LeaseSetAPI, SeenLease
 from rayref.sharding.ownership import Ownership

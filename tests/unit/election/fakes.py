@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from rayref.election.elector import LeaseConflict, LeaseUnavailable, SystemClock
+from rayref.election.elector import LeaseConflict, LeaseUnavailable
 from rayref.election.lease import LeaseRecord, micro_time
+from rayref.polling.clock import SystemClock
 
 EPOCH = datetime(2030, 1, 1, tzinfo=UTC)
 

@@ -13,9 +13,10 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
-from rayref.election.elector import Elector, SystemClock
+from rayref.election.elector import Elector
 from rayref.election.lease import ElectionTiming
 from rayref.election.run import LeaderMetrics, default_identity, run_with_election
+from rayref.polling.clock import SystemClock
 from tests.unit.election.fakes import FakeLeaseAPI
 
 FAST = ElectionTiming(lease_duration=1.5, renew_deadline=1.0, retry_period=0.2)
