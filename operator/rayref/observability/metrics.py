@@ -10,7 +10,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Hashable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    start_http_server,
+)
 
 from rayref.observability.faults import Faults
 
@@ -67,6 +74,10 @@ class Metrics:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry or CollectorRegistry()
+        # A registry of our own has none of prometheus_client's default collectors; the
+        # process_* series (CPU, resident memory, open fds) are what the dashboard and the
+        # memory alert read, and the kubelet's container metrics are not always scraped.
+        ProcessCollector(registry=self.registry)
         self.sync = SyncTracker(clock)
         # Per-object faults contained by a bulkhead (observability.faults).
         self.faults = Faults(self.registry, clock=clock)
