@@ -14,7 +14,7 @@ XDIST  := -n $(TEST_WORKERS) --dist loadgroup
 # The inner loop's integration smoke: the test bed, and the operator against it.
 SMOKE  := tests/integration/test_testbed.py tests/integration/test_controller_lifecycle.py
 
-.PHONY: venv envtest image lint test test-fast test-unit test-integration demo crds bench bench-smoke clean
+.PHONY: venv envtest image lint test test-fast test-unit test-integration demo crds dashboard bench bench-smoke clean
 
 venv: $(STAMP)
 
@@ -40,6 +40,11 @@ image: venv
 crds: venv
 	$(BIN)/rayref crds --output crds
 	cp crds/*.yaml charts/rayref-operator/crds/
+
+# The Grafana dashboard, generated from rayref/monitoring/dashboard.py into the chart
+# (a unit test fails when the committed JSON drifts from the code).
+dashboard: venv
+	$(BIN)/python -m rayref.monitoring.dashboard --output charts/rayref-operator/dashboards/rayref.json
 
 lint: venv
 	$(BIN)/ruff check operator tests bench
