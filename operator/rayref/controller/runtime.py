@@ -58,7 +58,9 @@ class Runtime:
     refsets: refsets.RefSets | None = None
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     background: list[asyncio.Task[None]] = field(default_factory=list)
-    # Called with a deleted ref's uid, so nothing keeps state for it.
+    # Called with a deleted ref's uid. Not for what is remembered of a ref: that is on the
+    # ref's memory (polling.memory.RefMemory), dropped by `scheduler.forget`. What is left
+    # is keyed by something the ref does not own alone (its connection Secret's name).
     forget_hooks: list[ForgetHook] = field(default_factory=list)
     # The process's metrics: the refs' watches count contained faults and watch health there.
     metrics: Metrics | None = None
@@ -125,9 +127,9 @@ def scheduler_for(
     cloud: CloudAccess,
     metrics: Metrics,
     ownership: Ownership | None = None,
-) -> tuple[Scheduler, list[ForgetHook], GroupLister | None]:
-    """The scheduler driving the configured strategy, the strategy's forget hooks and its
-    group sweeps (which the sets share; None with per-ref Gets).
+) -> tuple[Scheduler, GroupLister | None]:
+    """The scheduler driving the configured strategy, and the strategy's group sweeps
+    (which the sets share; None with per-ref Gets).
     With `ownership` (sharding), only the refs of the slots this replica holds are
     polled; parked refs never reach the freshness tracking."""
 
@@ -136,11 +138,10 @@ def scheduler_for(
         return scheduler.due_at(key)
 
     strategy: PollStrategy
-    hooks: list[ForgetHook] = []
     lister: GroupLister | None = None
     if settings.poll_strategy == "list":
         sweeps = ListPollStrategy(poller, cloud, metrics, node_budget=SpareBudget(cloud.budget))
-        strategy, hooks, lister = sweeps, [sweeps.forget], sweeps.lister
+        strategy, lister = sweeps, sweeps.lister
     else:
         strategy = PerRefStrategy(poller)
     tracked: PollStrategy = TrackedStrategy(strategy, metrics, due_at)
@@ -154,12 +155,13 @@ def scheduler_for(
             max_in_flight=settings.max_in_flight,
             jitter=lambda delay: delay,
             faults=metrics.faults,
+            on_forget=sweeps.forget,
         )
     else:
         scheduler = Scheduler(tracked, max_in_flight=settings.max_in_flight, faults=metrics.faults)
     if ownership is not None:
         ownership.on_gain(lambda slot: poll_slot_now(scheduler, ownership, slot))
-    return scheduler, hooks, lister
+    return scheduler, lister
 
 
 def poll_slot_now(scheduler: Scheduler, ownership: Ownership, slot: int) -> None:
@@ -186,7 +188,7 @@ def build_runtime(
     cloud = cloud_access(settings, kube, http, budget, metrics)
     events, connection_secrets = EventRecorder(kube), ConnectionSecrets(kube)
     poller = Poller(PollContext(cloud, kube, events, connection_secrets, metrics))
-    scheduler, strategy_hooks, lister = scheduler_for(settings, poller, cloud, metrics, ownership)
+    scheduler, lister = scheduler_for(settings, poller, cloud, metrics, ownership)
     runtime = Runtime(scheduler=scheduler, metrics=metrics)
     # Sets list through the refs' sweeps (one sweep per workspace for both).
     sets_client = refsets.client_for(cloud)
@@ -200,8 +202,7 @@ def build_runtime(
         faults=metrics.faults,
     )
     runtime.closers += [runtime.refsets.stop, http.aclose, kube.close]
-    runtime.forget_hooks += [events.forget, connection_secrets.forget_owner, poller.forget]
-    runtime.forget_hooks += strategy_hooks
+    runtime.forget_hooks.append(connection_secrets.forget_owner)
     if settings.metrics_port:
         runtime.background.append(asyncio.create_task(refresh_gauges(metrics, scheduler, budget)))
     runtime.background.append(asyncio.create_task(trim_heap()))

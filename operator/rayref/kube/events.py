@@ -5,6 +5,10 @@ changing reason), never per poll. When the very same event recurs for an
 object (e.g. Throttled, recovered, Throttled again): a Warning within ten
 minutes is not posted again; later, the existing Event's count and lastTimestamp are
 bumped instead of creating a new one, like kubectl's "(x3 over 1h)".
+
+What was posted for an object is remembered on the object's own memory (the registry's
+`polling.memory.RefMemory`, reached as `InvolvedObject.memory`), not here: forgetting a
+deleted ref drops it with everything else the operator knew of the ref.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ import socket
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 from rayref.api.kinds import API_VERSION
 from rayref.emr.redaction import redact_text
@@ -36,19 +40,30 @@ MAX_REMEMBERED = 16
 DEDUPE_WINDOW = 600.0
 
 
+@dataclass(slots=True)
+class _Posted:
+    name: str
+    count: int
+    last: float
+
+
+# One object's posted Events by (type, reason, message), oldest first.
+PostedEvents = OrderedDict[tuple[str, str, str], _Posted]
+
+
+class EventMemory(Protocol):
+    """Where the Events posted for one object are remembered (`polling.memory.RefMemory`)."""
+
+    events: PostedEvents | None
+
+
 @dataclass(frozen=True)
 class InvolvedObject:
     kind: str
     namespace: str
     name: str
     uid: str
-
-
-@dataclass
-class _Posted:
-    name: str
-    count: int
-    last: float
+    memory: EventMemory = field(compare=False, repr=False)
 
 
 def _timestamp(moment: datetime) -> str:
@@ -69,13 +84,9 @@ class EventRecorder:
         self._monotonic = monotonic
         self._dedupe_window = dedupe_window
         self._instance = os.environ.get("POD_NAME") or socket.gethostname()
-        self._posted: dict[str, OrderedDict[tuple[str, str, str], _Posted]] = {}
         self.created = 0
         self.updated = 0
         self.skipped = 0
-
-    def forget(self, uid: str) -> None:
-        self._posted.pop(uid, None)
 
     async def record(
         self, obj: InvolvedObject, type_: EventType, reason: str, message: str
@@ -84,7 +95,9 @@ class EventRecorder:
         # The last boundary before an Event: whoever built the message, the one redaction
         # rule runs on it (before the cut, which could leave a secret unrecognisable).
         message = redact_text(message)[:MAX_MESSAGE]
-        seen = self._posted.setdefault(obj.uid, OrderedDict())
+        seen = obj.memory.events
+        if seen is None:
+            seen = obj.memory.events = OrderedDict()
         fingerprint = (type_, reason, message)
         stamp = _timestamp(self._now())
         moment = self._monotonic()

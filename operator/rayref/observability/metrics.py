@@ -8,7 +8,7 @@ count does not grow with the number of refs. docs/metrics.md lists every metric.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable
 
 from prometheus_client import (
     CollectorRegistry,
@@ -20,50 +20,12 @@ from prometheus_client import (
 )
 
 from rayref.observability.faults import Faults
+from rayref.observability.sync import SyncMemory, SyncTimes, SyncTracker
+
+__all__ = ["Metrics", "SyncMemory", "SyncTimes", "SyncTracker"]
 
 # Cloud calls take tens of milliseconds when healthy; the read timeout is 10 s.
 CLOUD_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
-class SyncTracker:
-    """Which active refs are unsynced, and since when.
-
-    A ref becomes *unsynced* when a check of it falls due (its scheduled due time;
-    for a new ref, the moment the operator saw it) and stays so until a check succeeds:
-    the remote was read (or found unchanged in a list) and the status, if it changed,
-    was written. Failed reads, throttled or skipped sweeps and polls waiting for a free
-    slot all leave it unsynced, and the time counts from the first missed due time, not
-    from the latest retry. Times are on the scheduler's clock (monotonic).
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._unsynced_since: dict[Hashable, float] = {}
-        self._synced_at: dict[Hashable, float] = {}
-
-    def synced(self, key: Hashable) -> None:
-        """A check of the ref succeeded (called by the polls)."""
-        self._unsynced_since.pop(key, None)
-        self._synced_at[key] = self._clock()
-
-    def due(self, key: Hashable, due_at: float | None) -> None:
-        """A check of the ref fell due at `due_at` (None: now) and is starting or waiting."""
-        since = self._clock() if due_at is None else due_at
-        if self._synced_at.get(key, -float("inf")) >= since:
-            return  # already succeeded; the scheduler has not rescheduled it yet
-        self._unsynced_since.setdefault(key, since)
-
-    def retain(self, active: Iterable[Hashable]) -> None:
-        """Forget refs that are gone, suspended or no longer polled."""
-        keep = set(active)
-        for table in (self._unsynced_since, self._synced_at):
-            for key in [k for k in table if k not in keep]:
-                del table[key]
-
-    def unsynced(self) -> dict[Hashable, float]:
-        """Seconds each unsynced ref has been unsynced."""
-        now = self._clock()
-        return {key: max(0.0, now - since) for key, since in self._unsynced_since.items()}
 
 
 class Metrics:
@@ -191,9 +153,9 @@ class Metrics:
         if outcome == "throttled":
             self.cloud_throttled.labels(operation).inc()
 
-    def synced(self, key: Hashable) -> None:
+    def synced(self, ref: SyncMemory) -> None:
         """A check of the ref succeeded (see `SyncTracker`)."""
-        self.sync.synced(key)
+        self.sync.synced(ref)
 
     def serve(self, port: int) -> None:
         if port:

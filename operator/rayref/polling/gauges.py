@@ -14,7 +14,7 @@ from rayref.api.kinds import JOB_KIND
 from rayref.emr.budget import RequestBudget
 from rayref.observability.metrics import Metrics
 from rayref.polling.refs import PollOutcome, PollStrategy, RefKey, RefSnapshot
-from rayref.polling.scheduler import Scheduler
+from rayref.polling.scheduler import RegistryEntry, Scheduler
 
 JOB = JOB_KIND
 UNKNOWN = "Unknown"
@@ -43,7 +43,7 @@ class TrackedStrategy:
     async def poll_batch(self, refs: Sequence[RefSnapshot]) -> Mapping[RefKey, PollOutcome]:
         for ref in refs:
             if not ref.suspended:
-                self._metrics.sync.due(ref.key, self._due_at(ref.key))
+                self._metrics.sync.due(ref.memory, self._due_at(ref.key))
         return await self._inner.poll_batch(refs)
 
 
@@ -57,7 +57,7 @@ def refresh(
     """Set every registry-derived gauge once, in one pass over the registry."""
     by_kind = dict.fromkeys(kinds, 0)
     phases: dict[tuple[str, str], int] = {}
-    active: list[RefKey] = []
+    ages: list[float] = []
     scheduled = 0
     moment = now()
     for entry in scheduler.entries():
@@ -66,28 +66,34 @@ def refresh(
         value = entry.status.get("phase" if kind == JOB else "state")
         labels = (kind, str(value) if value else UNKNOWN)
         phases[labels] = phases.get(labels, 0) + 1
-        due = entry.due
-        if due is None:
-            continue
-        scheduled += 1
-        if entry.spec.suspend:
-            continue  # suspended: not expected to sync
-        active.append(entry.key)
-        if due <= moment:
-            # Waiting for a free slot (or polling right now): overdue since `due`.
-            metrics.sync.due(entry.key, due)
+        scheduled += entry.due is not None
+        age = _unsynced_age(metrics, entry, moment)
+        if age is not None:
+            ages.append(age)
     for kind, count in by_kind.items():
         metrics.refs.labels(kind).set(count)
     _set_phases(metrics, phases)
-    metrics.sync.retain(active)
-    ages = metrics.sync.unsynced()
     metrics.refs_unsynced.set(len(ages))
-    metrics.sync_oldest_unsynced.set(max(ages.values(), default=0.0))
+    metrics.sync_oldest_unsynced.set(max(ages, default=0.0))
 
     metrics.refs_scheduled.set(scheduled)
     metrics.polls_in_flight.set(scheduler.in_flight)
     metrics.budget_tokens.set(budget.tokens)
     metrics.budget_rate.set(budget.rate)
+
+
+def _unsynced_age(metrics: Metrics, entry: RegistryEntry, moment: float) -> float | None:
+    """How long an active ref has been unsynced (None: synced, or not active). A ref
+    that is suspended or no longer polled has its sync times dropped: they start anew
+    when it is polled again."""
+    due = entry.due
+    if due is None or entry.spec.suspend:
+        metrics.sync.drop(entry.memory)
+        return None
+    if due <= moment:
+        # Waiting for a free slot (or polling right now): overdue since `due`.
+        metrics.sync.due(entry.memory, due)
+    return metrics.sync.unsynced_for(entry.memory)
 
 
 def _set_phases(metrics: Metrics, counts: Mapping[tuple[str, str], int]) -> None:

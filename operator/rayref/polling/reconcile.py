@@ -61,14 +61,17 @@ class PollContext:
     clock: Callable[[], float] = time.monotonic
 
 
-@dataclass(frozen=True)
-class _Denial:
+@dataclass(frozen=True, slots=True)
+class Denial:
+    """The ref's refused credentials, and when to try them on the cloud again (kept on
+    the ref's memory, `RefMemory.denial`)."""
+
     fingerprint: str
     retry_at: float  # on PollContext.clock
 
 
 def _involved(ref: RefSnapshot) -> InvolvedObject:
-    return InvolvedObject(ref.key.kind, ref.key.namespace, ref.key.name, ref.uid)
+    return InvolvedObject(ref.key.kind, ref.key.namespace, ref.key.name, ref.uid, ref.memory)
 
 
 def _removed_unreadable(patch: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
@@ -80,8 +83,6 @@ class Poller:
 
     def __init__(self, context: PollContext) -> None:
         self._ctx = context
-        # uid -> the refused credentials and when to try them on the cloud again
-        self._denials: dict[str, _Denial] = {}
 
     async def __call__(self, ref: RefSnapshot) -> PollOutcome:
         started = time.monotonic()
@@ -109,9 +110,6 @@ class Poller:
         except Exception as again:
             self._ctx.metrics.faults.report(ref.key.kind, ref.key, "poll-report", again)
             return PollOutcome(next_delay=CRASH_RETRY_DELAY)
-
-    def forget(self, uid: str) -> None:
-        self._denials.pop(uid, None)
 
     async def report_failure(self, ref: RefSnapshot, error: Exception) -> PollOutcome:
         """Record a failed read that was not this ref's own (a list sweep that should
@@ -147,7 +145,7 @@ class Poller:
             return PollOutcome(next_delay=KUBE_RETRY_DELAY)
         except CredentialsError as exc:
             return await self._failed(ref, spec, exc, None)
-        if self._still_denied(ref.uid, credentials):
+        if self._still_denied(ref, credentials):
             # Same refused key as before: wait for the Secret to change (checked every
             # interval, from the cached Secret read) or for the slow retry.
             self._ctx.metrics.polls.labels(ref.key.kind, "awaiting-credentials").inc()
@@ -156,7 +154,7 @@ class Poller:
             remote = await self._read_remote(ref.key.namespace, spec, credentials)
         except (EmrError, endpoints.InvalidIdentifierError) as exc:
             return await self._failed(ref, spec, exc, credentials)
-        self._denials.pop(ref.uid, None)
+        ref.memory.denial = None
         if isinstance(remote, RayJob):
             update = job_status(remote, ref.status, generation=ref.generation, now=now)
         else:
@@ -175,14 +173,12 @@ class Poller:
             # A person fixes this by editing the Secret: look again every interval, but
             # call the cloud with the same refused key only at the failure's slow pace.
             if credentials is not None and delay is not None:
-                self._denials[ref.uid] = _Denial(
-                    fingerprint(credentials), self._ctx.clock() + delay
-                )
+                ref.memory.denial = Denial(fingerprint(credentials), self._ctx.clock() + delay)
             delay = ref.interval
         return await self._write(ref, update, next_delay=delay, result="error")
 
-    def _still_denied(self, uid: str, credentials: Credentials) -> bool:
-        denial = self._denials.get(uid)
+    def _still_denied(self, ref: RefSnapshot, credentials: Credentials) -> bool:
+        denial = ref.memory.denial
         return (
             denial is not None
             and denial.fingerprint == fingerprint(credentials)
@@ -215,7 +211,7 @@ class Poller:
         patch = merge_patch(ref.status, update.status) if update.changed else {}
         if not patch:
             if result == "ok":
-                ctx.metrics.synced(ref.key)
+                ctx.metrics.synced(ref.memory)
             return PollOutcome(next_delay=next_delay)
         try:
             stored = await ctx.kube.patch_status(
@@ -247,7 +243,7 @@ class Poller:
             # cannot replace an object whole): the next poll writes them, soon.
             next_delay = min(next_delay, KUBE_RETRY_DELAY)
         if result == "ok":
-            ctx.metrics.synced(ref.key)
+            ctx.metrics.synced(ref.memory)
         metadata = stored.get("metadata") or {}
         logger.info(
             "%s status written (%s)",

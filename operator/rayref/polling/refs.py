@@ -4,11 +4,12 @@ and the strategy interface the scheduler drives."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rayref.api.models import POLL_INTERVAL_DEFAULT
 from rayref.api.specs import InvalidSpec, ParsedSpec
+from rayref.polling.memory import RefMemory
 
 
 @dataclass(frozen=True, order=True)
@@ -23,7 +24,9 @@ class RefKey:
 
 @dataclass(frozen=True)
 class RefSnapshot:
-    """What a poll sees: an immutable copy of the registry entry at launch time."""
+    """What a poll sees: an immutable copy of the registry entry at launch time, and the
+    ref's memory (the registry entry's own, shared: what the poll remembers of the ref
+    goes there)."""
 
     key: RefKey
     uid: str
@@ -31,6 +34,7 @@ class RefSnapshot:
     spec: ParsedSpec
     status: Mapping[str, Any]
     resource_version: str
+    memory: RefMemory = field(default_factory=RefMemory, compare=False, repr=False)
 
     @property
     def suspended(self) -> bool:

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from rayref.api.specs import ParsedSpec
 from rayref.observability.faults import Faults, describe
 from rayref.polling.clock import Clock, SystemClock
+from rayref.polling.memory import RefMemory
 from rayref.polling.packed import pack
 from rayref.polling.refs import PollFunction, PollOutcome, PollStrategy, RefKey, RefSnapshot
 from rayref.polling.timing import CRASH_RETRY_DELAY
@@ -59,10 +60,13 @@ def default_jitter(delay: float) -> float:
 
 
 class RegistryEntry(Protocol):
-    """A registry entry as the gauges read it (never to be changed by them)."""
+    """A registry entry as the gauges read it (never to be changed by them; the metrics'
+    slot of its memory is theirs)."""
 
     @property
     def key(self) -> RefKey: ...
+    @property
+    def memory(self) -> RefMemory: ...
     @property
     def spec(self) -> ParsedSpec: ...
     @property
@@ -71,7 +75,7 @@ class RegistryEntry(Protocol):
     def due(self) -> float | None: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     key: RefKey
     uid: str
@@ -85,6 +89,8 @@ class _Entry:
     # The spec changed while a poll was in flight: poll again as soon as it ends.
     repoll: bool = False
     polls: int = field(default=0)
+    # Everything the components remember of the ref: dropped with the entry.
+    memory: RefMemory = field(default_factory=RefMemory)
 
     def snapshot(self) -> RefSnapshot:
         return RefSnapshot(
@@ -94,6 +100,7 @@ class _Entry:
             spec=self.spec,
             status=self.status,
             resource_version=self.resource_version,
+            memory=self.memory,
         )
 
 
@@ -119,6 +126,7 @@ class Scheduler:
         max_in_flight: int = 16,
         jitter: Callable[[float], float] = default_jitter,
         faults: Faults | None = None,
+        on_forget: Callable[[RefMemory], None] | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -127,6 +135,9 @@ class Scheduler:
         self._max_in_flight = max_in_flight
         self._jitter = jitter
         self._faults = faults
+        # Given each dropped ref's memory: only for totals kept over all refs (the sweeps'
+        # count of checked refs, node refreshes granted), never a table of refs.
+        self._on_forget = on_forget
         self._entries: dict[RefKey, _Entry] = {}
         self._heap: list[tuple[float, int, RefKey]] = []
         self._tokens = 0
@@ -154,6 +165,8 @@ class Scheduler:
         """Record the object as the API server last showed it (listing or watch event)."""
         entry = self._entries.get(key)
         if entry is None or entry.uid != uid:
+            if entry is not None:
+                self.forget(key)  # re-created under the same name: nothing carried over
             entry = _Entry(key, uid, generation, spec, pack(status), resource_version)
             self._entries[key] = entry
             self._schedule(entry, 0.0)
@@ -185,9 +198,17 @@ class Scheduler:
         )
 
     def forget(self, key: RefKey) -> None:
+        """Drop the ref, and with its entry everything remembered of it."""
         entry = self._entries.pop(key, None)
-        if entry is not None:
-            entry.due = None
+        if entry is None:
+            return
+        entry.due = None
+        if self._on_forget is not None:
+            self._on_forget(entry.memory)
+
+    def memory(self, key: RefKey) -> RefMemory | None:
+        entry = self._entries.get(key)
+        return None if entry is None else entry.memory
 
     def poll_now(self, key: RefKey) -> None:
         entry = self._entries.get(key)

@@ -47,6 +47,7 @@ from rayref.polling.listings import (
     GroupKey,
     Verdict,
 )
+from rayref.polling.memory import RefMemory
 from rayref.polling.node_refresh import NodeRefreshBudget, Unlimited
 from rayref.polling.reconcile import Poller
 from rayref.polling.refs import PollOutcome, RefKey, RefSnapshot
@@ -85,7 +86,7 @@ class _NodeReads:
 
 @dataclass(slots=True)
 class RefSweepState:
-    """What the sweeps remember of one ref (by uid), forgotten with the ref."""
+    """What the sweeps remember of one ref (`RefMemory.sweep`), forgotten with the ref."""
 
     # The list item last found to match the status: (resourceVersion, fingerprint).
     remembered: tuple[str, int] | None = None
@@ -133,8 +134,6 @@ class ListPollStrategy:
         )
         self._grids: dict[GroupKey, SweepGrid] = {}
         self._refusals: dict[GroupKey, _Refusal] = {}
-        # by uid; a ref is in here once it has been checked since start
-        self._refs: dict[str, RefSweepState] = {}
         self._checked = 0
 
     # -- the PollStrategy protocol ------------------------------------------------
@@ -177,9 +176,10 @@ class ListPollStrategy:
         self._metrics.refs_checked.set(self._checked)
         return outcomes
 
-    def forget(self, uid: str) -> None:
-        """The ref is gone (a forget hook of the runtime)."""
-        state = self._refs.pop(uid, None)
+    def forget(self, memory: RefMemory) -> None:
+        """The ref is gone (the scheduler's `on_forget`): its state went with its memory,
+        its share of the totals (refs checked, node refreshes granted) goes here."""
+        state, memory.sweep = memory.sweep, None
         if state is not None and state.checked:
             self._checked -= 1
         if state is not None:
@@ -201,9 +201,9 @@ class ListPollStrategy:
         return self._checked
 
     def _state(self, ref: RefSnapshot) -> RefSweepState:
-        state = self._refs.get(ref.uid)
+        state = ref.memory.sweep
         if state is None:
-            state = self._refs[ref.uid] = RefSweepState()
+            state = ref.memory.sweep = RefSweepState()
         return state
 
     # -- deciding -----------------------------------------------------------------
@@ -213,7 +213,7 @@ class ListPollStrategy:
             return True
         # Synced=False from failed sweeps keeps the ref with the sweeps: a Get each would
         # cost the budget what the sweep saves, for an answer no better.
-        state = self._refs.get(ref.uid)
+        state = ref.memory.sweep
         failed_sweep = state is not None and state.sweep_failed == ref.generation
         if listings.needs_read_before_listing(ref, failed_sweep=failed_sweep) is not None:
             return True
@@ -326,7 +326,7 @@ class ListPollStrategy:
                 served.append(ref)
         outcomes: dict[RefKey, PollOutcome] = {}
         for ref in served:
-            self._metrics.synced(ref.key)
+            self._metrics.synced(ref.memory)
             outcomes[ref.key] = self._unchanged(key, ref, now, observed_at=taken_at)
         for ref in plan.stale:
             outcomes[ref.key] = self._stale(key, ref, error)

@@ -429,6 +429,7 @@ class World:
             spec=ref.spec,
             status=copy.deepcopy(stored["status"]),
             resource_version=stored["metadata"]["resourceVersion"],
+            memory=ref.memory,  # the registry entry's: the same ref
         )
 
     def polls(self, kind: str, result: str) -> float:

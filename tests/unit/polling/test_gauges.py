@@ -42,11 +42,11 @@ class ScriptedPolls:
 
     async def __call__(self, ref: RefSnapshot) -> PollOutcome:
         if ref.suspended or ref.key.name in self.stopping:
-            self.metrics.synced(ref.key)
+            self.metrics.synced(ref.memory)
             return PollOutcome(next_delay=None)
         if ref.key.name in self.failing:
             return PollOutcome(next_delay=INTERVAL)
-        self.metrics.synced(ref.key)
+        self.metrics.synced(ref.memory)
         return PollOutcome(next_delay=INTERVAL)
 
 

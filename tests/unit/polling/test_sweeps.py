@@ -14,6 +14,7 @@ import pytest
 
 from rayref.api.kinds import CLUSTER_KIND, JOB_KIND
 from rayref.emr.errors import AccessDeniedError, BadRequestError, ServerError, ThrottledError
+from rayref.polling.memory import RefMemory
 from rayref.polling.refs import PollOutcome, RefKey, RefSnapshot
 from rayref.polling.sweeps import REFUSED_SWEEP_SECONDS, ListPollStrategy
 from rayref.polling.timing import TICK_SECONDS
@@ -437,8 +438,8 @@ async def test_checked_counts_each_ref_once_and_forgets_deleted_ones(world: Worl
     assert strategy.checked == 3
     assert world.metrics.registry.get_sample_value("rayref_refs_checked") == 3
 
-    strategy.forget(refs[0].uid)
-    strategy.forget("never-seen")
+    strategy.forget(refs[0].memory)
+    strategy.forget(RefMemory())  # never seen
     assert strategy.checked == 2
 
 

@@ -1,0 +1,35 @@
+"""What the operator remembers of one ref, in one place: `RefMemory`.
+
+The scheduler's registry entry holds it and every `RefSnapshot` of the ref carries it, so
+forgetting a deleted ref is one removal (`Scheduler.forget`), and a ref re-created under
+the same name starts with nothing remembered. The operator runs 100,000 refs: the object
+has slots and every field stays None until a component needs it.
+
+The events' and the metrics' slots hold value objects of their own layers
+(`kube.events.PostedEvents`, `observability.metrics.SyncTimes`), which reach them through
+a structural protocol, so those layers never import polling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rayref.kube.events import PostedEvents
+from rayref.observability.metrics import SyncTimes
+
+if TYPE_CHECKING:
+    from rayref.polling.reconcile import Denial
+    from rayref.polling.sweeps import RefSweepState
+
+
+@dataclass(slots=True)
+class RefMemory:
+    # The reconcile: the refused credentials and when to try them on the cloud again.
+    denial: Denial | None = None
+    # The list sweeps: what they remember of the ref between sweeps.
+    sweep: RefSweepState | None = None
+    # kube.events: the Events posted for the ref (deduplication).
+    events: PostedEvents | None = None
+    # observability.metrics: since when the ref is unsynced, when it last synced.
+    sync: SyncTimes | None = None
