@@ -728,3 +728,62 @@ def test_shard_members_may_patch_refs_for_their_slot_labels_and_nothing_else_mor
     label_writes = {("rayref.io", plural, "patch") for plural in ("rayjobrefs", "rayclusterrefs")}
     assert granted(SHARDED_VALUES) - granted({}) == label_writes
     assert not label_writes & granted({})
+
+
+# ---------------------------------------------------------------------- Grafana dashboard
+
+DASHBOARD = CHART / "dashboards" / "rayref.json"
+
+
+def dashboard_config_maps(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == "ConfigMap" and "rayref.json" in d.get("data", {})]
+
+
+def test_the_dashboard_configmap_is_off_by_default(helm: Path) -> None:
+    assert dashboard_config_maps(render(helm)) == []
+
+
+def test_the_dashboard_configmap_holds_the_committed_json_for_the_sidecar(helm: Path) -> None:
+    (default,) = dashboard_config_maps(render(helm, {"grafanaDashboard": {"enabled": True}}))
+    assert default["metadata"]["namespace"] == "rayref-system"
+    assert default["metadata"]["labels"]["grafana_dashboard"] == "1"
+    # The file as committed (the drift test ties it to the code), byte for byte.
+    assert default["data"]["rayref.json"] + "\n" == DASHBOARD.read_text(encoding="utf-8")
+
+    values = {
+        "grafanaDashboard": {
+            "enabled": True,
+            "namespace": "monitoring",
+            # Helm merges maps with the defaults: null takes the default label away.
+            "labels": {"grafana_dashboard": None, "dashboards": "rayref"},
+            "annotations": {"grafana_folder": "Operators"},
+        }
+    }
+    (placed,) = dashboard_config_maps(render(helm, values))
+    assert placed["metadata"]["namespace"] == "monitoring"
+    assert placed["metadata"]["labels"]["dashboards"] == "rayref"
+    assert "grafana_dashboard" not in placed["metadata"]["labels"]
+    assert placed["metadata"]["annotations"] == {"grafana_folder": "Operators"}
+    assert json.loads(placed["data"]["rayref.json"]) == json.loads(DASHBOARD.read_text())
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"namespace": "Monitoring"}, "/grafanaDashboard/namespace"),
+        ({"labels": {"grafana_dashboard": 1}}, "/grafanaDashboard/labels/grafana_dashboard"),
+        ({"folder": "rayref"}, "folder"),
+    ],
+)
+def test_the_dashboard_values_are_checked(helm: Path, values: dict[str, Any], named: str) -> None:
+    result = run_helm(
+        helm, "template", "x", str(CHART), values={"grafanaDashboard": {"enabled": True, **values}}
+    )
+    assert result.returncode != 0, "rendered despite an invalid value"
+    assert named in result.stderr
+
+
+def test_helm_lint_passes_with_the_dashboard(helm: Path) -> None:
+    values = {"grafanaDashboard": {"enabled": True, "namespace": "monitoring"}}
+    result = run_helm(helm, "lint", "--strict", str(CHART), values=values)
+    assert result.returncode == 0, result.stdout + result.stderr
