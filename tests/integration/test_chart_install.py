@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 
 import pytest
 import yaml
-from kubernetes import client
 
 from rayref.devcluster.build import ensure_binaries
 from rayref.simulator.scripts import ClusterScript, JobScript
@@ -66,20 +65,6 @@ class Release:
         }
 
 
-def _create_namespaces(kube: KubeTestBed, *names: str) -> None:
-    with kube.api_client() as api:
-        core = client.CoreV1Api(api)
-        for name in names:
-            core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-
-
-def _delete_namespaces(kube: KubeTestBed, *names: str) -> None:
-    with kube.api_client() as api:
-        core = client.CoreV1Api(api)
-        for name in names:
-            core.delete_namespace(name, propagation_policy="Background")
-
-
 def helm(kube: KubeTestBed, *args: str, values: dict[str, Any] | None = None) -> str:
     helm_bin = ensure_binaries(("helm",)) / "helm"
     argv = [str(helm_bin), "--kubeconfig", str(kube.kubeconfig), *args]
@@ -99,7 +84,7 @@ def helm(kube: KubeTestBed, *args: str, values: dict[str, Any] | None = None) ->
 def install(kube: KubeTestBed, *, watch: bool) -> Iterator[Release]:
     suffix = uuid.uuid4().hex[:6]
     namespace, team, other = f"rayref-{suffix}", f"team-{suffix}", f"other-{suffix}"
-    _create_namespaces(kube, namespace, team, other)
+    kube.create_namespaces(namespace, team, other)
     name = f"rr-{suffix}"
     values: dict[str, Any] = {"watchNamespaces": [team] if watch else []}
     try:
@@ -125,7 +110,7 @@ def install(kube: KubeTestBed, *, watch: bool) -> Iterator[Release]:
             capture_output=True,
             timeout=120,
         )
-        _delete_namespaces(kube, namespace, team, other)
+        kube.delete_namespaces(namespace, team, other)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 
 import pytest
-from kubernetes import client
 
 from rayref.api.kinds import JOB_KIND as JOB
 from tests.fixtures.envtest import KubeTestBed
@@ -37,15 +36,8 @@ RUNNING_FOREVER = {"submittedSeconds": 0, "pendingSeconds": 0, "outcome": None}
 @pytest.fixture
 def other_namespaces(kube: KubeTestBed) -> Iterator[list[str]]:
     """Two more namespaces for tests that need several; deleted afterwards."""
-    names = [f"extra-{uuid.uuid4().hex[:8]}" for _ in range(2)]
-    with kube.api_client() as api:
-        core = client.CoreV1Api(api)
-        for name in names:
-            core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    yield names
-    with kube.api_client() as api:
-        for name in names:
-            client.CoreV1Api(api).delete_namespace(name, propagation_policy="Background")
+    with kube.namespaces(*(f"extra-{uuid.uuid4().hex[:8]}" for _ in range(2))) as names:
+        yield names
 
 
 def start(

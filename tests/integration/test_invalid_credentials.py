@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from kubernetes import client
 
 from rayref.api.kinds import JOB_KIND as JOB
 from tests.fixtures.envtest import KubeTestBed
@@ -45,14 +44,8 @@ STEP = {
 
 @pytest.fixture
 def witness_namespace(kube: KubeTestBed, namespace: str) -> Iterator[str]:
-    name = f"{namespace[:50]}-w"
-    with kube.api_client() as api:
-        client.CoreV1Api(api).create_namespace(
-            client.V1Namespace(metadata=client.V1ObjectMeta(name=name))
-        )
-    yield name
-    with kube.api_client() as api:
-        client.CoreV1Api(api).delete_namespace(name, propagation_policy="Background")
+    with kube.namespaces(f"{namespace[:50]}-w") as (name,):
+        yield name
 
 
 def _secret(namespace: str, name: str, **data: str) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client
 
 from rayref.api import crd
 from rayref.api.kinds import JOB_KIND, JOB_SET_KIND, SET_PLURALS
@@ -44,14 +43,8 @@ EDGE_OF_TIME_MS = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp() * 1000)
 @pytest.fixture
 def neighbour(kube: KubeTestBed) -> Iterator[str]:
     """A second tenant's namespace."""
-    name = f"neighbour-{uuid.uuid4().hex[:8]}"
-    with kube.api_client() as api:
-        client.CoreV1Api(api).create_namespace(
-            client.V1Namespace(metadata=client.V1ObjectMeta(name=name))
-        )
-    yield name
-    with kube.api_client() as api:
-        client.CoreV1Api(api).delete_namespace(name, propagation_policy="Background")
+    with kube.namespaces(f"neighbour-{uuid.uuid4().hex[:8]}") as (name,):
+        yield name
 
 
 def start(

@@ -64,14 +64,8 @@ YEAR_10000_MS = 253402300800000
 @pytest.fixture
 def witness_namespace(kube: KubeTestBed) -> Iterator[str]:
     """Another tenant, whose name sorts after the test's namespace in a listing."""
-    name = f"zz-witness-{uuid.uuid4().hex[:8]}"
-    with kube.api_client() as api:
-        client.CoreV1Api(api).create_namespace(
-            client.V1Namespace(metadata=client.V1ObjectMeta(name=name))
-        )
-    yield name
-    with kube.api_client() as api:
-        client.CoreV1Api(api).delete_namespace(name, propagation_policy="Background")
+    with kube.namespaces(f"zz-witness-{uuid.uuid4().hex[:8]}") as (name,):
+        yield name
 
 
 def start(
