@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.simulator",
     "tests.fixtures.operator",
     "tests.fixtures.node",
+    "tests.fixtures.prometheus",
 ]

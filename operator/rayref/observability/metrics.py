@@ -1,8 +1,10 @@
 """Prometheus metrics of the operator.
 
-Labels are only ever a kind, a phase/state, an operation, an outcome, a poll result or
-an event type/reason: never a ref name, a remote ID or anything secret, so the series
-count does not grow with the number of refs. docs/metrics.md lists every metric.
+Labels are only ever a kind, a phase/state, an operation, an outcome, a poll result,
+a Synced=False reason or an event type/reason: never a remote ID or anything secret, and
+a ref's name only on `rayref_job_failed` (one series per Failed RayJobRef, gone with the
+ref: the per-ref alert teams asked for), so the series count does not grow with the
+number of refs. docs/metrics.md lists every metric.
 """
 
 from __future__ import annotations
@@ -143,6 +145,26 @@ class Metrics:
             "rayref_watch_healthy",
             "1 while every watch of the kind lists and watches; 0 while one keeps failing",
             ["kind"],
+            registry=self.registry,
+        )
+        # For the alerts (docs/alerts.md), set with the registry-derived gauges.
+        self.refs_not_synced = Gauge(
+            "rayref_refs_not_synced",
+            "Refs whose status shows Synced=False, by kind and reason",
+            ["kind", "reason"],
+            registry=self.registry,
+        )
+        self.refs_not_synced_oldest = Gauge(
+            "rayref_refs_not_synced_oldest_seconds",
+            "Age of the oldest Synced=False condition (its lastTransitionTime), by kind and reason",
+            ["kind", "reason"],
+            registry=self.registry,
+        )
+        # The one gauge labelled by ref: a series exists only while the ref is Failed.
+        self.job_failed = Gauge(
+            "rayref_job_failed",
+            "1 for each RayJobRef whose phase is Failed (removed when the ref goes)",
+            ["ref_namespace", "ref_name"],
             registry=self.registry,
         )
 

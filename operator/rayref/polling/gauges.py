@@ -7,12 +7,14 @@ sync freshness are read from it periodically instead of being counted along the 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from rayref.api.kinds import JOB_KIND
 from rayref.emr.budget import RequestBudget
 from rayref.observability.metrics import Metrics
+from rayref.polling.alert_gauges import AlertGauges
 from rayref.polling.refs import PollOutcome, PollStrategy, RefKey, RefSnapshot
 from rayref.polling.scheduler import RegistryEntry, Scheduler
 
@@ -53,13 +55,16 @@ def refresh(
     budget: RequestBudget,
     kinds: Sequence[str],
     now: Callable[[], float],
+    wall: Callable[[], float] = time.time,
 ) -> None:
-    """Set every registry-derived gauge once, in one pass over the registry."""
+    """Set every registry-derived gauge once, in one pass over the registry. `now` is
+    the scheduler's clock; `wall` dates the conditions' lastTransitionTime."""
     by_kind = dict.fromkeys(kinds, 0)
     phases: dict[tuple[str, str], int] = {}
     ages: list[float] = []
     scheduled = 0
     moment = now()
+    alerts = AlertGauges(wall())
     for entry in scheduler.entries():
         kind = entry.key.kind
         by_kind[kind] = by_kind.get(kind, 0) + 1
@@ -70,9 +75,11 @@ def refresh(
         age = _unsynced_age(metrics, entry, moment)
         if age is not None:
             ages.append(age)
+        alerts.add(entry.key, entry.status)
     for kind, count in by_kind.items():
         metrics.refs.labels(kind).set(count)
     _set_phases(metrics, phases)
+    alerts.publish(metrics)
     metrics.refs_unsynced.set(len(ages))
     metrics.sync_oldest_unsynced.set(max(ages, default=0.0))
 

@@ -1,0 +1,69 @@
+"""The registry-derived gauges the alerts read (docs/alerts.md): refs showing
+Synced=False by kind and reason with the oldest condition's age, and each Failed
+RayJobRef. Filled entry by entry during `polling.gauges.refresh`'s one pass.
+
+Only a ref that is not synced has its conditions unpacked (`PackedStatus.synced` is
+kept plain), so a healthy registry costs one attribute read per ref.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from prometheus_client import Gauge
+
+from rayref.api.kinds import JOB_KIND
+from rayref.mirror import conditions as cond
+from rayref.mirror.times import parse_time
+from rayref.observability.metrics import Metrics
+from rayref.polling.refs import RefKey
+
+FAILED = "Failed"
+
+
+class AlertGauges:
+    """One refresh's counts; `publish` sets them and removes what no ref shows any more."""
+
+    def __init__(self, wall_now: float) -> None:
+        self._now = wall_now
+        self._count: dict[tuple[str, str], int] = {}
+        self._oldest: dict[tuple[str, str], float] = {}
+        self._failed: set[tuple[str, str]] = set()
+
+    def add(self, key: RefKey, status: Mapping[str, Any]) -> None:
+        if key.kind == JOB_KIND and status.get("phase") == FAILED:
+            self._failed.add((key.namespace, key.name))
+        if getattr(status, "synced", None) is True:
+            return
+        synced = cond.get_condition(status.get("conditions"), cond.SYNCED)
+        if synced is None or synced.get("status") != "False":
+            return  # never read yet, or synced: no reason to count it under
+        labels = (key.kind, str(synced.get("reason") or "Unknown"))
+        self._count[labels] = self._count.get(labels, 0) + 1
+        since = parse_time(synced.get("lastTransitionTime"))
+        age = max(0.0, self._now - since.timestamp()) if since is not None else 0.0
+        self._oldest[labels] = max(age, self._oldest.get(labels, 0.0))
+
+    def publish(self, metrics: Metrics) -> None:
+        _publish(metrics.refs_not_synced, dict(self._count))
+        _publish(metrics.refs_not_synced_oldest, self._oldest)
+        _publish(metrics.job_failed, dict.fromkeys(self._failed, 1.0))
+
+
+def _publish(gauge: Gauge, values: Mapping[tuple[str, str], float]) -> None:
+    # New values first, then the vanished label sets: a scrape in between never misses one.
+    for labels, value in values.items():
+        gauge.labels(*labels).set(value)
+    for labels in _label_sets(gauge):
+        if labels not in values:
+            gauge.remove(*labels)
+
+
+def _label_sets(gauge: Gauge) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for family in gauge.collect():
+        for sample in family.samples:
+            first, second = sample.labels.values()
+            found.append((str(first), str(second)))
+    return found
