@@ -44,7 +44,7 @@ crds: venv
 # The Grafana dashboard, generated from rayref/monitoring/dashboard.py into the chart
 # (a unit test fails when the committed JSON drifts from the code).
 dashboard: venv
-	$(BIN)/python -m rayref.monitoring.dashboard --output charts/rayref-operator/dashboards/rayref.json
+	$(BIN)/python -m rayref.monitoring.dashboard --output charts/rayref-operator/dashboards/rayref-operator.json
 
 lint: venv
 	$(BIN)/ruff check operator tests bench

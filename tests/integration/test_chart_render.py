@@ -732,11 +732,13 @@ def test_shard_members_may_patch_refs_for_their_slot_labels_and_nothing_else_mor
 
 # ---------------------------------------------------------------------- Grafana dashboard
 
-DASHBOARD = CHART / "dashboards" / "rayref.json"
+DASHBOARD = CHART / "dashboards" / "rayref-operator.json"
 
 
 def dashboard_config_maps(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [d for d in docs if d["kind"] == "ConfigMap" and "rayref.json" in d.get("data", {})]
+    return [
+        d for d in docs if d["kind"] == "ConfigMap" and "rayref-operator.json" in d.get("data", {})
+    ]
 
 
 def test_the_dashboard_configmap_is_off_by_default(helm: Path) -> None:
@@ -748,7 +750,7 @@ def test_the_dashboard_configmap_holds_the_committed_json_for_the_sidecar(helm: 
     assert default["metadata"]["namespace"] == "rayref-system"
     assert default["metadata"]["labels"]["grafana_dashboard"] == "1"
     # The file as committed (the drift test ties it to the code), byte for byte.
-    assert default["data"]["rayref.json"] + "\n" == DASHBOARD.read_text(encoding="utf-8")
+    assert default["data"]["rayref-operator.json"] + "\n" == DASHBOARD.read_text(encoding="utf-8")
 
     values = {
         "grafanaDashboard": {
@@ -764,7 +766,7 @@ def test_the_dashboard_configmap_holds_the_committed_json_for_the_sidecar(helm: 
     assert placed["metadata"]["labels"]["dashboards"] == "rayref"
     assert "grafana_dashboard" not in placed["metadata"]["labels"]
     assert placed["metadata"]["annotations"] == {"grafana_folder": "Operators"}
-    assert json.loads(placed["data"]["rayref.json"]) == json.loads(DASHBOARD.read_text())
+    assert json.loads(placed["data"]["rayref-operator.json"]) == json.loads(DASHBOARD.read_text())
 
 
 @pytest.mark.parametrize(

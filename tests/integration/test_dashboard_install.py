@@ -16,7 +16,7 @@ from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.paths import REPO_ROOT
 
 CHART = REPO_ROOT / "charts" / "rayref-operator"
-DASHBOARD = CHART / "dashboards" / "rayref.json"
+DASHBOARD = CHART / "dashboards" / "rayref-operator.json"
 
 
 def helm(kube: KubeTestBed, *args: str, values: dict[str, Any] | None = None) -> str:
@@ -59,7 +59,7 @@ def test_helm_install_puts_the_dashboard_where_the_sidecar_looks(kube: KubeTestB
         helm(kube, "install", name, str(CHART), "--namespace", release_namespace, values=values)
         (config_map,) = sidecar_view(kube, grafana)
         assert config_map["metadata"]["annotations"]["grafana_folder"] == "rayref"
-        stored = config_map["data"]["rayref.json"]
+        stored = config_map["data"]["rayref-operator.json"]
         assert stored + "\n" == DASHBOARD.read_text(encoding="utf-8")
         assert json.loads(stored)["uid"] == "rayref-operator"
         assert sidecar_view(kube, release_namespace) == []

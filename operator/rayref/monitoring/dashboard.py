@@ -1,6 +1,7 @@
 """rayref's Grafana dashboard: its panels, and the command that writes the JSON.
 
-    python -m rayref.monitoring.dashboard --output charts/rayref-operator/dashboards/rayref.json
+    python -m rayref.monitoring.dashboard \
+        --output charts/rayref-operator/dashboards/rayref-operator.json
 
 (`make dashboard`). The panels read the metrics of docs/metrics.md. Every selector
 carries the `namespace` variable's matcher: the metrics have no namespace label of their

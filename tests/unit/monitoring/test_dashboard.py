@@ -19,7 +19,7 @@ from rayref.observability.metrics import Metrics
 from rayref.sharding.run import ShardMetrics
 from tests.fixtures.paths import REPO_ROOT
 
-COMMITTED = REPO_ROOT / "charts" / "rayref-operator" / "dashboards" / "rayref.json"
+COMMITTED = REPO_ROOT / "charts" / "rayref-operator" / "dashboards" / "rayref-operator.json"
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 SELECTOR = re.compile(rf"({NAME})\{{([^}}]*)\}}")
 RATED = re.compile(rf"\b(?:rate|increase)\(\s*({NAME})\{{")
@@ -211,6 +211,6 @@ def test_promql_fills_in_every_grafana_variable() -> None:
 
 
 def test_the_command_writes_the_file(tmp_path: Any) -> None:
-    target = tmp_path / "out" / "rayref.json"
+    target = tmp_path / "out" / "rayref-operator.json"
     assert dashboard.main(["--output", str(target)]) == 0
     assert target.read_text(encoding="utf-8") == dashboard.render()
