@@ -144,6 +144,31 @@ def refs() -> Row:
                 stacked=True,
             ),
             Panel(
+                "Failed job refs by namespace",
+                "RayJobRefs whose phase is Failed, by the ref's own namespace: the one metric "
+                "labelled by ref (docs/metrics.md), a series only while a ref is Failed.",
+                [
+                    Query(
+                        f"count by (ref_namespace) ({working('rayref_job_failed')})",
+                        "{{ref_namespace}}",
+                    )
+                ],
+                stacked=True,
+            ),
+            Panel(
+                "Failed job refs",
+                "Each RayJobRef Failed now; kubectl describe rayjobref -n NAMESPACE NAME "
+                "tells why (docs/alerts.md).",
+                [
+                    Query(
+                        "sum by (namespace, ref_namespace, ref_name) "
+                        f"({working('rayref_job_failed')})"
+                    )
+                ],
+                kind="table",
+                width=16,
+            ),
+            Panel(
                 "Refs checked since the start",
                 "Refs listed or read at least once since the operator started, against "
                 "the refs and those with a check scheduled: the re-verification after a restart.",
@@ -189,6 +214,32 @@ def freshness() -> Row:
                     )
                 ],
                 unit="ops",
+            ),
+            Panel(
+                "Refs not Synced, by reason",
+                "Refs whose status shows Synced=False, by kind and reason (docs/status.md).",
+                [
+                    Query(
+                        f"sum by (kind, reason) ({working('rayref_refs_not_synced')})",
+                        "{{kind}} {{reason}}",
+                    )
+                ],
+                stacked=True,
+                width=12,
+            ),
+            Panel(
+                "Longest Synced=False, by reason",
+                "Age of the oldest Synced=False condition of each kind and reason, from its "
+                "lastTransitionTime.",
+                [
+                    Query(
+                        "max by (kind, reason) "
+                        f"({working('rayref_refs_not_synced_oldest_seconds')})",
+                        "{{kind}} {{reason}}",
+                    )
+                ],
+                unit="s",
+                width=12,
             ),
             Panel(
                 "Failed cloud calls by reason",

@@ -1,7 +1,8 @@
 """A small typed builder of Grafana dashboard JSON: rows of timeseries and stat panels
 over one Prometheus datasource variable.
 
-Only what rayref's dashboard uses; the output is the dashboard model Grafana 10 and 11
+Only what rayref's dashboard uses (timeseries, stat, and a table of an instant query's
+label sets); the output is the dashboard model Grafana 10 and 11
 import (schemaVersion 39). Panels are laid out left to right in their row, wrapping at
 Grafana's 24 columns, so a panel added or removed never needs coordinates by hand.
 """
@@ -19,7 +20,7 @@ DATASOURCE_VARIABLE = "datasource"
 # imports into any Grafana whatever its Prometheus datasource is called.
 DATASOURCE = {"type": "prometheus", "uid": f"${{{DATASOURCE_VARIABLE}}}"}
 
-PanelKind = Literal["timeseries", "stat"]
+PanelKind = Literal["timeseries", "stat", "table"]
 
 
 @dataclass(frozen=True)
@@ -171,10 +172,12 @@ def _panel(panel: Panel, panel_id: int, at: dict[str, int]) -> dict[str, Any]:
         "datasource": DATASOURCE,
         "gridPos": {"h": panel.height, "w": panel.width, **at},
         "targets": [
-            _target(q, ref_id) for q, ref_id in zip(panel.queries, _ref_ids(), strict=False)
+            _target(q, ref_id, panel.kind)
+            for q, ref_id in zip(panel.queries, _ref_ids(), strict=False)
         ],
         "fieldConfig": {"defaults": _field_defaults(panel), "overrides": []},
         "options": _options(panel),
+        "transformations": _transformations(panel),
     }
 
 
@@ -182,16 +185,26 @@ def _ref_ids() -> Iterator[str]:
     yield from "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def _target(query: Query, ref_id: str) -> dict[str, Any]:
+def _target(query: Query, ref_id: str, kind: PanelKind) -> dict[str, Any]:
+    # A table lists the label sets of now (one row each), not their history.
+    table = kind == "table"
     return {
         "refId": ref_id,
         "datasource": DATASOURCE,
         "expr": query.expr,
         "legendFormat": query.legend or "__auto",
-        "range": True,
-        "instant": False,
+        "range": not table,
+        "instant": table,
+        "format": "table" if table else "time_series",
         "editorMode": "code",
     }
+
+
+def _transformations(panel: Panel) -> list[dict[str, Any]]:
+    if panel.kind != "table":
+        return []
+    hidden = {"Time": True, "Value": True}
+    return [{"id": "organize", "options": {"excludeByName": hidden}}]
 
 
 def _field_defaults(panel: Panel) -> dict[str, Any]:
@@ -211,6 +224,8 @@ def _field_defaults(panel: Panel) -> dict[str, Any]:
 
 
 def _options(panel: Panel) -> dict[str, Any]:
+    if panel.kind == "table":
+        return {"showHeader": True, "cellHeight": "sm", "footer": {"show": False}}
     if panel.kind == "stat":
         return {
             "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},

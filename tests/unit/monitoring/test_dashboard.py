@@ -123,6 +123,8 @@ def test_the_dashboard_shows_what_the_issue_asks_for() -> None:
     queried = {name for q in dashboard.expressions() for name, _ in selectors(q.expr)}
     wanted = {
         "rayref_refs_by_phase",  # refs by phase/state
+        "rayref_job_failed",  # failed job refs by their namespace
+        "rayref_refs_not_synced",  # sync failures by reason
         "rayref_refs",  # by install namespace
         "rayref_cloud_requests_total",  # requests by operation, failures by outcome
         "rayref_request_budget_rate",  # against the budget
@@ -150,6 +152,9 @@ def test_registry_gauges_leave_out_warm_standbys_and_process_series_other_target
         "rayref_request_budget_rate",
         "rayref_request_budget_tokens",
         "rayref_polls_in_flight",
+        "rayref_refs_not_synced",
+        "rayref_refs_not_synced_oldest_seconds",
+        "rayref_job_failed",
     }
     for query in dashboard.expressions():
         names = {name for name, _ in selectors(query.expr)}
