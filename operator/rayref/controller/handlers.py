@@ -176,7 +176,7 @@ def feed(runtime: Runtime, kind: str, event: Mapping[str, Any]) -> None:
     key = RefKey(kind, str(namespace), str(name))
     uid = str(metadata.get("uid", ""))
     if event.get("type") == "DELETED" or metadata.get("deletionTimestamp"):
-        runtime.forget(key, uid)
+        runtime.forget(key)
         _faults(runtime).forget(key)
         return
     generation = _generation(metadata.get("generation"))

@@ -46,8 +46,6 @@ GAUGE_REFS_PER_SECOND = 10_000
 HEAP_TRIM_SECONDS = (30.0, 60.0, 120.0)
 HEAP_TRIM_EVERY = 600.0
 
-ForgetHook = Callable[[str], None]
-
 
 @dataclass
 class Runtime:
@@ -58,17 +56,13 @@ class Runtime:
     refsets: refsets.RefSets | None = None
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     background: list[asyncio.Task[None]] = field(default_factory=list)
-    # Called with a deleted ref's uid. Not for what is remembered of a ref: that is on the
-    # ref's memory (polling.memory.RefMemory), dropped by `scheduler.forget`. What is left
-    # is keyed by something the ref does not own alone (its connection Secret's name).
-    forget_hooks: list[ForgetHook] = field(default_factory=list)
     # The process's metrics: the refs' watches count contained faults and watch health there.
     metrics: Metrics | None = None
 
-    def forget(self, key: RefKey, uid: str) -> None:
+    def forget(self, key: RefKey) -> None:
+        """The ref is deleted: everything remembered of it is on its registry entry's
+        memory (polling.memory.RefMemory), so dropping the entry forgets it all."""
         self.scheduler.forget(key)
-        for hook in self.forget_hooks:
-            hook(uid)
 
     async def close(self) -> None:
         for task in self.background:
@@ -202,7 +196,6 @@ def build_runtime(
         faults=metrics.faults,
     )
     runtime.closers += [runtime.refsets.stop, http.aclose, kube.close]
-    runtime.forget_hooks.append(connection_secrets.forget_owner)
     if settings.metrics_port:
         runtime.background.append(asyncio.create_task(refresh_gauges(metrics, scheduler, budget)))
     runtime.background.append(asyncio.create_task(trim_heap()))

@@ -6,6 +6,10 @@ the ref, so the garbage collector deletes it with the ref, and it is written
 only when its content changes. The operator never overwrites a Secret it does
 not own: pointing connectionSecretRef at, say, the credentials Secret is a
 conflict, reported as a Warning event.
+
+What a ref last found or wrote in its Secret is remembered on the ref's own memory (the
+registry's `polling.memory.RefMemory`, through `SecretMemory`), so it is forgotten with
+the ref.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import base64
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
 
 from rayref.api.kinds import API_VERSION
 from rayref.kube.client import KubeClient, KubeConflict
@@ -24,6 +30,20 @@ MANAGED_BY = "rayref"
 
 class ConnectionSecretConflict(Exception):
     """The named Secret exists and is not owned by this ref."""
+
+
+@dataclass(frozen=True, slots=True)
+class KnownSecret:
+    """The connection Secret a ref last found or wrote holding its data (in its namespace)."""
+
+    name: str
+    digest: str
+
+
+class SecretMemory(Protocol):
+    """Where a ref's `KnownSecret` is kept (`polling.memory.RefMemory`)."""
+
+    connection: KnownSecret | None
 
 
 def _digest(data: Mapping[str, str]) -> str:
@@ -48,12 +68,6 @@ def _owner_reference(kind: str, name: str, uid: str) -> dict[str, object]:
 class ConnectionSecrets:
     def __init__(self, kube: KubeClient) -> None:
         self._kube = kube
-        # (namespace, secret name) -> (owner uid, digest of the data known to be stored)
-        self._known: dict[tuple[str, str], tuple[str, str]] = {}
-
-    def forget_owner(self, uid: str) -> None:
-        for key in [k for k, (owner, _) in self._known.items() if owner == uid]:
-            del self._known[key]
 
     async def ensure(
         self,
@@ -64,10 +78,12 @@ class ConnectionSecrets:
         owner_name: str,
         owner_uid: str,
         data: Mapping[str, str],
+        memory: SecretMemory,
     ) -> bool:
-        """Make the Secret hold `data`; True when it was created or changed."""
-        digest = _digest(data)
-        if self._known.get((namespace, secret_name)) == (owner_uid, digest):
+        """Make the Secret hold `data`; True when it was created or changed. `memory` is
+        the owner's: what it knows to be stored spares a read."""
+        known = KnownSecret(secret_name, _digest(data))
+        if memory.connection == known:
             return False
         body: dict[str, object] = {
             "apiVersion": "v1",
@@ -87,11 +103,11 @@ class ConnectionSecrets:
                 await self._kube.create_secret(namespace, body)
             except KubeConflict:
                 # created meanwhile by someone else; check ownership next poll
-                self._known.pop((namespace, secret_name), None)
+                memory.connection = None
                 raise ConnectionSecretConflict(
                     f"Secret {namespace}/{secret_name} was created concurrently"
                 ) from None
-            self._known[(namespace, secret_name)] = (owner_uid, digest)
+            memory.connection = known
             return True
         metadata = existing.get("metadata") or {}
         owners = metadata.get("ownerReferences") or []
@@ -105,12 +121,12 @@ class ConnectionSecrets:
                 "spec.connectionSecretRef.name)"
             )
         if (existing.get("data") or {}) == body["data"]:
-            self._known[(namespace, secret_name)] = (owner_uid, digest)
+            memory.connection = known
             return False
         # Optimistic concurrency: a concurrent change makes this fail and retry next poll.
         body_metadata = body["metadata"]
         assert isinstance(body_metadata, dict)
         body_metadata["resourceVersion"] = metadata.get("resourceVersion")
         await self._kube.replace_secret(namespace, secret_name, body)
-        self._known[(namespace, secret_name)] = (owner_uid, digest)
+        memory.connection = known
         return True

@@ -5,9 +5,10 @@ forgetting a deleted ref is one removal (`Scheduler.forget`), and a ref re-creat
 the same name starts with nothing remembered. The operator runs 100,000 refs: the object
 has slots and every field stays None until a component needs it.
 
-The events' and the metrics' slots hold value objects of their own layers
-(`kube.events.PostedEvents`, `observability.metrics.SyncTimes`), which reach them through
-a structural protocol, so those layers never import polling.
+The slots of the events, the connection Secrets and the metrics hold value objects of
+their own layers (`kube.events.PostedEvents`, `kube.connection.KnownSecret`,
+`observability.sync.SyncTimes`), which reach them through a structural protocol, so
+those layers never import polling.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rayref.kube.connection import KnownSecret
 from rayref.kube.events import PostedEvents
-from rayref.observability.metrics import SyncTimes
+from rayref.observability.sync import SyncTimes
 
 if TYPE_CHECKING:
     from rayref.polling.reconcile import Denial
@@ -31,5 +33,7 @@ class RefMemory:
     sweep: RefSweepState | None = None
     # kube.events: the Events posted for the ref (deduplication).
     events: PostedEvents | None = None
+    # kube.connection: the cluster's connection Secret as last found or written.
+    connection: KnownSecret | None = None
     # observability.metrics: since when the ref is unsynced, when it last synced.
     sync: SyncTimes | None = None

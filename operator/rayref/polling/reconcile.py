@@ -278,6 +278,7 @@ class Poller:
                 owner_name=ref.key.name,
                 owner_uid=ref.uid,
                 data=data,
+                memory=ref.memory,
             )
         except ConnectionSecretConflict as exc:
             await ctx.events.record(_involved(ref), "Warning", "ConnectionSecretConflict", str(exc))

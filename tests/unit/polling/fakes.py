@@ -29,7 +29,7 @@ from rayref.emr.models import (
     RayJobSummary,
 )
 from rayref.kube.client import JsonObject, KubeClient, KubeNotFound
-from rayref.kube.connection import ConnectionSecrets
+from rayref.kube.connection import ConnectionSecrets, SecretMemory
 from rayref.kube.credentials import CredentialsNotFound, CredentialsSource
 from rayref.kube.events import EventRecorder, EventType, InvolvedObject
 from rayref.observability.metrics import Metrics
@@ -339,9 +339,6 @@ class FakeConnectionSecrets(ConnectionSecrets):
         self.stored: dict[tuple[str, str], dict[str, str]] = {}
         self.calls: list[Ensured] = []
 
-    def forget_owner(self, uid: str) -> None:
-        pass
-
     async def ensure(
         self,
         *,
@@ -351,6 +348,7 @@ class FakeConnectionSecrets(ConnectionSecrets):
         owner_name: str,
         owner_uid: str,
         data: Mapping[str, str],
+        memory: SecretMemory,
     ) -> bool:
         self.calls.append(Ensured(namespace, secret_name, owner_uid, dict(data)))
         changed = self.stored.get((namespace, secret_name)) != dict(data)

@@ -14,6 +14,7 @@ from typing import Any
 from rayref.api.kinds import JOB_KIND
 from rayref.emr.budget import RequestBudget
 from rayref.kube.client import JsonObject
+from rayref.kube.connection import ConnectionSecrets
 from rayref.kube.events import EventRecorder
 from rayref.observability.metrics import Metrics
 from rayref.polling.gauges import refresh
@@ -22,18 +23,28 @@ from rayref.polling.refs import RefSnapshot
 from rayref.polling.scheduler import Scheduler
 from rayref.polling.sweeps import ListPollStrategy
 from tests.support.clock import SteppingClock
-from tests.unit.polling.fakes import KEY_ONE, FakeKube, World
+from tests.unit.polling.fakes import KEY_ONE, NAMESPACE, FakeKube, World
 
 INTERVAL = 30.0
 
 
 class EventKube(FakeKube):
-    """The fake API server, with the Events the recorder creates and bumps."""
+    """The fake API server, with the Events the recorder creates and bumps, and Secrets."""
 
     def __init__(self) -> None:
         super().__init__()
         self.created: list[str] = []
         self.bumped: list[str] = []
+        self.secrets: dict[tuple[str, str], JsonObject] = {}
+        self.secret_writes = 0
+
+    async def get_secret(self, namespace: str, name: str) -> JsonObject | None:
+        return self.secrets.get((namespace, name))
+
+    async def create_secret(self, namespace: str, body: Mapping[str, Any]) -> JsonObject:
+        self.secret_writes += 1
+        self.secrets[(namespace, str(body["metadata"]["name"]))] = dict(body)
+        return dict(body)
 
     async def create_event(self, namespace: str, body: Mapping[str, Any]) -> JsonObject:
         self.created.append(str(body["reason"]))
@@ -58,7 +69,7 @@ class Bed:
                 cloud=self.world.cloud,
                 kube=self.kube,
                 events=EventRecorder(self.kube, now=clock.now, monotonic=clock),
-                connection_secrets=self.world.secrets,
+                connection_secrets=ConnectionSecrets(self.kube),
                 metrics=self.metrics,
                 now=clock.now,
                 clock=clock,
@@ -71,9 +82,11 @@ class Bed:
             self.sweeps, clock=self.sched_clock, on_forget=self.sweeps.forget
         )
 
-    def observe(self, name: str, submission_id: str, **status: Any) -> RefSnapshot:
+    def observe(self, name: str, submission_id: str) -> RefSnapshot:
         """The ref as the watch shows it (stored afresh, as a new object would be)."""
-        ref = self.world.job_ref(name, submission_id, status=status)
+        return self.observe_ref(self.world.job_ref(name, submission_id))
+
+    def observe_ref(self, ref: RefSnapshot) -> RefSnapshot:
         self.scheduler.observe(
             ref.key,
             uid=ref.uid,
@@ -82,7 +95,7 @@ class Bed:
             status=ref.status,
             resource_version=ref.resource_version,
         )
-        return self.snapshot(name)
+        return self.snapshot(ref.key.name)
 
     def snapshot(self, name: str) -> RefSnapshot:
         (ref,) = [ref for ref in self.scheduler.snapshots() if ref.key.name == name]
@@ -128,3 +141,23 @@ async def test_a_forgotten_ref_leaves_the_sweeps_count_of_checked_refs() -> None
     await bed.sweeps.poll_batch(bed.scheduler.snapshots())
 
     assert bed.metrics.registry.get_sample_value("rayref_refs_checked") == 1
+
+
+async def test_a_forgotten_cluster_ref_writes_its_connection_secret_again() -> None:
+    # The garbage collector deletes the Secret with the ref: a ref seen again must not
+    # believe it is still there.
+    bed = Bed()
+    bed.world.emr.add_cluster("ray-one")
+    conn = {"name": "conn"}
+    ref = bed.observe_ref(bed.world.cluster_ref("c1", "ray-one", connectionSecretRef=conn))
+    await bed.poller(ref)
+    await bed.poller(bed.snapshot("c1"))
+    assert bed.kube.secret_writes == 1
+    bed.kube.secrets.clear()
+
+    bed.scheduler.forget(ref.key)
+    again = bed.observe_ref(bed.world.cluster_ref("c1", "ray-one", connectionSecretRef=conn))
+    await bed.poller(again)
+
+    assert bed.kube.secret_writes == 2
+    assert list(bed.kube.secrets) == [(NAMESPACE, "conn")]
