@@ -49,7 +49,10 @@ class Faults:
     ) -> None:
         self._clock = clock
         self._interval = log_interval
-        self._logged: dict[tuple[Hashable, str], float] = {}
+        # object -> step -> when last logged; by object, so that forgetting a deleted
+        # object (once per deleted ref) is one removal, not a scan of the whole table.
+        self._logged: dict[Hashable, dict[str, float]] = {}
+        self._pairs = 0
         self.counter = Counter(
             "rayref_object_faults",
             "Faults contained to one object (its step failed; others went on), by kind and step",
@@ -61,20 +64,29 @@ class Faults:
         """Count the fault, log it at most once per interval, and return its description."""
         self.counter.labels(kind, step).inc()
         message = describe(error)
-        now = self._clock()
-        key = (obj, step)
-        last = self._logged.get(key)
-        if last is None or now - last >= self._interval:
-            self._logged.pop(key, None)
-            self._logged[key] = now
-            while len(self._logged) > MEMORY_LIMIT:
-                del self._logged[next(iter(self._logged))]
+        if self._due_to_log(obj, step):
             log.warning("%s %s: %s failed (contained): %s", kind, obj, step, message)
         return message
 
+    def _due_to_log(self, obj: Hashable, step: str) -> bool:
+        now = self._clock()
+        steps = self._logged.get(obj, {})
+        last = steps.get(step)
+        if last is not None and now - last < self._interval:
+            return False
+        self._pairs += last is None
+        steps[step] = now
+        self._logged.pop(obj, None)
+        self._logged[obj] = steps  # the most recently logged object last
+        while self._pairs > MEMORY_LIMIT:
+            # The oldest object's steps go together: each logs once more when it recurs.
+            self._pairs -= len(self._logged.pop(next(iter(self._logged))))
+        return True
+
     def forget(self, obj: Hashable) -> None:
-        for key in [k for k in self._logged if k[0] == obj]:
-            del self._logged[key]
+        steps = self._logged.pop(obj, None)
+        if steps is not None:
+            self._pairs -= len(steps)
 
     def contained(
         self, kind: str, obj: Hashable, step: str, fn: Callable[[], T]
