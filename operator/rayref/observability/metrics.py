@@ -160,6 +160,12 @@ class Metrics:
             ["kind", "reason"],
             registry=self.registry,
         )
+        self.node_lists_oldest = Gauge(
+            "rayref_node_lists_oldest_seconds",
+            "Seconds since the nodes of a Starting or Running cluster were last read, the "
+            "oldest of them (list strategy; 0 when none)",
+            registry=self.registry,
+        )
         # The one gauge labelled by ref: a series exists only while the ref is Failed.
         self.job_failed = Gauge(
             "rayref_job_failed",

@@ -1,6 +1,7 @@
 """The registry-derived gauges the alerts read (docs/alerts.md): refs showing
-Synced=False by kind and reason with the oldest condition's age, and each Failed
-RayJobRef. Filled entry by entry during `polling.gauges.refresh`'s one pass.
+Synced=False by kind and reason with the oldest condition's age, each Failed RayJobRef,
+and the age of the oldest node list of a Starting or Running cluster. Filled entry by
+entry during `polling.gauges.refresh`'s one pass.
 
 Only a ref that is not synced has its conditions unpacked (`PackedStatus.synced` is
 kept plain), so a healthy registry costs one attribute read per ref.
@@ -9,15 +10,15 @@ kept plain), so a healthy registry costs one attribute read per ref.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from prometheus_client import Gauge
 
-from rayref.api.kinds import JOB_KIND
+from rayref.api.kinds import CLUSTER_KIND, JOB_KIND
 from rayref.mirror import conditions as cond
 from rayref.mirror.times import parse_time
 from rayref.observability.metrics import Metrics
-from rayref.polling.refs import RefKey
+from rayref.polling.listings import NODE_STATES
+from rayref.polling.scheduler import RegistryEntry
 
 FAILED = "Failed"
 
@@ -25,13 +26,18 @@ FAILED = "Failed"
 class AlertGauges:
     """One refresh's counts; `publish` sets them and removes what no ref shows any more."""
 
-    def __init__(self, wall_now: float) -> None:
+    def __init__(self, wall_now: float, now: float) -> None:
         self._now = wall_now
+        self._moment = now  # the scheduler's clock, which the sweeps' node reads use
+        self._nodes_oldest = 0.0
         self._count: dict[tuple[str, str], int] = {}
         self._oldest: dict[tuple[str, str], float] = {}
         self._failed: set[tuple[str, str]] = set()
 
-    def add(self, key: RefKey, status: Mapping[str, Any]) -> None:
+    def add(self, entry: RegistryEntry) -> None:
+        key, status = entry.key, entry.status
+        if key.kind == CLUSTER_KIND:
+            self._add_nodes(entry)
         if key.kind == JOB_KIND and status.get("phase") == FAILED:
             self._failed.add((key.namespace, key.name))
         if getattr(status, "synced", None) is True:
@@ -45,7 +51,18 @@ class AlertGauges:
         age = max(0.0, self._now - since.timestamp()) if since is not None else 0.0
         self._oldest[labels] = max(age, self._oldest.get(labels, 0.0))
 
+    def _add_nodes(self, entry: RegistryEntry) -> None:
+        # Only clusters polled now whose nodes may change: a stopped one keeps its last
+        # read time, and a suspended one is not read on purpose.
+        sweep = entry.memory.sweep
+        if sweep is None or sweep.nodes is None or entry.due is None or entry.spec.suspend:
+            return
+        if str(entry.status.get("state") or "") not in NODE_STATES:
+            return
+        self._nodes_oldest = max(self._nodes_oldest, self._moment - sweep.nodes.at)
+
     def publish(self, metrics: Metrics) -> None:
+        metrics.node_lists_oldest.set(self._nodes_oldest)
         _publish(metrics.refs_not_synced, dict(self._count))
         _publish(metrics.refs_not_synced_oldest, self._oldest)
         _publish(metrics.job_failed, dict.fromkeys(self._failed, 1.0))

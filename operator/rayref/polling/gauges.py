@@ -64,7 +64,7 @@ def refresh(
     ages: list[float] = []
     scheduled = 0
     moment = now()
-    alerts = AlertGauges(wall())
+    alerts = AlertGauges(wall(), moment)
     for entry in scheduler.entries():
         kind = entry.key.kind
         by_kind[kind] = by_kind.get(kind, 0) + 1
@@ -75,7 +75,7 @@ def refresh(
         age = _unsynced_age(metrics, entry, moment)
         if age is not None:
             ages.append(age)
-        alerts.add(entry.key, entry.status)
+        alerts.add(entry)
     for kind, count in by_kind.items():
         metrics.refs.labels(kind).set(count)
     _set_phases(metrics, phases)

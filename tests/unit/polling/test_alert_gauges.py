@@ -1,6 +1,6 @@
 """The gauges the alerts read (docs/alerts.md), from the scheduler's registry: refs
-showing Synced=False by kind and reason with the oldest one's age, and each Failed
-RayJobRef by namespace and name, gone with the ref."""
+showing Synced=False by kind and reason with the oldest one's age, each Failed
+RayJobRef by namespace and name, gone with the ref, and the oldest node list."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from rayref.observability.metrics import Metrics
 from rayref.polling.gauges import refresh
 from rayref.polling.refs import PollOutcome, RefKey, RefSnapshot
 from rayref.polling.scheduler import PerRefStrategy, Scheduler
+from rayref.polling.sweeps import RefSweepState, _NodeReads
 from tests.support.clock import SteppingClock
 
 JOB, CLUSTER = "RayJobRef", "RayClusterRef"
@@ -103,3 +104,27 @@ def test_a_failed_job_is_one_series_by_namespace_and_name_until_the_ref_goes() -
     registry.scheduler.forget(failed)
     registry.refresh()
     assert registry.value("rayref_job_failed", ref_namespace="team-a", ref_name="nightly") is None
+
+
+def _nodes_read(registry: Registry, key: RefKey, at: float) -> None:
+    (entry,) = [e for e in registry.scheduler.entries() if e.key == key]
+    # What the sweeps remember after a cluster's Get (polling.sweeps._after_poll).
+    entry.memory.sweep = RefSweepState(nodes=_NodeReads(at=at))
+
+
+def test_the_oldest_node_list_of_a_running_cluster_is_its_age() -> None:
+    registry = Registry()
+    start = registry.clock.now()
+    running = registry.add(CLUSTER, "a", "running", {"state": "Running"})
+    starting = registry.add(CLUSTER, "a", "starting", {"state": "Starting"})
+    stopped = registry.add(CLUSTER, "a", "stopped", {"state": "Stopped"})
+    registry.refresh()
+    assert registry.value("rayref_node_lists_oldest_seconds") == 0  # never read: none yet
+    _nodes_read(registry, running, start - 300)
+    _nodes_read(registry, starting, start - 120)
+    _nodes_read(registry, stopped, start - 5000)  # its nodes no longer change
+    registry.refresh()
+    assert registry.value("rayref_node_lists_oldest_seconds") == 300
+    registry.scheduler.forget(running)
+    registry.refresh()
+    assert registry.value("rayref_node_lists_oldest_seconds") == 120
