@@ -3,8 +3,8 @@ Synced=False by kind and reason with the oldest condition's age, each Failed Ray
 and the age of the oldest node list of a Starting or Running cluster. Filled entry by
 entry during `polling.gauges.refresh`'s one pass.
 
-Only a ref that is not synced has its conditions unpacked (`PackedStatus.synced` is
-kept plain), so a healthy registry costs one attribute read per ref.
+A failing ref's Synced=False reason and time are kept plain by `PackedStatus`, so no
+status is unpacked here (at 110,000 refs, all failing, that took 2.8 s a refresh).
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from prometheus_client import Gauge
 
 from rayref.api.kinds import CLUSTER_KIND, JOB_KIND
-from rayref.mirror import conditions as cond
-from rayref.mirror.times import parse_time
 from rayref.observability.metrics import Metrics
 from rayref.polling.listings import NODE_STATES
+from rayref.polling.packed import sync_failure
 from rayref.polling.scheduler import RegistryEntry
 
 FAILED = "Failed"
@@ -40,15 +39,13 @@ class AlertGauges:
             self._add_nodes(entry)
         if key.kind == JOB_KIND and status.get("phase") == FAILED:
             self._failed.add((key.namespace, key.name))
-        if getattr(status, "synced", None) is True:
-            return
-        synced = cond.get_condition(status.get("conditions"), cond.SYNCED)
-        if synced is None or synced.get("status") != "False":
-            return  # never read yet, or synced: no reason to count it under
-        labels = (key.kind, str(synced.get("reason") or "Unknown"))
+        failure = sync_failure(status)
+        if failure is None:
+            return  # synced, or never read yet: no reason to count it under
+        reason, since = failure
+        labels = (key.kind, reason)
         self._count[labels] = self._count.get(labels, 0) + 1
-        since = parse_time(synced.get("lastTransitionTime"))
-        age = max(0.0, self._now - since.timestamp()) if since is not None else 0.0
+        age = max(0.0, self._now - since) if since is not None else 0.0
         self._oldest[labels] = max(age, self._oldest.get(labels, 0.0))
 
     def _add_nodes(self, entry: RegistryEntry) -> None:

@@ -12,6 +12,7 @@ from rayref.api.specs import parse_spec
 from rayref.emr.budget import RequestBudget
 from rayref.observability.metrics import Metrics
 from rayref.polling.gauges import refresh
+from rayref.polling.packed import pack, sync_failure
 from rayref.polling.refs import PollOutcome, RefKey, RefSnapshot
 from rayref.polling.scheduler import PerRefStrategy, Scheduler
 from rayref.polling.sweeps import RefSweepState, _NodeReads
@@ -128,3 +129,14 @@ def test_the_oldest_node_list_of_a_running_cluster_is_its_age() -> None:
     registry.scheduler.forget(running)
     registry.refresh()
     assert registry.value("rayref_node_lists_oldest_seconds") == 120
+
+
+def test_a_packed_status_keeps_the_sync_failure_the_plain_one_shows() -> None:
+    failing = synced_false("AccessDenied", "2026-05-01T11:00:00Z")
+    unknown = {"conditions": [{"type": "Synced", "status": "Unknown", "reason": "Checking"}]}
+    expected = ("AccessDenied", WALL - 3600)
+    assert sync_failure(failing) == sync_failure(pack(failing)) == expected
+    assert sync_failure(pack(unknown)) is sync_failure(unknown) is None
+    assert sync_failure(pack({})) is None
+    unreadable = synced_false("Throttled", "yesterday")
+    assert sync_failure(pack(unreadable)) == ("Throttled", None)
