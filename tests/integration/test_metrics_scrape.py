@@ -128,6 +128,10 @@ async def test_the_scrape_shows_phases_cloud_calls_writes_and_freshness(
             assert writes is not None and writes >= 1, kind
             assert value(text, "rayref_refs", kind=kind) == 1
         assert value(text, "rayref_request_budget_tokens") is not None
+        # The process collector: the dashboard's CPU and memory panels read these.
+        memory = value(text, "process_resident_memory_bytes")
+        assert memory is not None and memory > 10 * 2**20, memory
+        assert value(text, "process_cpu_seconds_total") is not None
         assert samples(text, "rayref_cloud_throttled_total") == {}
         assert_nothing_private(text, simulator, ["train", "dev", namespace], [job.id, cluster.id])
 
