@@ -172,6 +172,18 @@ def test_every_runbook_url_is_a_section_of_docs_alerts(helm: Path) -> None:
 # ------------------------------------------------------------------ values
 
 
+@pytest.mark.parametrize("values", [ENABLED, SHARDED], ids=["leader-election", "sharded"])
+def test_helm_lint_strict_passes_with_the_rules(helm: Path, values: dict[str, Any]) -> None:
+    result = subprocess.run(
+        [str(helm), "lint", "--strict", str(CHART), "--values", "-"],
+        input=yaml.safe_dump(values),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_no_prometheus_rule_unless_enabled(helm: Path) -> None:
     assert not [doc for doc in render(helm) if doc["kind"] == "PrometheusRule"]
 
