@@ -97,7 +97,8 @@ def test_wheel_holds_the_package_and_nothing_else(built_wheel: Path) -> None:
         assert "rayref = rayref.cli:main" in archive.read(entry_points).decode()
 
 
-DEVELOPMENT_PACKAGES = ("rayref/demo/", "rayref/devcluster/")
+# rayref/monitoring: the dashboard's generator; its JSON ships in the chart.
+DEVELOPMENT_PACKAGES = ("rayref/demo/", "rayref/devcluster/", "rayref/monitoring/")
 
 
 def test_wheel_leaves_out_the_demo_and_the_local_control_plane(built_wheel: Path) -> None:
