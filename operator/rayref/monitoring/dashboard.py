@@ -349,12 +349,25 @@ def sweeps() -> Row:
                 width=12,
             ),
             Panel(
+                "Node-list age",
+                "Seconds since the node list of a Starting or Running cluster was last read, "
+                "the oldest of them (list strategy); healthy under 4 x the longest interval.",
+                [
+                    Query(
+                        f"max by (namespace) ({working('rayref_node_lists_oldest_seconds')})",
+                        "{{namespace}}",
+                    )
+                ],
+                unit="s",
+                width=12,
+            ),
+            Panel(
                 "Node refreshes deferred",
                 "Running clusters whose node refresh was due but the budget had nothing to "
                 "spare beyond its reserve: the node list shown is older than due.",
                 [Query(f"sum({rate('rayref_polls_total', DEFERRED)})", "deferred")],
                 unit="ops",
-                width=6,
+                width=12,
             ),
             Panel(
                 "Checks in flight",
@@ -364,7 +377,7 @@ def sweeps() -> Row:
                         f"sum by (namespace) ({working('rayref_polls_in_flight')})", "{{namespace}}"
                     )
                 ],
-                width=6,
+                width=12,
             ),
         ],
     )

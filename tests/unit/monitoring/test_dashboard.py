@@ -131,6 +131,7 @@ def test_the_dashboard_shows_what_the_issue_asks_for() -> None:
         "rayref_cloud_throttled_total",
         "rayref_sync_oldest_unsynced_seconds",  # freshness lag
         "rayref_polls_total",  # sweeps' verdicts, deferred node refreshes
+        "rayref_node_lists_oldest_seconds",  # node-list age
         "rayref_status_writes_total",  # API server writes
         "rayref_leader",
         "rayref_shard_slots_held",
@@ -155,6 +156,7 @@ def test_registry_gauges_leave_out_warm_standbys_and_process_series_other_target
         "rayref_refs_not_synced",
         "rayref_refs_not_synced_oldest_seconds",
         "rayref_job_failed",
+        "rayref_node_lists_oldest_seconds",
     }
     for query in dashboard.expressions():
         names = {name for name, _ in selectors(query.expr)}
