@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.operator",
     "tests.fixtures.node",
     "tests.fixtures.prometheus",
+    "tests.fixtures.scheduling",
 ]

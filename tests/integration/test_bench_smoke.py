@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.fixtures.paths import REPO_ROOT
 
 FIGURES = (
@@ -31,6 +33,7 @@ FIGURES = (
 OPERATIONS = ("GetRayJob", "GetRayCluster", "ListRayJob", "ListRayCluster")
 
 
+@pytest.mark.slow
 def test_the_smoke_benchmark_reports_every_figure_for_both_operators(tmp_path: Path) -> None:
     results, report = tmp_path / "results.json", tmp_path / "performance.md"
     done = subprocess.run(

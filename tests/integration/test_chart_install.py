@@ -135,6 +135,7 @@ def can_i(kube: KubeTestBed, release: Release, verb: str, resource: str, *where:
 # ---------------------------------------------------------------------- install
 
 
+@pytest.mark.slow
 def test_install_creates_crds_from_the_chart_and_a_two_replica_deployment(
     kube: KubeTestBed, namespaced_release: Release
 ) -> None:

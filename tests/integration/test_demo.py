@@ -166,6 +166,7 @@ def _printed_command(output: str, ending: str) -> str:
     return result.stdout
 
 
+@pytest.mark.slow
 def test_demo_plays_the_story_to_the_end_and_leaves_nothing_running(
     tmp_path: Path, demo_runs: list[DemoRun]
 ) -> None:

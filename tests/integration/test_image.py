@@ -110,6 +110,7 @@ def test_the_image_runs_rayref_read_only_as_65532(
     assert sum("Read-only file system" in line for line in lines) == 2
 
 
+@pytest.mark.slow
 def test_the_same_tree_builds_the_same_image(operator_image: BuiltImage, tmp_path: Path) -> None:
     again = build_image(tmp_path / "again.oci.tar")
     assert again.manifest_digest == operator_image.manifest_digest

@@ -67,6 +67,7 @@ def _phase_is(phase: str) -> Callable[[dict[str, Any]], bool]:
     return lambda obj: _phase(obj) == phase
 
 
+@pytest.mark.slow
 async def test_a_secret_the_signer_cannot_encode_stays_on_its_ref(
     kube: KubeTestBed,
     namespace: str,

@@ -384,6 +384,7 @@ async def test_exactly_one_of_three_replicas_polls_and_writes(
 # ---------------------------------------------------------------- 2. SIGKILL under churn
 
 
+@pytest.mark.slow
 async def test_sigkill_of_the_leader_under_churn_hands_over_without_double_writes(
     kube: KubeTestBed, namespace: str, simulator: SimulatorSession, replicas: Replicas
 ) -> None:
@@ -477,6 +478,7 @@ async def test_sigkill_of_the_leader_under_churn_hands_over_without_double_write
 WARM_REFS = 300
 
 
+@pytest.mark.slow
 async def test_a_warm_standby_takes_over_without_double_writes_and_sees_what_changed_meanwhile(
     kube: KubeTestBed, namespace: str, simulator: SimulatorSession, replicas: Replicas
 ) -> None:
@@ -601,6 +603,7 @@ async def test_sigterm_hands_the_lease_over_in_under_three_seconds(
 # ---------------------------------------------------------------- 4. API server down
 
 
+@pytest.mark.slow
 async def test_apiserver_outage_leader_steps_down_then_one_leader_and_nothing_lost(
     kube: KubeTestBed, namespace: str, simulator: SimulatorSession, replicas: Replicas
 ) -> None:

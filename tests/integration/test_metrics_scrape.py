@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from rayref.api.kinds import CLUSTER_KIND as CLUSTER
 from rayref.api.kinds import JOB_KIND as JOB
 from tests.fixtures.envtest import KubeTestBed
@@ -58,6 +60,7 @@ def is_synced(obj: dict[str, object]) -> bool:
         return False
 
 
+@pytest.mark.slow
 async def test_the_scrape_shows_phases_cloud_calls_writes_and_freshness(
     kube: KubeTestBed,
     namespace: str,

@@ -289,6 +289,7 @@ async def _watch_window(
 
 
 @pytest.mark.parametrize("fault", FAULTS.values(), ids=FAULTS.keys())
+@pytest.mark.slow
 async def test_a_cloud_fault_is_survived_reported_budgeted_and_recovered(
     world: World, fault: Fault, request: pytest.FixtureRequest
 ) -> None:

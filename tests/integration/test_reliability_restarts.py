@@ -160,6 +160,7 @@ async def _quiet_cycle(
 
 
 @pytest.mark.parametrize("strategy", ["list", "get"])
+@pytest.mark.slow
 async def test_sigkill_at_random_moments_loses_nothing_and_posts_no_event_storm(
     kube: KubeTestBed,
     namespace: str,

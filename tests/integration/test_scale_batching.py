@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import pytest
+
 from rayref.api.kinds import CLUSTER_KIND as CLUSTER
 from rayref.api.kinds import JOB_KIND as JOB
 from rayref.simulator.control import SimulatorControl
@@ -92,6 +94,7 @@ def _start(
     )
 
 
+@pytest.mark.slow
 async def test_lists_find_the_changed_refs_and_only_those_are_read(
     kube: KubeTestBed,
     namespace: str,

@@ -373,6 +373,7 @@ def _control_requests(draw: st.DrawFn) -> tuple[str, str, bytes]:
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(request=_control_requests())
+@pytest.mark.slow
 def test_generated_bodies_never_break_the_simulator(
     own_simulator: RunningSimulator, control: httpx.Client, request: tuple[str, str, bytes]
 ) -> None:
@@ -459,6 +460,7 @@ def _poisoned_requests(draw: st.DrawFn) -> tuple[str, str, dict[str, Any], str]:
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(request=_poisoned_requests())
+@pytest.mark.slow
 def test_generated_bad_values_are_400s_naming_the_field(
     own_simulator: RunningSimulator, control: httpx.Client, request: tuple[str, str, Any, str]
 ) -> None:

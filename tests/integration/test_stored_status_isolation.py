@@ -272,6 +272,7 @@ def proxy(kube: KubeTestBed, tmp_path: Path) -> Iterator[ApiProxy]:
         recording.close()
 
 
+@pytest.mark.slow
 async def test_a_watch_that_cannot_list_fails_readiness_and_blocks_no_other_namespace(
     kube: KubeTestBed,
     namespace: str,

@@ -70,6 +70,7 @@ def world(
     return shared
 
 
+@pytest.mark.slow
 def test_no_hostile_tenant_stalls_blinds_or_reads_for_another(world: World, tmp_path: Path) -> None:
     tally = Tally()
 

@@ -113,6 +113,7 @@ def test_wheel_leaves_out_the_demo_and_the_local_control_plane(built_wheel: Path
     assert go_files == []
 
 
+@pytest.mark.slow
 def test_every_packaged_module_imports_without_the_development_packages(
     installed_wheel: InstalledWheel,
 ) -> None:
