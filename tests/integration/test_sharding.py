@@ -49,6 +49,10 @@ WORKSPACES_PER_SLOT = 2
 JOBS_PER_WORKSPACE, CLUSTERS_PER_WORKSPACE = 25, 3
 REGION = "cn-hangzhou"
 MARGIN = 30.0
+# How long past a Lease duration a slot may take to change hands before the test gives
+# up: the times are reported, not asserted; under six pytest-xdist workers on 2 cores the
+# first split once took longer than a Lease plus 10 s.
+SLACK = 60.0
 
 
 @dataclass
@@ -203,6 +207,7 @@ def ref_name(sent: Sent) -> str:
     return sent.path.rsplit("/", 2)[-2]
 
 
+@pytest.mark.slow
 async def test_two_shards_split_the_workspaces_and_hand_them_over_without_overlap(
     kube: KubeTestBed, namespace: str, simulator: SimulatorSession, shards: Shards
 ) -> None:
@@ -244,7 +249,7 @@ async def test_two_shards_split_the_workspaces_and_hand_them_over_without_overla
         return time.monotonic() - started
 
     a, b = shards.start("shard-a"), shards.start("shard-b")
-    await slots_are({"shard-a": 2, "shard-b": 2}, "two slots each", LEASE_DURATION + 10)
+    await slots_are({"shard-a": 2, "shard-b": 2}, "two slots each", LEASE_DURATION + SLACK)
     await in_sync("first sync", 60 + MARGIN)
 
     # 1. churn: every workspace is written by exactly one replica
@@ -263,7 +268,7 @@ async def test_two_shards_split_the_workspaces_and_hand_them_over_without_overla
     killed = time.monotonic()
     b_last = max((s.answered for s in b.status_writes()), default=0.0)
     await control.set_speed(4)
-    takeover = await slots_are({"shard-a": 4}, "one shard holds every slot", LEASE_DURATION + 20)
+    takeover = await slots_are({"shard-a": 4}, "one shard holds every slot", LEASE_DURATION + SLACK)
     await asyncio.sleep(2 * POLL)
     await control.set_speed(0)
     synced_after_kill = await in_sync("sync after the kill", 60 + MARGIN)
@@ -275,7 +280,9 @@ async def test_two_shards_split_the_workspaces_and_hand_them_over_without_overla
     # 3. it comes back: the slots are shared again, each moved one drained first
     rejoin = time.monotonic()
     b2 = shards.start("shard-b", proxy=b.proxy)
-    rebalance = await slots_are({"shard-a": 2, "shard-b": 2}, "shared again", LEASE_DURATION + 20)
+    rebalance = await slots_are(
+        {"shard-a": 2, "shard-b": 2}, "shared again", LEASE_DURATION + SLACK
+    )
     window = time.monotonic()
     await control.set_speed(4)
     await asyncio.sleep(3 * POLL)  # a fixed window of remote changes on purpose
@@ -333,7 +340,7 @@ async def test_each_shard_follows_only_its_slots_refs_and_labels_each_ref_once(
     def split_two_by_two() -> None:
         assert (a.slots_held(), b.slots_held()) == (2, 2)
 
-    await eventually(split_two_by_two, what="two slots each", within=LEASE_DURATION + 10)
+    await eventually(split_two_by_two, what="two slots each", within=LEASE_DURATION + SLACK)
     truth: dict[str, str] = {}
     for workspace, items in remotes.items():
         truth.update(await remote_truth(control, workspace, items))
