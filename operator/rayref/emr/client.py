@@ -1,11 +1,12 @@
-"""EmrClient: the four Ray read operations, signed, budgeted and retried."""
+"""EmrClient: the Ray read operations and the two log operations, signed, budgeted and
+retried (the download of a log file itself is rayref.emr.log_download's)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TypeVar
 
 import httpx
@@ -18,7 +19,17 @@ from rayref.emr.errors import (
     EmrConnectionError,
     EmrError,
     InvalidResponseError,
+    LogApiError,
     error_from_response,
+)
+from rayref.emr.log_models import (
+    MAX_KEYS_LIMIT,
+    DownloadUrl,
+    LogEnvelope,
+    RayLogAccessAnswer,
+    RayLogListAnswer,
+    RayLogListing,
+    RayLogObject,
 )
 from rayref.emr.models import RayCluster, RayClusterPage, RayJob, RayJobPage
 from rayref.emr.retry import RetryPolicy
@@ -160,6 +171,88 @@ class EmrClient:
         path = f"/api/v1/workspaces/{percent_encode(ws)}/rayCluster"
         return await self._call("ListRayCluster", path, query, RayClusterPage)
 
+    # -- logs (API.md 9.2) -------------------------------------------------------------
+
+    async def list_ray_logs(
+        self,
+        workspace_id: str,
+        submission_id: str,
+        *,
+        bucket_name: str,
+        prefix: str,
+        marker: str | None = None,
+        delimiter: str | None = None,
+        max_keys: int | None = None,
+    ) -> RayLogListing:
+        """One page of ListRayLogs: the files under `prefix` after `marker`."""
+        query = {"bucketName": bucket_name, "prefix": prefix}
+        if marker:
+            query["marker"] = marker
+        if delimiter:
+            query["delimiter"] = delimiter
+        if max_keys is not None:
+            if not 1 <= max_keys <= MAX_KEYS_LIMIT:
+                raise ValueError(f"max_keys must be from 1 to {MAX_KEYS_LIMIT}")
+            query["maxKeys"] = str(max_keys)
+        path = self._log_path(workspace_id, submission_id, "logs")
+        answer = await self._call("ListRayLogs", path, query, RayLogListAnswer)
+        return _log_data(answer, "ListRayLogs", answer.data)
+
+    async def iter_ray_logs(
+        self,
+        workspace_id: str,
+        submission_id: str,
+        *,
+        bucket_name: str,
+        prefix: str,
+        delimiter: str | None = None,
+        max_keys: int | None = None,
+        max_pages: int = 100,
+    ) -> AsyncIterator[RayLogObject]:
+        """Every object under `prefix`, page after page (`marker` = the last `nextMarker`).
+
+        Stops after `max_pages` pages, and when a page's marker does not move forward:
+        a server that hands back the same marker must not keep a caller listing forever.
+        """
+        marker: str | None = None
+        for _ in range(max_pages):
+            page = await self.list_ray_logs(
+                workspace_id,
+                submission_id,
+                bucket_name=bucket_name,
+                prefix=prefix,
+                marker=marker,
+                delimiter=delimiter,
+                max_keys=max_keys,
+            )
+            for item in page.object_list:
+                yield item
+            following = _next_marker(page)
+            if following is None or (marker is not None and following <= marker):
+                return
+            marker = following
+
+    async def get_ray_log(
+        self, workspace_id: str, submission_id: str, *, bucket_name: str, path: str
+    ) -> DownloadUrl:
+        """GetRayLog: the pre-signed download URL of one file (a secret; it expires)."""
+        query = {"bucketName": bucket_name, "path": path}
+        api_path = self._log_path(workspace_id, submission_id, "log")
+        answer = await self._call("GetRayLog", api_path, query, RayLogAccessAnswer)
+        access = _log_data(answer, "GetRayLog", answer.data)
+        if access.access_url is None or not access.access_url:
+            raise InvalidResponseError(
+                "GetRayLog answered no accessUrl", request_id=answer.request_id
+            )
+        return access.access_url
+
+    @staticmethod
+    def _log_path(workspace_id: str, submission_id: str, leaf: str) -> str:
+        # `instanceId` in the path is the job's submission id (API.md 9.2)
+        ws = percent_encode(endpoints.validate_workspace_id(workspace_id))
+        sub = percent_encode(endpoints.validate_submission_id(submission_id))
+        return f"/api/interactive/v1/workspace/{ws}/ray/{sub}/{leaf}"
+
     # -- machinery ------------------------------------------------------------------
 
     async def _acquire_budget(self, credentials: Credentials) -> None:
@@ -268,10 +361,41 @@ class EmrClient:
         operation: str, response: httpx.Response, model: type[M], request_id: str | None
     ) -> M:
         try:
-            return model.model_validate_json(response.content)
+            result = model.model_validate_json(response.content)
         except ValidationError as exc:
             raise InvalidResponseError(
                 f"{operation} response does not fit {model.__name__}: {_validation_summary(exc)}",
                 status_code=response.status_code,
                 request_id=request_id,
             ) from None
+        if isinstance(result, LogEnvelope) and not result.succeeded:
+            # within the attempt, so the retry policy sees it like any other error
+            raise LogApiError(
+                f"{operation} answered code {result.code}: {result.message or 'no message'}",
+                code=result.code,
+                status_code=response.status_code,
+                request_id=result.request_id or request_id,
+            )
+        return result
+
+
+D = TypeVar("D", bound=BaseModel)
+
+
+def _log_data(answer: LogEnvelope, operation: str, data: D | None) -> D:
+    if data is None:
+        raise InvalidResponseError(
+            f"{operation} answered success with no data", request_id=answer.request_id
+        )
+    return data
+
+
+def _next_marker(page: RayLogListing) -> str | None:
+    """Where the next page starts, or None after the last one. OSS names `nextMarker`
+    only on a truncated page; without one, the last key listed serves."""
+    if not page.is_truncated:
+        return None
+    if page.next_marker:
+        return page.next_marker
+    last = page.object_list[-1].path if page.object_list else None
+    return last or None

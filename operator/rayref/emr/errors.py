@@ -149,6 +149,45 @@ class InvalidCredentialsError(CredentialsError):
         super().__init__(message, **kw)
 
 
+class LogApiError(EmrError):
+    """ListRayLogs or GetRayLog answered HTTP 200 with a `code` other than "1000000":
+    the log operations' own envelope, beside the gateway's HTTP errors (API.md 9.2).
+    The codes are not documented, so none is taken as transient."""
+
+    outcome = "log_api_error"
+    hint = (
+        "check the job's log location (status.logLocation), the workspace and that the "
+        "RAM policy allows the log operations"
+    )
+
+
+class LogDownloadError(EmrError):
+    """Downloading a log file from its pre-signed URL failed (object storage answered
+    an error, the transfer broke, or the file is not what was asked). The message
+    never holds the URL: its query string is a credential."""
+
+    outcome = "log_download"
+    hint = "ask GetRayLog for a new download URL and try again"
+
+
+class LogHostNotAllowedError(LogDownloadError):
+    """The download URL names a host that is neither object storage of the configured
+    region nor one an administrator allowed: refused before any request is sent."""
+
+    outcome = "log_host_refused"
+    hint = (
+        "allow the host explicitly (the administrator's allow-list of log hosts) "
+        "if it is your object storage"
+    )
+
+
+class LogUrlRefusedError(LogDownloadError):
+    """Object storage refused the URL (HTTP 401/403): most often it expired."""
+
+    outcome = "log_url_refused"
+    hint = "the download URL expired or was refused: ask GetRayLog for a new one"
+
+
 _AUTH_CODE_PREFIXES = (
     "InvalidAccessKeyId",
     "InvalidAccessKeySecret",

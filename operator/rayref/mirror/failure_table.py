@@ -174,6 +174,29 @@ FAILURES: tuple[FailureRow, ...] = (
         fixed_by_secret=False,
         wording=Wording.SERVER,
     ),
+    # The log operations (rayref.emr.client.EmrClient.list_ray_logs / get_ray_log, and
+    # rayref.emr.log_download) read no ref's state: a status that shows one keeps it
+    # transient, since a new URL or the next attempt may work.
+    FailureRow(
+        errors.LogApiError,
+        REMOTE_ERROR,
+        permanent=False,
+        refuses_sweep=False,
+        fixed_by_secret=False,
+        wording=Wording.SERVER,
+    ),
+    FailureRow(
+        errors.LogDownloadError,
+        REMOTE_ERROR,
+        permanent=False,
+        refuses_sweep=False,
+        fixed_by_secret=False,
+        wording=Wording.SERVER,
+        covers=(
+            "rayref.emr.errors.LogHostNotAllowedError",
+            "rayref.emr.errors.LogUrlRefusedError",
+        ),
+    ),
     FailureRow(
         errors.EmrError,
         REMOTE_ERROR,

@@ -1,0 +1,106 @@
+"""Which hosts a log download URL may name: the one rule, checked before any request.
+
+GetRayLog's `accessUrl` comes from an answer, so its host is data, not configuration:
+fetching whatever host it names would let a compromised or misrouted answer point the
+operator at its own cluster network (SSRF). A URL is fetched only when its host is
+- OSS of the configured region, public or internal (`oss-<region>.aliyuncs.com`,
+  `oss-<region>-internal.aliyuncs.com`, and a bucket's virtual host under either:
+  the vendor's "OSS domain names" page gives BucketName.Endpoint), over https on 443; or
+- on the allow-list an administrator passes in (a custom domain, an accelerate endpoint,
+  the simulator's loopback object store), exact `host` or `host:port`, or `*.domain`
+  for its subdomains. Plain http only for an allowed loopback host (the simulator).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import urllib.parse
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from rayref.emr.endpoints import REGION_PATTERN
+from rayref.emr.errors import LogHostNotAllowedError
+
+# A bucket name: 3-63 lower-case letters, digits and hyphens (OSS naming rules).
+_BUCKET = r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]"
+_REGION = re.compile(REGION_PATTERN)
+_SHOWN_HOST_MAX = 100
+
+
+@dataclass(frozen=True)
+class LogHosts:
+    """The hosts downloads may go to: OSS of `region`, and `allowed` (administrator's)."""
+
+    region: str
+    allowed: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def of(cls, region: str, allowed: Iterable[str] = ()) -> LogHosts:
+        return cls(region, frozenset(entry.strip().lower() for entry in allowed if entry.strip()))
+
+    def check(self, url: str) -> urllib.parse.SplitResult:
+        """The URL taken apart, or LogHostNotAllowedError naming the host (never the URL)."""
+        try:
+            parts = urllib.parse.urlsplit(url)
+            port = parts.port
+        except ValueError:
+            raise LogHostNotAllowedError("the download URL cannot be parsed") from None
+        problem = self.problem(parts.scheme, parts.hostname or "", port, parts.username)
+        if problem is not None:
+            raise LogHostNotAllowedError(problem)
+        return parts
+
+    def problem(
+        self, scheme: str, host: str, port: int | None, username: str | None = None
+    ) -> str | None:
+        """Why a download to (scheme, host, port) is refused, or None."""
+        host = host.lower().rstrip(".")
+        shown = _shown(host, port)
+        if username is not None:
+            return f"the download URL for {shown} carries user information"
+        if scheme not in ("https", "http"):
+            return f"the download URL for {shown} is not https"
+        if self._allowed(host, port):
+            if scheme == "http" and not _loopback(host):
+                return f"the download URL for {shown} is not https (http only to loopback)"
+            return None
+        if self._region_oss(host) and port in (None, 443):
+            if scheme != "https":
+                return f"the download URL for {shown} is not https"
+            return None
+        return (
+            f"the download host {shown} is neither OSS of region {self.region} "
+            "nor on the allow-list of log hosts"
+        )
+
+    def _region_oss(self, host: str) -> bool:
+        if not _REGION.fullmatch(self.region):
+            return False
+        region = re.escape(self.region)
+        pattern = rf"(?:{_BUCKET}\.)?oss-{region}(?:-internal)?\.aliyuncs\.com"
+        return re.fullmatch(pattern, host) is not None
+
+    def _allowed(self, host: str, port: int | None) -> bool:
+        with_port = f"{host}:{port}" if port is not None else host
+        if host in self.allowed or with_port in self.allowed:
+            return True
+        return any(
+            entry.startswith("*.") and host.endswith(entry[1:]) and host != entry[2:]
+            for entry in self.allowed
+        )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _shown(host: str, port: int | None) -> str:
+    # A host is no secret, but it came from an answer: printable and bounded.
+    text = "".join(ch if ch.isprintable() else "?" for ch in host)[:_SHOWN_HOST_MAX]
+    return f"{text}:{port}" if port is not None else (text or "(no host)")
