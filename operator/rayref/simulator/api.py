@@ -26,6 +26,7 @@ from rayref.simulator.errors import (
     throttled,
 )
 from rayref.simulator.faults import ActiveFault
+from rayref.simulator.log_api import LOG_OPERATIONS, LogAnswers, route_logs
 from rayref.simulator.state import SimulatorState
 
 MAX_PAGE_SIZE = 100
@@ -86,10 +87,11 @@ def _submit_window(raw: str | None) -> tuple[int | None, int | None]:
 class ApiHandler:
     def __init__(self, state: SimulatorState) -> None:
         self.state = state
+        self.logs = LogAnswers(state)
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         path, _, raw_query = request.raw_path.partition("?")
-        found = route(request.method, path)
+        found = route(request.method, path) or route_logs(request.method, path)
         request_id = new_request_id()
         host = request.headers.get("host", "")
         if found is None:
@@ -107,7 +109,18 @@ class ApiHandler:
                 raise invalid_api()
             if fault is not None:
                 self._inject(fault)
-            payload = self._answer(operation, workspace_id, object_id, raw_query, request_id)
+            if operation in LOG_OPERATIONS:
+                payload = self.logs.answer(
+                    operation,
+                    workspace_id,
+                    object_id,
+                    raw_query,
+                    request_id,
+                    f"http://{host}",
+                    fault,
+                )
+            else:
+                payload = self._answer(operation, workspace_id, object_id, raw_query, request_id)
         except ApiError as error:
             return self._error(error, operation, workspace_id, request_id, host)
         outcome = "ok"

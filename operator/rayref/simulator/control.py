@@ -367,6 +367,9 @@ class SimulatorControl:
         malformed_share: float = 0.0,
         truncated_share: float = 0.0,
         drop_share: float = 0.0,
+        log_error_share: float = 0.0,
+        log_error_code: str = "1000001",
+        expired_url_share: float = 0.0,
     ) -> list[dict[str, Any]]:
         """Replace the fault rule of `operation` (or the global rule when None).
 
@@ -386,6 +389,9 @@ class SimulatorControl:
                 "malformed_share": malformed_share,
                 "truncated_share": truncated_share,
                 "drop_share": drop_share,
+                "log_error_share": log_error_share,
+                "log_error_code": log_error_code,
+                "expired_url_share": expired_url_share,
             }
         )
         result = await self._call("PUT", "/faults", rule)

@@ -14,7 +14,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-OPERATIONS = ("GetRayJob", "GetRayCluster", "ListRayJob", "ListRayCluster")
+OPERATIONS = (
+    "GetRayJob",
+    "GetRayCluster",
+    "ListRayJob",
+    "ListRayCluster",
+    "ListRayLogs",
+    "GetRayLog",
+)
 
 
 class FaultRule(BaseModel):
@@ -28,7 +35,12 @@ class FaultRule(BaseModel):
         strict=True,
     )
 
-    operation: Literal["GetRayJob", "GetRayCluster", "ListRayJob", "ListRayCluster"] | None = None
+    operation: (
+        Literal[
+            "GetRayJob", "GetRayCluster", "ListRayJob", "ListRayCluster", "ListRayLogs", "GetRayLog"
+        ]
+        | None
+    ) = None
     # token bucket: requests above `rate` per second (after a burst) are throttled
     # at least one request in 1,000 s: a slower bucket would ask to wait for days
     rate: float | None = Field(None, ge=0.001, le=1_000_000)
@@ -42,6 +54,11 @@ class FaultRule(BaseModel):
     malformed_share: float = Field(0.0, ge=0, le=1)
     truncated_share: float = Field(0.0, ge=0, le=1)
     drop_share: float = Field(0.0, ge=0, le=1)
+    # the log operations only: HTTP 200 with a `code` other than "1000000" (the envelope's
+    # failure), and a GetRayLog URL that has already expired when it is handed out
+    log_error_share: float = Field(0.0, ge=0, le=1)
+    log_error_code: str = Field("1000001", pattern=r"^[0-9A-Za-z._-]{1,64}$")
+    expired_url_share: float = Field(0.0, ge=0, le=1)
 
 
 class _Share:
@@ -72,6 +89,8 @@ class ActiveFault:
         self.malformed = _Share(rule.malformed_share)
         self.truncated = _Share(rule.truncated_share)
         self.drop = _Share(rule.drop_share)
+        self.log_error = _Share(rule.log_error_share)
+        self.expired_url = _Share(rule.expired_url_share)
 
     def throttle(self) -> int | None:
         """Milliseconds to wait when this request is over the rate, else None."""

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from rayref.simulator.api import ApiHandler
 from rayref.simulator.control_api import ControlApi
+from rayref.simulator.object_store import PREFIX as OBJECT_STORE_PREFIX
 from rayref.simulator.scenario import Scenario
 from rayref.simulator.state import SimulatorState
 
@@ -27,6 +28,8 @@ class ListenError(OSError):
 def build_app(state: SimulatorState) -> web.Application:
     app = web.Application(client_max_size=1 << 20)
     app.add_subapp(CONTROL_PREFIX, ControlApi(state).app())
+    # GetRayLog's download URLs (docs/simulator.md, Logs): not signed the API's way
+    app.router.add_route("GET", OBJECT_STORE_PREFIX + "{tail:.*}", state.object_store)
     app.router.add_route("*", "/{tail:.*}", ApiHandler(state))
     return app
 

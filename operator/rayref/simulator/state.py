@@ -8,6 +8,7 @@ from rayref.simulator.auth import AccessKey, Verifier
 from rayref.simulator.clock import SimClock
 from rayref.simulator.counters import Counters
 from rayref.simulator.faults import FaultBook
+from rayref.simulator.object_store import ObjectStore
 from rayref.simulator.scenario import KeySpec, Scenario
 from rayref.simulator.world import World
 
@@ -27,6 +28,7 @@ class SimulatorState:
         )
         self.clock = SimClock(self.speed)
         self.world = World(self.clock, scenario.settings.region, scenario.settings.seed)
+        self.object_store = ObjectStore(self.world, self.counters)
         self.reset_keys()
         self.reset_world()
         self.reset_faults()
@@ -65,6 +67,7 @@ class SimulatorState:
                     self.world.create_job(workspace.workspace_id, spec)
             for cluster in workspace.clusters:
                 self.world.create_cluster(workspace.workspace_id, cluster)
+        self.object_store.reset(self.world)
 
     def reset_faults(self) -> None:
         self.faults.clear()
