@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 from alibabacloud_emr_serverless_spark20230808 import models as sdk_models
 from alibabacloud_emr_serverless_spark20230808.client import Client
@@ -17,6 +18,7 @@ from alibabacloud_tea_openapi.models import Config
 
 from rayref.emr.credentials import Credentials
 from tests.fixtures.simulator import SignedApi, SimulatorSession
+from tests.support import sdk_fields
 
 
 def _client(simulator: SimulatorSession, credentials: Credentials) -> Client:
@@ -145,3 +147,74 @@ async def test_the_sdk_raises_its_own_errors(simulator: SimulatorSession) -> Non
     assert unknown_key.value.code == "InvalidAccessKeyId.NotFound"
     assert throttled.value.code == "Throttling.User"
     assert throttled.value.retry_after == 2000
+
+
+async def test_the_official_sdk_lists_and_gets_logs(simulator: SimulatorSession) -> None:
+    ws, control = simulator.workspace_id, simulator.control
+    await control.set_speed(0)  # the fixture restores the speed
+    await control.create_job(
+        ws, submission_id="rj-sdk-logs", script={"runningSeconds": 60, "outcome": "Failed"}
+    )
+    await control.advance_clock(12 + 60 + 1)
+    client = _client(simulator, simulator.credentials)
+    job = await client.get_ray_job_async(ws, "rj-sdk-logs", sdk_models.GetRayJobRequest())
+    bucket, prefix = job.body.log_bucket_name, job.body.log_path
+
+    listed = await client.list_ray_logs_async(
+        ws,
+        "rj-sdk-logs",
+        sdk_models.ListRayLogsRequest(bucket_name=bucket, prefix=prefix, max_keys=1),
+    )
+    rest = await client.list_ray_logs_async(
+        ws,
+        "rj-sdk-logs",
+        sdk_models.ListRayLogsRequest(
+            bucket_name=bucket, prefix=prefix, marker=listed.body.data.next_marker, max_keys=999
+        ),
+    )
+    driver = f"{prefix}attempt-1/rj-sdk-logs_driver.log"
+    got = await client.get_ray_log_async(
+        ws, "rj-sdk-logs", sdk_models.GetRayLogRequest(bucket_name=bucket, path=driver)
+    )
+
+    assert (listed.body.code, listed.body.data.is_truncated) == ("1000000", True)
+    assert listed.body.data.object_list[0].path == driver
+    assert listed.body.data.object_list[0].size > 0
+    assert [o.path for o in rest.body.data.object_list] == [
+        f"{prefix}attempt-1/worker-WorkerGroup1-0.log"
+    ]
+    assert rest.body.data.is_truncated is False
+    assert got.body.code == "1000000" and got.body.request_id
+    async with httpx.AsyncClient() as http:
+        downloaded = await http.get(got.body.data.access_url, headers={"range": "bytes=-34"})
+    assert downloaded.status_code == 206
+    assert downloaded.content == b"ValueError: bad record in batch 7\n"
+
+    # every key the SDK's models know is in the answers, and none it does not know
+    async with SignedApi(simulator.base_url, simulator.credentials) as api:
+        base = f"/api/interactive/v1/workspace/{ws}/ray/rj-sdk-logs"
+        raw = {
+            "ListRayLogs": await api.call(
+                "ListRayLogs",
+                ws,
+                path=base + "/logs",
+                query={"bucketName": bucket, "prefix": prefix},
+            ),
+            "GetRayLog": await api.call(
+                "GetRayLog", ws, path=base + "/log", query={"bucketName": bucket, "path": driver}
+            ),
+        }
+    for operation, response in raw.items():
+        assert sdk_fields.paths(response.json()) == sdk_fields.known_paths(operation), operation
+
+
+async def test_the_sdk_reads_a_log_failure_code(simulator: SimulatorSession) -> None:
+    ws, control = simulator.workspace_id, simulator.control
+    await control.create_job(ws, submission_id="rj-sdk-logs-code")
+    await control.set_faults(operation="GetRayLog", log_error_share=1.0, log_error_code="1000500")
+    client = _client(simulator, simulator.credentials)
+    answer = await client.get_ray_log_async(
+        ws, "rj-sdk-logs-code", sdk_models.GetRayLogRequest(bucket_name="b", path="p")
+    )
+    assert (answer.status_code, answer.body.code) == (200, "1000500")
+    assert answer.body.data is None
