@@ -20,7 +20,7 @@ from rayref.emr.log_download import LogReader
 from rayref.emr.log_hosts import LogHosts
 from rayref.emr.log_models import DownloadUrl, driver_log_path
 from rayref.emr.retry import NO_RETRY
-from tests.fixtures.simulator import SimulatorSession
+from tests.fixtures.simulator import SignedApi, SimulatorSession
 
 REGION = "cn-hangzhou"  # examples/scenarios/default.yaml
 BUCKET = f"ss-ray-{REGION}"
@@ -208,3 +208,20 @@ async def test_the_store_is_refused_unless_an_administrator_allows_it(logs: Logs
     assert logs.seen == []
     counters = await logs.sim.control.counters()
     assert "GetObject" not in counters.operations
+
+
+async def test_log_requests_are_verified_like_every_operation(logs: Logs) -> None:
+    prefix = await logs.job("rj-logs-signed", runningSeconds=60)
+    path = f"/api/interactive/v1/workspace/{logs.ws}/ray/rj-logs-signed/logs"
+    query = {"bucketName": BUCKET, "prefix": prefix}
+    async with SignedApi(logs.sim.base_url, logs.sim.credentials) as api:
+        forged = await api.call("ListRayLogs", logs.ws, path=path, query=query, signature="0" * 64)
+        unsigned = await api.call(
+            "ListRayLogs", logs.ws, path=path, query=query, drop=("authorization",)
+        )
+        wrong_action = await api.call("GetRayLog", logs.ws, path=path, query=query)
+        signed = await api.call("ListRayLogs", logs.ws, path=path, query=query)
+    assert (forged.status_code, forged.json()["Code"]) == (400, "SignatureDoesNotMatch")
+    assert (unsigned.status_code, unsigned.json()["Code"]) == (400, "IncompleteSignature")
+    assert (wrong_action.status_code, wrong_action.json()["Code"]) == (404, "InvalidApi.NotFound")
+    assert (signed.status_code, signed.json()["code"]) == (200, "1000000")
