@@ -9,8 +9,9 @@ STAMP  := $(VENV)/.installed-stamp
 # Serial (0) by default until a parallel run of the whole suite is shown to pass without
 # timing failures on 2 cores (docs/testing.md): `make test TEST_WORKERS=4` tries it.
 TEST_WORKERS ?= 0
-# loadgroup keeps the node tier (xdist_group "node") on one worker, one test at a time.
-XDIST  := -n $(TEST_WORKERS) --dist loadgroup
+# tests/fixtures/scheduling.py decides what runs together (an integration module, the
+# node tier); without reordering, the modules with slow scenarios are handed out first.
+XDIST  := -n $(TEST_WORKERS) --no-loadscope-reorder
 # The inner loop's integration smoke: the test bed, and the operator against it.
 SMOKE  := tests/integration/test_testbed.py tests/integration/test_controller_lifecycle.py
 
