@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from rayref.devcluster.build import DevClusterBuildError, ensure_binaries
 from tests.fixtures.paths import REPO_ROOT
+from tests.support.chart import CHART, alerts, helm_binary, prometheus_rule, render
 
-CHART = REPO_ROOT / "charts" / "rayref-operator"
 PROMTOOL_TESTS = REPO_ROOT / "tests" / "alerts"
 ALERTS_DOC = REPO_ROOT / "docs" / "alerts.md"
 METRICS_DOC = REPO_ROOT / "docs" / "metrics.md"
@@ -52,32 +51,7 @@ PROMQL_WORDS = {
 
 @pytest.fixture(scope="module")
 def helm() -> Path:
-    try:
-        return ensure_binaries(("helm",)) / "helm"
-    except DevClusterBuildError as error:
-        pytest.fail(f"helm is unavailable: {error}", pytrace=False)
-
-
-def render(helm: Path, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    argv = [str(helm), "template", "ops", str(CHART), "--namespace", "rayref-system"]
-    result = subprocess.run(
-        [*argv, "--values", "-"],
-        input=yaml.safe_dump(values or {}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
-
-
-def prometheus_rule(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    (found,) = [doc for doc in docs if doc["kind"] == "PrometheusRule"]
-    return found
-
-
-def alerts(rule: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {r["alert"]: r for group in rule["spec"]["groups"] for r in group["rules"]}
+    return helm_binary()
 
 
 @pytest.fixture(scope="module")
