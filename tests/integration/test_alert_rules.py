@@ -175,6 +175,7 @@ def test_values_shape_the_rules(helm: Path) -> None:
                 "RayRefStale": {"seconds": 1200, "for": "10m"},
                 "RayRefJobFailed": {"enabled": False, "severity": "page"},
                 "RayRefWatchStuck": {"severity": "page"},
+                "RayRefCloudThrottled": {"window": "30s"},
             },
         },
         "resources": {"limits": {"memory": "1Gi"}},
@@ -187,6 +188,8 @@ def test_values_shape_the_rules(helm: Path) -> None:
     assert found["RayRefStale"]["for"] == "10m"
     assert re.search(r">\s*1200\s*$", found["RayRefStale"]["expr"])
     assert found["RayRefWatchStuck"]["labels"]["severity"] == "page"
+    assert "[30s]" in found["RayRefCloudThrottled"]["expr"]
+    assert "over the last 30s" in found["RayRefCloudThrottled"]["annotations"]["description"]
     # 0.9 of 1 GiB
     assert re.search(r">\s*966367641\s*$", found["RayRefMemoryNearLimit"]["expr"])
     for name, alert in found.items():

@@ -53,12 +53,12 @@ VALUES: dict[str, Any] = {
             "RayRefJobFailed": {"for": FOR},
             # 0.05 minutes: a Synced=False older than 3 s
             "RayRefNotSynced": {"for": FOR, "minutes": 0.05},
-            "RayRefCloudThrottled": {"for": FOR},
+            # resolves a window after the last throttled answer: 30 s, not 5 minutes
+            "RayRefCloudThrottled": {"for": FOR, "window": "30s"},
         },
     },
 }
-# The rules' `rate(...[5m])` keeps a throttled answer for 5 minutes after the last one.
-RESOLVE_WITHIN = 420.0
+RESOLVE_WITHIN = 180.0
 FIRE_WITHIN = 180.0
 
 # Dashboard queries that cannot have data in this setup, by (panel, metric read).
