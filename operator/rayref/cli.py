@@ -20,6 +20,7 @@ from typing import NoReturn
 # subcommand -> (module with add_arguments(parser) and run(args) -> int, help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "get": ("rayref.commands.get", "read one remote Ray job or cluster and print it as JSON"),
+    "logs": ("rayref.commands.logs", "print a remote Ray job's driver log (or list its files)"),
     "simulate": ("rayref.simulator.cli", "run the local EMR API simulator"),
     "crds": ("rayref.api.crd", "write the CustomResourceDefinitions generated from the models"),
     "run": ("rayref.controller.main", "run the operator"),

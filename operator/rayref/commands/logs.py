@@ -1,0 +1,385 @@
+"""`rayref logs job WORKSPACE_ID SUBMISSION_ID`: a job's driver log (or another file).
+
+The same credential chain, region, network and endpoint as `rayref get`; the files are
+found by ListRayLogs under the job's own log location (GetRayJob's logBucketName and
+logPath) and read through GetRayLog's pre-signed URL, whose host must be OSS of the
+region or on the allow-list (--log-host, $RAYREF_LOG_HOSTS). The URL is a credential:
+it is never printed, not even in an error. Every printed line goes through the one
+redaction rule of docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rayref.commands.get import DEFAULT_REGION, MAX_SHOWN, _cli_hint, _one_line, _setting
+
+if TYPE_CHECKING:
+    from rayref.emr.client import EmrClient
+    from rayref.emr.errors import EmrError
+    from rayref.emr.log_download import LogReader
+    from rayref.emr.log_models import RayLogObject
+    from rayref.emr.models import RayJob
+
+DEFAULT_TAIL_LINES = 100
+DEFAULT_FOLLOW_SECONDS = 5.0
+# Bytes read per wanted line for a tail: log lines are rarely longer, and what is read
+# stays bounded whatever --tail says (LogReader's own cap is 16 MiB).
+BYTES_PER_LINE = 1024
+MIN_TAIL_BYTES = 64 * 1024
+MAX_TAIL_BYTES = 16 * 1024 * 1024
+
+EPILOG = f"""\
+what is printed: the last --tail lines (default {DEFAULT_TAIL_LINES}) of the job's driver log,
+  <submissionId>_driver.log (the newest attempt's), or of --file NAME; --list prints the
+  files instead (size in bytes, modified time in UTC, path under the job's log location).
+  --follow: while the job runs, the new lines every --interval seconds (default
+  {DEFAULT_FOLLOW_SECONDS:g}); it stops once the job has ended and its last lines are printed.
+log hosts: a file is downloaded only from OSS of --region (https) or from a host on the
+  allow-list: --log-host HOST[:PORT] (repeatable, *.domain for subdomains) and
+  $RAYREF_LOG_HOSTS (comma-separated); `rayref simulate`'s store needs 127.0.0.1:<port>.
+never printed: the download URL (its query string is a credential), not even in an error;
+  secrets in the log's lines are masked as by `rayref get` (docs/reliability.md).
+credentials, region, network, endpoint: as `rayref get` (see rayref get --help).
+exit status: 0 printed, 1 the read failed (one line on stderr), 2 usage, 130 Ctrl-C.
+"""
+
+
+class LogsFailure(Exception):
+    """A run-time failure that is no API error: one line, exit 1."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:MAX_SHOWN]!r} is not a number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:MAX_SHOWN]!r} is not a number") from None
+    if not 0.1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{value:g} is not from 0.1 to 3600 seconds")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("kind", choices=["job"], metavar="KIND", help="job")
+    parser.add_argument("workspace_id", metavar="WORKSPACE_ID", help="workspace id, w-...")
+    parser.add_argument("submission_id", metavar="SUBMISSION_ID", help="the job's submission id")
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--list", action="store_true", help="list the job's log files")
+    what.add_argument(
+        "--file", metavar="NAME", default=None, help="print this file (a name from --list)"
+    )
+    parser.add_argument(
+        "--tail",
+        type=_positive_int,
+        default=DEFAULT_TAIL_LINES,
+        metavar="N",
+        help=f"print the last N lines (default {DEFAULT_TAIL_LINES})",
+    )
+    parser.add_argument("--follow", action="store_true", help="print new lines while the job runs")
+    parser.add_argument(
+        "--interval",
+        type=_positive_float,
+        default=DEFAULT_FOLLOW_SECONDS,
+        metavar="SECONDS",
+        help=f"--follow's re-read period (default {DEFAULT_FOLLOW_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--log-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="also download from HOST[:PORT] (repeatable; with $RAYREF_LOG_HOSTS)",
+    )
+    parser.add_argument("--region", default=None, help=f"region id (default {DEFAULT_REGION})")
+    parser.add_argument("--endpoint", default=None, metavar="URL", help="as rayref get's")
+    parser.add_argument(
+        "--network", choices=["public", "vpc"], default=None, help="as rayref get's"
+    )
+
+
+@dataclass(frozen=True)
+class Target:
+    workspace_id: str
+    submission_id: str
+    region: str
+    network: str
+    endpoint: str
+
+
+def _usage(message: str) -> int:
+    print(f"rayref logs: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _check_settings(args: argparse.Namespace) -> Target | str:
+    """The target, or why the command line is unusable (one line)."""
+    from rayref.emr import endpoints
+
+    region, region_from = _setting(args.region, "RAYREF_DEFAULT_REGION", DEFAULT_REGION)
+    network, network_from = _setting(args.network, "RAYREF_NETWORK", "public")
+    endpoint, endpoint_from = _setting(args.endpoint, "RAYREF_ENDPOINT", "")
+    if network not in ("public", "vpc"):
+        return f"network {_one_line(network, MAX_SHOWN)!r}{network_from} is neither public nor vpc"
+    try:
+        if not endpoint:
+            endpoints.validate_region(region)
+        endpoints.base_url(region=region, network=network, endpoint=endpoint or None)
+    except endpoints.InvalidIdentifierError:
+        if endpoint:
+            problem = endpoints.endpoint_problem(endpoint.strip()) or "not a base URL"
+            return (
+                f"endpoint {endpoints.shown_endpoint(endpoint)}{endpoint_from} is not a base "
+                f"URL: {problem}; give http(s)://host[:port], e.g. http://127.0.0.1:8787"
+            )
+        return f"region {_one_line(region, MAX_SHOWN)!r}{region_from} is not a region id"
+    for kind, value, check, example in (
+        ("workspace id", args.workspace_id, endpoints.validate_workspace_id, "w-d2d82aa09155"),
+        ("submission id", args.submission_id, endpoints.validate_submission_id, "rj-5f3c2a1b9d"),
+    ):
+        try:
+            check(value)
+        except endpoints.InvalidIdentifierError:
+            return f"{kind} {_one_line(value, MAX_SHOWN)!r} is not valid: e.g. {example}"
+    return Target(args.workspace_id, args.submission_id, region, network, endpoint)
+
+
+def _allowed_hosts(flags: list[str]) -> list[str]:
+    from_env = os.environ.get("RAYREF_LOG_HOSTS", "")
+    return [*flags, *(part for part in from_env.split(",") if part.strip())]
+
+
+def _hint(exc: EmrError, endpoint: str) -> str:
+    from rayref.emr.errors import LogHostNotAllowedError
+
+    if isinstance(exc, LogHostNotAllowedError):
+        return "if it is your object storage, allow it with --log-host or $RAYREF_LOG_HOSTS"
+    return _cli_hint(exc, "job", endpoint)
+
+
+def _failure(exc: EmrError, endpoint: str) -> str:
+    from rayref.emr.redaction import redact_text
+
+    code = exc.code or type(exc).__name__
+    where = []
+    if exc.status_code is not None:
+        where.append(f"HTTP {exc.status_code}")
+    if exc.request_id:
+        where.append(f"request id {_one_line(exc.request_id, MAX_SHOWN)}")
+    context = f" ({', '.join(where)})" if where else ""
+    message = redact_text(_one_line(exc.message, 500)).rstrip(".")
+    return f"rayref logs: {code}{context}: {message}; {_hint(exc, endpoint)}"
+
+
+def _relative(obj: RayLogObject, prefix: str) -> str:
+    path = (obj.path or obj.name or "").lstrip("/")
+    return path[len(prefix) :] if prefix and path.startswith(prefix) else path
+
+
+def _redacted_lines(data: bytes, *, partial: bool) -> list[str]:
+    """Whole lines of `data`, redacted; a first line cut by the tail's start is dropped."""
+    from rayref.emr.redaction import redact_text
+
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    if partial and lines:
+        lines = lines[1:]
+    return [redact_text(line) for line in lines]
+
+
+class JobLogs:
+    """One job's log location, files and reads, over one client and one reader."""
+
+    def __init__(self, client: EmrClient, reader: LogReader, target: Target) -> None:
+        self.client = client
+        self.reader = reader
+        self.target = target
+        self.bucket = ""
+        self.prefix = ""
+
+    async def job(self) -> RayJob:
+        job = await self.client.get_ray_job(self.target.workspace_id, self.target.submission_id)
+        self.bucket = job.log_bucket_name or ""
+        self.prefix = (job.log_path or "").lstrip("/")
+        if not self.bucket or not self.prefix:
+            raise LogsFailure(
+                f"job {self.target.submission_id} has no log location yet "
+                f"(status {job.status or 'unknown'}); try again once it runs"
+            )
+        return job
+
+    async def files(self) -> list[RayLogObject]:
+        found = self.client.iter_ray_logs(
+            self.target.workspace_id,
+            self.target.submission_id,
+            bucket_name=self.bucket,
+            prefix=self.prefix,
+        )
+        return [obj async for obj in found if not obj.is_dir and obj.path]
+
+    def pick(self, files: list[RayLogObject], name: str | None, status: object) -> str:
+        """The path of --file NAME, or of the driver log."""
+        from rayref.emr.log_models import driver_log_path
+
+        if name is None:
+            path = driver_log_path(files, self.target.submission_id)
+            if path is None:
+                raise LogsFailure(
+                    f"job {self.target.submission_id} has no driver log yet "
+                    f"(status {status or 'unknown'}); see --list"
+                )
+            return path
+        wanted = name.lstrip("/")
+        matches = [
+            obj
+            for obj in files
+            if wanted in (_relative(obj, self.prefix), (obj.path or "").lstrip("/"))
+            or _relative(obj, self.prefix).rsplit("/", 1)[-1] == wanted
+        ]
+        if not matches:
+            shown = _one_line(name, MAX_SHOWN)
+            raise LogsFailure(
+                f"job {self.target.submission_id} has no log file {shown!r}; see --list"
+            )
+        newest = max(
+            matches,
+            key=lambda o: (o.time_modified.timestamp() if o.time_modified else 0.0, o.path),
+        )
+        return newest.path or ""
+
+    async def tail(self, path: str, tail_bytes: int) -> tuple[bytes, int | None, bool]:
+        url = await self.client.get_ray_log(
+            self.target.workspace_id, self.target.submission_id, bucket_name=self.bucket, path=path
+        )
+        read = await self.reader.tail(url, tail_bytes)
+        return read.data, read.total_size, read.partial
+
+
+def _listing(files: list[RayLogObject], prefix: str) -> list[str]:
+    from rayref.emr.redaction import redact_text
+
+    rows = []
+    for obj in sorted(files, key=lambda o: o.path or ""):
+        modified = obj.time_modified.strftime("%Y-%m-%dT%H:%M:%SZ") if obj.time_modified else "-"
+        rows.append(
+            f"{obj.size if obj.size is not None else '-':>10}  {modified}  "
+            f"{redact_text(_relative(obj, prefix))}"
+        )
+    return rows
+
+
+def _tail_bytes(lines: int) -> int:
+    return min(max(lines * BYTES_PER_LINE, MIN_TAIL_BYTES), MAX_TAIL_BYTES)
+
+
+def _emit(lines: list[str]) -> None:
+    for line in lines:
+        print(line)
+    sys.stdout.flush()
+
+
+async def _print_tail(logs: JobLogs, path: str, lines: int) -> int:
+    """Print the last `lines` lines; the byte offset just past the last whole line."""
+    data, total, partial = await logs.tail(path, _tail_bytes(lines))
+    complete = data[: data.rfind(b"\n") + 1]
+    _emit(_redacted_lines(complete, partial=partial)[-lines:])
+    size = total if total is not None else len(data)
+    return size - (len(data) - len(complete))
+
+
+async def _follow(logs: JobLogs, args: argparse.Namespace, path: str, offset: int) -> None:
+    """New whole lines from `offset` on, while the job runs; the rest once it has ended."""
+    import asyncio
+
+    from rayref.emr.models import TERMINAL_JOB_STATUSES
+
+    ended = False
+    while not ended:
+        await asyncio.sleep(args.interval)
+        job = await logs.job()
+        ended = job.status in TERMINAL_JOB_STATUSES
+        files = await logs.files()
+        if args.file is None:
+            # a new attempt writes a new driver log: follow that one from its start
+            newest = logs.pick(files, None, job.status)
+            if newest != path:
+                path, offset = newest, 0
+        size = next((obj.size for obj in files if obj.path == path), None)
+        if size is not None and size > offset:
+            offset = await _print_new(logs, path, offset, size)
+
+
+async def _print_new(logs: JobLogs, path: str, offset: int, listed_size: int) -> int:
+    """Whole lines from byte `offset` on; the offset past the last one printed.
+
+    The listing's size says how much to ask for; the answer's own size says where the
+    bytes read lie, since the file may have grown in between."""
+    data, total, _ = await logs.tail(path, min(listed_size - offset, MAX_TAIL_BYTES))
+    total = total if total is not None else offset + len(data)
+    start = total - len(data)
+    # a gap (more than the cap written since the last read): its first line is cut
+    new = data[offset - start :] if start <= offset else data
+    complete = new[: new.rfind(b"\n") + 1]
+    _emit(_redacted_lines(complete, partial=start > offset))
+    return max(start, offset) + len(complete)
+
+
+async def _run(args: argparse.Namespace, target: Target) -> None:
+    from rayref.emr.client import EmrClient
+    from rayref.emr.credentials import default_provider_chain
+    from rayref.emr.log_download import LogReader
+    from rayref.emr.log_hosts import LogHosts
+
+    hosts = LogHosts.of(target.region, _allowed_hosts(args.log_host))
+    async with (
+        EmrClient(
+            default_provider_chain(),
+            region=target.region,
+            endpoint=target.endpoint or None,
+            network=target.network,
+        ) as client,
+        LogReader(hosts) as reader,
+    ):
+        logs = JobLogs(client, reader, target)
+        job = await logs.job()
+        files = await logs.files()
+        if args.list:
+            _emit(_listing(files, logs.prefix))
+            return
+        path = logs.pick(files, args.file, job.status)
+        offset = await _print_tail(logs, path, args.tail)
+        if args.follow:
+            await _follow(logs, args, path, offset)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from rayref.emr.errors import EmrError, InvalidCredentialsError
+
+    target = _check_settings(args)
+    if isinstance(target, str):
+        return _usage(target)
+    try:
+        asyncio.run(_run(args, target))
+    except EmrError as exc:
+        print(_failure(exc, target.endpoint), file=sys.stderr)
+        return 2 if isinstance(exc, InvalidCredentialsError) else 1
+    except LogsFailure as exc:
+        print(f"rayref logs: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,168 @@
+"""`rayref logs job`, through the real entry point against the simulator over real HTTP:
+its log routes and its loopback object store, reached only as an allowed log host."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import pytest
+
+from tests.fixtures.paths import REPO_ROOT
+from tests.fixtures.simulator import SimulatorSession
+from tests.integration.test_cli_errors import _base_env, one_line, rayref
+
+LAST_TRACEBACK_LINE = "ValueError: bad record in batch 7"
+PLANTED = "hunter2-planted"
+
+
+def _env(simulator: SimulatorSession, *, allow_store: bool = True) -> dict[str, str]:
+    key = simulator.credentials
+    extra = {"RAYREF_LOG_HOSTS": f"127.0.0.1:{simulator.server.port}"} if allow_store else {}
+    return _base_env(
+        ALIBABA_CLOUD_ACCESS_KEY_ID=key.access_key_id,
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET=key.access_key_secret,
+        RAYREF_ENDPOINT=simulator.base_url,
+        **extra,
+    )
+
+
+@pytest.fixture
+async def failed_job(simulator: SimulatorSession) -> str:
+    """A job that ran 120 simulated seconds and failed, its entrypoint carrying a password."""
+    await simulator.control.set_speed(0)  # the fixture restores the speed
+    await simulator.control.create_job(
+        simulator.workspace_id,
+        submission_id="rj-cli-logs",
+        script={"runningSeconds": 120, "outcome": "Failed"},
+        entrypoint=f"python main.py --password={PLANTED}",
+    )
+    await simulator.control.advance_clock(12 + 120 + 1)
+    return "rj-cli-logs"
+
+
+async def test_the_driver_log_of_a_failed_job_ends_in_its_traceback_with_secrets_masked(
+    simulator: SimulatorSession, failed_job: str
+) -> None:
+    code, out, err = await rayref(
+        "logs", "job", simulator.workspace_id, failed_job, "--tail", "1000", env=_env(simulator)
+    )
+
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[-1] == LAST_TRACEBACK_LINE
+    assert "Traceback (most recent call last):" in lines
+    started = next(line for line in lines if "started: python main.py" in line)
+    assert PLANTED not in out
+    assert started.endswith("--password=**********")
+
+
+async def test_tail_gives_that_many_lines(simulator: SimulatorSession, failed_job: str) -> None:
+    code, out, _ = await rayref(
+        "logs", "job", simulator.workspace_id, failed_job, "--tail", "5", env=_env(simulator)
+    )
+
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == 5
+    assert lines[-1] == LAST_TRACEBACK_LINE
+
+
+async def test_list_and_file(simulator: SimulatorSession, failed_job: str) -> None:
+    ws = simulator.workspace_id
+    code, out, _ = await rayref("logs", "job", ws, failed_job, "--list", env=_env(simulator))
+
+    assert code == 0
+    names = [line.split()[-1] for line in out.splitlines()]
+    assert f"attempt-1/{failed_job}_driver.log" in names
+    worker = next(name for name in names if "worker-" in name)
+    sizes = [int(line.split()[0]) for line in out.splitlines()]
+    assert all(size > 0 for size in sizes)
+
+    code, out, err = await rayref(
+        "logs", "job", ws, failed_job, "--file", worker.rsplit("/", 1)[-1], env=_env(simulator)
+    )
+    assert (code, err) == (0, "")
+    assert out.strip() and LAST_TRACEBACK_LINE not in out
+
+    code, _, err = await rayref(
+        "logs", "job", ws, failed_job, "--file", "nope.log", env=_env(simulator)
+    )
+    assert code == 1
+    assert one_line(err) == f"rayref logs: job {failed_job} has no log file 'nope.log'; see --list"
+
+
+async def test_a_store_not_on_the_allow_list_is_refused_in_one_line_without_the_url(
+    simulator: SimulatorSession, failed_job: str
+) -> None:
+    code, out, err = await rayref(
+        "logs",
+        "job",
+        simulator.workspace_id,
+        failed_job,
+        env=_env(simulator, allow_store=False),
+    )
+
+    line = one_line(err)
+    assert code == 1
+    assert out == ""
+    assert line.startswith("rayref logs: LogHostNotAllowedError: ")
+    assert f"127.0.0.1:{simulator.server.port}" in line
+    assert "--log-host" in line
+    assert "_oss" not in line and "Signature" not in line and "Expires" not in line
+
+
+async def test_an_unknown_job_is_one_line(simulator: SimulatorSession) -> None:
+    code, out, err = await rayref(
+        "logs", "job", simulator.workspace_id, "rj-nope", env=_env(simulator)
+    )
+
+    assert code == 1
+    assert out == ""
+    line = one_line(err)
+    assert line.startswith("rayref logs: ResourceNotFound (HTTP 404, request id ")
+    assert line.endswith("check the workspace id and the submission id")
+
+
+async def test_an_invalid_submission_id_is_refused_before_any_request() -> None:
+    code, _, err = await rayref(
+        "logs", "job", "w-d2d82aa09155", "rj-1/../x", "--endpoint", "http://127.0.0.1:1"
+    )
+
+    assert code == 2
+    assert one_line(err).startswith("rayref logs: error: submission id 'rj-1/../x' is not valid")
+
+
+async def test_follow_prints_new_lines_while_the_job_runs_and_stops_when_it_ends(
+    simulator: SimulatorSession,
+) -> None:
+    ws = simulator.workspace_id
+    await simulator.control.set_speed(0)
+    await simulator.control.create_job(
+        ws, submission_id="rj-cli-follow", script={"runningSeconds": 600, "outcome": "Failed"}
+    )
+    await simulator.control.advance_clock(12 + 30)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "rayref", "logs", "job", ws, "rj-cli-follow", "--follow", "--interval", "0.2"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_env(simulator),
+        cwd=REPO_ROOT,
+    )
+    assert process.stdout is not None
+    try:
+        seen = [await asyncio.wait_for(process.stdout.readline(), 60) for _ in range(8)]
+        assert seen[-1].decode().rstrip().endswith("step 6: processed 768 rows")
+        await simulator.control.advance_clock(600)  # the job fails at 600 s of running
+        rest, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+    assert (process.returncode, err) == (0, b"")
+    lines = (b"".join(seen) + rest).decode().splitlines()
+    assert lines[-1] == LAST_TRACEBACK_LINE
+    steps = [line.split(" -- ", 1)[1] for line in lines if " -- step " in line]
+    assert steps == [f"step {n}: processed {n * 128} rows" for n in range(1, 121)]
