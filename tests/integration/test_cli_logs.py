@@ -4,10 +4,13 @@ its log routes and its loopback object store, reached only as an allowed log hos
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
+from pathlib import Path
 
 import pytest
 
+from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.paths import REPO_ROOT
 from tests.fixtures.simulator import SimulatorSession
 from tests.integration.test_cli_errors import _base_env, one_line, rayref
@@ -166,3 +169,120 @@ async def test_follow_prints_new_lines_while_the_job_runs_and_stops_when_it_ends
     assert lines[-1] == LAST_TRACEBACK_LINE
     steps = [line.split(" -- ", 1)[1] for line in lines if " -- step " in line]
     assert steps == [f"step {n}: processed {n * 128} rows" for n in range(1, 121)]
+
+
+# --- rayref logs rayjobref/NAME: the ref read through the user's kubeconfig ----------
+
+
+def _ref_env(
+    simulator: SimulatorSession, kubeconfig: Path, *, with_keys: bool = False
+) -> dict[str, str]:
+    env = (
+        _env(simulator)
+        if with_keys
+        else _base_env(
+            RAYREF_ENDPOINT=simulator.base_url,
+            RAYREF_LOG_HOSTS=f"127.0.0.1:{simulator.server.port}",
+        )
+    )
+    return {**env, "KUBECONFIG": str(kubeconfig)}
+
+
+def _apply_ref(kube: KubeTestBed, simulator: SimulatorSession, namespace: str, job: str) -> None:
+    key = simulator.credentials
+    kube.apply_crds()
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "emr-key", "namespace": namespace},
+        "stringData": {"accessKeyId": key.access_key_id, "accessKeySecret": key.access_key_secret},
+    }
+    ref = {
+        "apiVersion": "rayref.io/v1alpha1",
+        "kind": "RayJobRef",
+        "metadata": {"name": "etl", "namespace": namespace},
+        "spec": {
+            "workspaceId": simulator.workspace_id,
+            "submissionId": job,
+            "regionId": "cn-hangzhou",
+            "credentialsSecretRef": {"name": "emr-key"},
+        },
+    }
+    for obj in (secret, ref):
+        kube.kubectl("apply", "-f", "-", input=json.dumps(obj))
+
+
+async def test_a_rayjobref_gives_the_job_and_its_secret_the_credentials(
+    kube: KubeTestBed, namespace: str, simulator: SimulatorSession, failed_job: str
+) -> None:
+    _apply_ref(kube, simulator, namespace, failed_job)
+
+    # no key in the environment: only the ref's Secret can sign the requests
+    code, out, err = await rayref(
+        "logs", "rayjobref/etl", "-n", namespace, "--tail", "3",
+        env=_ref_env(simulator, kube.kubeconfig),
+    )  # fmt: skip
+
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-1] == LAST_TRACEBACK_LINE
+    assert len(out.splitlines()) == 3
+
+
+async def test_a_rayjobref_whose_secret_the_user_may_not_read_falls_back_with_a_note(
+    kube: KubeTestBed, namespace: str, simulator: SimulatorSession, failed_job: str
+) -> None:
+    _apply_ref(kube, simulator, namespace, failed_job)
+    reader = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "ref-reader", "namespace": namespace},
+        "rules": [{"apiGroups": ["rayref.io"], "resources": ["rayjobrefs"], "verbs": ["get"]}],
+    }
+    kube.kubectl("apply", "-f", "-", input=json.dumps(reader))
+    kube.kubectl(
+        "create", "rolebinding", "ref-reader", "-n", namespace, "--role=ref-reader",
+        f"--serviceaccount={namespace}:viewer",
+    )  # fmt: skip
+    kubeconfig = kube.service_account_kubeconfig(namespace, "viewer")
+
+    code, out, err = await rayref(
+        "logs", "rayjobref/etl", "-n", namespace, "--tail", "1",
+        env=_ref_env(simulator, kubeconfig, with_keys=True),
+    )  # fmt: skip
+
+    assert code == 0
+    assert out.splitlines() == [LAST_TRACEBACK_LINE]
+    assert one_line(err) == (
+        f"rayref logs: note: cannot read Secret {namespace}/emr-key (HTTP 403); "
+        "using the default credentials chain"
+    )
+
+
+async def test_an_unknown_rayjobref_is_one_line(
+    kube: KubeTestBed, namespace: str, simulator: SimulatorSession
+) -> None:
+    kube.apply_crds()
+
+    code, out, err = await rayref(
+        "logs", "rayjobref/nope", "-n", namespace, env=_ref_env(simulator, kube.kubeconfig)
+    )
+
+    assert (code, out) == (1, "")
+    assert one_line(err) == f"rayref logs: rayjobref {namespace}/nope not found"
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (("job", "w-d2d82aa09155"), "job needs WORKSPACE_ID and SUBMISSION_ID"),
+        (("rayjobref/etl", "w-d2d82aa09155"), "rayjobref/NAME takes a name and no ids"),
+        (("cluster", "w-d2d82aa09155", "ray-1"), "'cluster' is neither job nor rayjobref/NAME"),
+    ],
+)
+async def test_a_target_that_does_not_fit_is_a_usage_line(
+    args: tuple[str, ...], problem: str
+) -> None:
+    code, _, err = await rayref("logs", *args)
+
+    assert code == 2
+    assert one_line(err).startswith(f"rayref logs: error: {problem}")

@@ -13,13 +13,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from rayref.commands.get import DEFAULT_REGION, MAX_SHOWN, _cli_hint, _one_line, _setting
 
 if TYPE_CHECKING:
     from rayref.emr.client import EmrClient
+    from rayref.emr.credentials import CredentialsProvider
     from rayref.emr.errors import EmrError
     from rayref.emr.log_download import LogReader
     from rayref.emr.log_models import RayLogObject
@@ -45,6 +46,8 @@ log hosts: a file is downloaded only from OSS of --region (https) or from a host
 never printed: the download URL (its query string is a credential), not even in an error;
   secrets in the log's lines are masked as by `rayref get` (docs/reliability.md).
 credentials, region, network, endpoint: as `rayref get` (see rayref get --help).
+rayjobref/NAME [-n NS]: the ref's workspace, submission id, region and credentials Secret,
+  read through your kubeconfig (a Secret you may not read: the default chain, with a note).
 exit status: 0 printed, 1 the read failed (one line on stderr), 2 usage, 130 Ctrl-C.
 """
 
@@ -76,9 +79,21 @@ def _positive_float(text: str) -> float:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("kind", choices=["job"], metavar="KIND", help="job")
-    parser.add_argument("workspace_id", metavar="WORKSPACE_ID", help="workspace id, w-...")
-    parser.add_argument("submission_id", metavar="SUBMISSION_ID", help="the job's submission id")
+    parser.add_argument(
+        "kind", metavar="job|rayjobref/NAME", help="job (with its ids), or a RayJobRef to read"
+    )
+    parser.add_argument(
+        "workspace_id", nargs="?", metavar="WORKSPACE_ID", help="workspace id, w-... (job)"
+    )
+    parser.add_argument(
+        "submission_id", nargs="?", metavar="SUBMISSION_ID", help="submission id (job)"
+    )
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        default=None,
+        help="the RayJobRef's namespace (default: the kubeconfig context's)",
+    )
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--list", action="store_true", help="list the job's log files")
     what.add_argument(
@@ -120,6 +135,8 @@ class Target:
     region: str
     network: str
     endpoint: str
+    # None: the default chain
+    credentials: CredentialsProvider | None = None
 
 
 def _usage(message: str) -> int:
@@ -347,7 +364,7 @@ async def _run(args: argparse.Namespace, target: Target) -> None:
     hosts = LogHosts.of(target.region, _allowed_hosts(args.log_host))
     async with (
         EmrClient(
-            default_provider_chain(),
+            target.credentials or default_provider_chain(),
             region=target.region,
             endpoint=target.endpoint or None,
             network=target.network,
@@ -369,17 +386,40 @@ async def _run(args: argparse.Namespace, target: Target) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
+    from rayref.commands.logs_ref import RefFailure, read_ref, ref_name
     from rayref.emr.errors import EmrError, InvalidCredentialsError
 
-    target = _check_settings(args)
-    if isinstance(target, str):
-        return _usage(target)
+    name = ref_name(args.kind)
+    problem = _target_problem(args, name)
+    if problem is not None:
+        return _usage(problem)
+    endpoint = ""
     try:
-        asyncio.run(_run(args, target))
+        credentials = None
+        if name is not None:
+            ref = read_ref(name, args.namespace)
+            args.workspace_id, args.submission_id = ref.workspace_id, ref.submission_id
+            args.region = args.region or ref.region
+            credentials = ref.credentials
+        target = _check_settings(args)
+        if isinstance(target, str):
+            return _usage(target)
+        endpoint = target.endpoint
+        asyncio.run(_run(args, replace(target, credentials=credentials)))
     except EmrError as exc:
-        print(_failure(exc, target.endpoint), file=sys.stderr)
+        print(_failure(exc, endpoint), file=sys.stderr)
         return 2 if isinstance(exc, InvalidCredentialsError) else 1
-    except LogsFailure as exc:
+    except (LogsFailure, RefFailure) as exc:
         print(f"rayref logs: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _target_problem(args: argparse.Namespace, ref: str | None) -> str | None:
+    if ref is None and args.kind != "job":
+        return f"{_one_line(args.kind, MAX_SHOWN)!r} is neither job nor rayjobref/NAME"
+    if ref is None and (args.workspace_id is None or args.submission_id is None):
+        return "job needs WORKSPACE_ID and SUBMISSION_ID"
+    if ref is not None and (args.workspace_id is not None or not ref):
+        return "rayjobref/NAME takes a name and no ids (the ref's spec gives them)"
+    return None
