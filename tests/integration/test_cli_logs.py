@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -277,6 +278,7 @@ async def test_an_unknown_rayjobref_is_one_line(
         (("job", "w-d2d82aa09155"), "job needs WORKSPACE_ID and SUBMISSION_ID"),
         (("rayjobref/etl", "w-d2d82aa09155"), "rayjobref/NAME takes a name and no ids"),
         (("cluster", "w-d2d82aa09155", "ray-1"), "'cluster' is neither job nor rayjobref/NAME"),
+        (("job", "w-d2d82aa09155", "rj-1", "--list", "--follow"), "--list and --follow do not"),
     ],
 )
 async def test_a_target_that_does_not_fit_is_a_usage_line(
@@ -286,3 +288,33 @@ async def test_a_target_that_does_not_fit_is_a_usage_line(
 
     assert code == 2
     assert one_line(err).startswith(f"rayref logs: error: {problem}")
+
+
+async def test_ctrl_c_while_following_exits_130_in_one_line(simulator: SimulatorSession) -> None:
+    ws = simulator.workspace_id
+    await simulator.control.set_speed(0)
+    await simulator.control.create_job(
+        ws, submission_id="rj-cli-interrupt", script={"runningSeconds": 600}
+    )
+    await simulator.control.advance_clock(12 + 10)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "rayref", "logs", "job", ws, "rj-cli-interrupt", "--follow", "--interval", "0.2"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_env(simulator),
+        cwd=REPO_ROOT,
+    )
+    assert process.stdout is not None
+    try:
+        for _ in range(4):  # two start lines and steps 1 and 2: it is following now
+            await asyncio.wait_for(process.stdout.readline(), 60)
+        process.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+    assert process.returncode == 130
+    assert one_line(err.decode()) == "rayref logs: interrupted"

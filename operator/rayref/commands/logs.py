@@ -121,7 +121,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="HOST",
         help="also download from HOST[:PORT] (repeatable; with $RAYREF_LOG_HOSTS)",
     )
-    parser.add_argument("--region", default=None, help=f"region id (default {DEFAULT_REGION})")
+    parser.add_argument(
+        "--region",
+        default=None,
+        help=f"region id (default: the ref's, $RAYREF_DEFAULT_REGION or {DEFAULT_REGION})",
+    )
     parser.add_argument("--endpoint", default=None, metavar="URL", help="as rayref get's")
     parser.add_argument(
         "--network", choices=["public", "vpc"], default=None, help="as rayref get's"
@@ -420,6 +424,8 @@ def _target_problem(args: argparse.Namespace, ref: str | None) -> str | None:
         return f"{_one_line(args.kind, MAX_SHOWN)!r} is neither job nor rayjobref/NAME"
     if ref is None and (args.workspace_id is None or args.submission_id is None):
         return "job needs WORKSPACE_ID and SUBMISSION_ID"
+    if args.list and args.follow:
+        return "--list and --follow do not go together"
     if ref is not None and (args.workspace_id is not None or not ref):
         return "rayjobref/NAME takes a name and no ids (the ref's spec gives them)"
     return None
