@@ -33,6 +33,8 @@ DEFAULT_FOLLOW_SECONDS = 5.0
 BYTES_PER_LINE = 1024
 MIN_TAIL_BYTES = 64 * 1024
 MAX_TAIL_BYTES = 16 * 1024 * 1024
+# --follow's reads of one round when the file grows between its listing and its read.
+READ_ATTEMPTS = 3
 
 EPILOG = f"""\
 what is printed: the last --tail lines (default {DEFAULT_TAIL_LINES}) of the job's driver log,
@@ -348,15 +350,28 @@ async def _print_new(logs: JobLogs, path: str, offset: int, listed_size: int) ->
     """Whole lines from byte `offset` on; the offset past the last one printed.
 
     The listing's size says how much to ask for; the answer's own size says where the
-    bytes read lie, since the file may have grown in between."""
-    data, total, _ = await logs.tail(path, min(listed_size - offset, MAX_TAIL_BYTES))
+    bytes read lie: the file may have grown in between, then the read is made again
+    from the new size (a few times), so no line between the two is lost."""
+    wanted = listed_size - offset
+    for _ in range(READ_ATTEMPTS):
+        data, total, _ = await logs.tail(path, min(wanted, MAX_TAIL_BYTES))
+        complete, next_offset, gap = new_whole_lines(data, total, offset)
+        if not gap or wanted >= MAX_TAIL_BYTES or total is None:
+            break
+        wanted = total - offset
+    _emit(_redacted_lines(complete, partial=gap))
+    return next_offset
+
+
+def new_whole_lines(data: bytes, total: int | None, offset: int) -> tuple[bytes, int, bool]:
+    """Of the last bytes `data` of a file of `total` bytes: the whole lines from `offset`
+    on, the offset past them, and whether bytes between `offset` and `data` were missed
+    (then the first line is cut)."""
     total = total if total is not None else offset + len(data)
     start = total - len(data)
-    # a gap (more than the cap written since the last read): its first line is cut
     new = data[offset - start :] if start <= offset else data
     complete = new[: new.rfind(b"\n") + 1]
-    _emit(_redacted_lines(complete, partial=start > offset))
-    return max(start, offset) + len(complete)
+    return complete, max(start, offset) + len(complete), start > offset
 
 
 async def _run(args: argparse.Namespace, target: Target) -> None:
