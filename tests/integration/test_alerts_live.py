@@ -69,8 +69,13 @@ NO_DATA = {
     ("Shard slots", "rayref_shard_slots_held"): "no sharding",
     ("Shard slots", "rayref_shard_slots"): "no sharding",
     ("Shard slots", "rayref_shard_members"): "no sharding",
-    ("Watches", "rayref_watch_failures_total"): "no watch failed",
-    ("Contained faults", "rayref_object_faults_total"): "no step on an object raised",
+}
+# Queries that may or may not have data here: they count events this test does not
+# cause but a loaded machine can (a watch timing out under CI load once gave the
+# Watches panel data). With data, their legends are still checked.
+MAYBE_DATA = {
+    ("Watches", "rayref_watch_failures_total"): "no watch failure is caused",
+    ("Contained faults", "rayref_object_faults_total"): "no step on an object is made to raise",
     ("Node refreshes deferred", "rayref_polls_total"): (
         "the get strategy (the operator fixture's) defers no node refresh; only list sweeps do"
     ),
@@ -145,8 +150,10 @@ def metric_read(expr: str, metric: str) -> bool:
     return re.search(rf"\b{re.escape(metric)}\{{", expr) is not None
 
 
-def no_data_reason(panel: str, expr: str) -> str | None:
-    for (title, metric), reason in NO_DATA.items():
+def no_data_reason(
+    panel: str, expr: str, table: dict[tuple[str, str], str] = NO_DATA
+) -> str | None:
+    for (title, metric), reason in table.items():
         if title == panel and metric_read(expr, metric):
             return reason
     return None
@@ -163,7 +170,7 @@ def check_dashboard(server: PrometheusServer, namespace: str) -> list[str]:
             if result:
                 problems.append(f"{item.panel}: data where none was expected ({reason})")
             continue
-        if not result:
+        if not result and no_data_reason(item.panel, item.expr, MAYBE_DATA) is None:
             problems.append(f"{item.panel}: no data for {item.expr}")
         for label in re.findall(r"\{\{\s*(\w+)\s*\}\}", legend):
             if any(label not in series["metric"] for series in result):
