@@ -84,6 +84,13 @@ class OperatorSettings(BaseModel):
     # many slots, each a Lease held by one replica; 0 is off. Its Leases take the
     # leader_election_* name, namespace and timings; exclusive with leader election.
     shards: int = Field(default=0, ge=0, le=1024)
+    # The operator-wide privacy switch of a failed job's log excerpt (docs/logs.md):
+    # false, and no job's log is listed, read or downloaded, so no log text can reach
+    # etcd or an Event whatever a ref asks for.
+    failure_logs: bool = True
+    # Hosts a log download may go to besides OSS of the ref's region: `host`,
+    # `host:port`, `*.domain`; the rule of `rayref.emr.log_hosts`, as `rayref logs`.
+    log_hosts: tuple[str, ...] = ()
 
     @field_validator("endpoint")
     @classmethod
@@ -169,6 +176,18 @@ class OperatorSettings(BaseModel):
             )
         return value
 
+    @field_validator("log_hosts")
+    @classmethod
+    def _log_host_entries(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from rayref.emr.log_hosts import check_allowed_entry
+
+        entries = tuple(entry.strip().lower() for entry in value if entry.strip())
+        for entry in entries:
+            problem = check_allowed_entry(entry)
+            if problem is not None:
+                raise ValueError(problem)
+        return entries
+
     @field_validator("shared_credentials_namespaces")
     @classmethod
     def _shared_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -194,7 +213,7 @@ class OperatorSettings(BaseModel):
             if value is None or value.strip() == "":
                 continue
             value = value.strip()
-            if field_name in ("watch_namespaces", "shared_credentials_namespaces"):
+            if field_name in ("watch_namespaces", "shared_credentials_namespaces", "log_hosts"):
                 raw[field_name] = _split_list(value)
             elif field_name in ("log_level",):
                 raw[field_name] = value.upper()

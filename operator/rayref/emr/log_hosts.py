@@ -26,6 +26,10 @@ from rayref.emr.errors import LogHostNotAllowedError
 _BUCKET = r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]"
 _REGION = re.compile(REGION_PATTERN)
 _SHOWN_HOST_MAX = 100
+# What `LogHosts._allowed` can match: a DNS name or an IPv4 address, or `*.` and a domain.
+# Underscores pass, as in the endpoint rule: some custom domains carry them.
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?"
+_ENTRY_HOST = re.compile(rf"(?:\*\.)?{_LABEL}(?:\.{_LABEL})*")
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,55 @@ class LogHosts:
             entry.startswith("*.") and host.endswith(entry[1:]) and host != entry[2:]
             for entry in self.allowed
         )
+
+
+def check_allowed_entry(entry: str) -> str | None:
+    """Why `entry` cannot be an allow-list entry (`host`, `host:port`, `*.domain`), or None.
+
+    An entry the matching rule can never meet (a URL, a path, a port on a wildcard) would
+    be dropped in silence and the download refused later with no hint why: refused at
+    start instead, by the operator's settings and by `rayref logs` alike.
+    """
+    text = entry.strip().lower()
+    shown = repr(_shown_entry(text))
+    if not text:
+        return "an entry is empty"
+    if any(ch.isspace() for ch in text):
+        return f"entry {shown} contains a space"
+    if "://" in text:
+        return f"entry {shown} has a scheme: give host, host:port or *.domain, not a URL"
+    if "@" in text:
+        return f"entry {shown} has user information"
+    if any(ch in text for ch in "/?#"):
+        return f"entry {shown} has a path, query or fragment"
+    host, colon, port = text.partition(":")
+    if colon:
+        problem = _entry_port_problem(host, port)
+        if problem is not None:
+            return f"entry {shown}: {problem}"
+    if not _ENTRY_HOST.fullmatch(host):
+        return f"entry {shown} is not a host name, an IPv4 address or *.domain"
+    return None
+
+
+def _entry_port_problem(host: str, port: str) -> str | None:
+    if ":" in port:
+        # the matching rule compares `host:port` as text: an IPv6 address is ambiguous there
+        return "more than one ':' (IPv6 addresses are not supported; give a host name)"
+    if not (port.isascii() and port.isdigit()):
+        return f"the port {port!r} is not a number"
+    if not 1 <= int(port) <= 65535:
+        return f"the port {int(port)} is not from 1 to 65535"
+    if host.startswith("*."):
+        return "a *.domain entry takes no port (it allows its subdomains on any port)"
+    return None
+
+
+def _shown_entry(text: str) -> str:
+    # userinfo may be a password: never echoed into a log or an error
+    if "@" in text:
+        text = "***@" + text.rpartition("@")[2]
+    return "".join(ch if ch.isprintable() else "?" for ch in text)[:_SHOWN_HOST_MAX]
 
 
 def _loopback(host: str) -> bool:
