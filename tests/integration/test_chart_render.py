@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from kubernetes.client import Configuration
 from rayref.controller.settings import OperatorSettings
 from rayref.devcluster.build import DevClusterBuildError, ensure_binaries
 from rayref.election.lease import LeaseRecord
+from rayref.emr.log_hosts import check_allowed_entry
 from rayref.kube.client import KubeClient
 from rayref.sharding.leases import SLOT, KubeLeaseSet, LeaseSetAPI
 from tests.fixtures.paths import CRDS_DIR, REPO_ROOT
@@ -162,6 +164,25 @@ def test_schema_rejects_a_wrong_type_naming_the_value(helm: Path, command: str) 
             "/credentials/rrsa/roleName",
         ),
         ({"health": {"port": 9090}}, "metrics.port and health.port must differ"),
+        ({"failureLogs": {"enabled": "no"}}, "/failureLogs/enabled"),
+        (
+            {"failureLogs": {"allowedHosts": ["https://logs.example.com"]}},
+            "/failureLogs/allowedHosts/0",
+        ),
+        (
+            {"failureLogs": {"allowedHosts": ["ok.example.com", "logs.example.com/b"]}},
+            "/failureLogs/allowedHosts/1",
+        ),
+        ({"failureLogs": {"allowedHosts": ["logs example.com"]}}, "/failureLogs/allowedHosts/0"),
+        (
+            {"failureLogs": {"allowedHosts": ["logs.example.com:70000"]}},
+            "/failureLogs/allowedHosts/0",
+        ),
+        (
+            {"failureLogs": {"allowedHosts": ["ops:pw@logs.example.com"]}},
+            "/failureLogs/allowedHosts/0",
+        ),
+        ({"failureLogs": {"allowHosts": []}}, "allowHosts"),
         (
             {
                 "credentials": {
@@ -551,6 +572,65 @@ def test_election_timings_reach_the_operator_settings(helm: Path) -> None:
             settings.leader_election_retry_period,
             settings.leader_election_standby,
         ) == (30, 20, 4, standby)
+
+
+# ---------------------------------------------------------------------- failed jobs' logs
+
+
+def test_failure_logs_are_on_with_no_extra_host_by_default(helm: Path) -> None:
+    env = container_env(only(render(helm), "Deployment"))
+    # rendered either way, so `kubectl get deploy -o yaml` shows the switch
+    assert (env["RAYREF_FAILURE_LOGS"], env["RAYREF_LOG_HOSTS"]) == ("true", "")
+    settings = OperatorSettings.from_env({k: v for k, v in env.items() if k.startswith("RAYREF_")})
+    assert (settings.failure_logs, settings.log_hosts) == (True, ())
+
+
+def test_failure_log_values_reach_the_operator_settings(helm: Path) -> None:
+    values = {
+        "failureLogs": {
+            "enabled": False,
+            "allowedHosts": ["Logs.Example.com", "127.0.0.1:8787", "*.cdn.example.org"],
+        }
+    }
+    env = container_env(only(render(helm, values), "Deployment"))
+    assert env["RAYREF_FAILURE_LOGS"] == "false"
+    assert env["RAYREF_LOG_HOSTS"] == "Logs.Example.com,127.0.0.1:8787,*.cdn.example.org"
+    settings = OperatorSettings.from_env({k: v for k, v in env.items() if k.startswith("RAYREF_")})
+    assert settings.failure_logs is False
+    assert settings.log_hosts == ("logs.example.com", "127.0.0.1:8787", "*.cdn.example.org")
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "logs.example.com",
+        "LOGS.example.com:8443",
+        "127.0.0.1:1",
+        "h:65535",
+        "*.cdn.example.org",
+        "my_bucket.example.com",
+        "https://logs.example.com",
+        "logs.example.com/",
+        "logs example.com",
+        "h:0",
+        "h:65536",
+        "h:",
+        "*.example.com:443",
+        "[::1]:8787",
+        "::1",
+        "u@h",
+        "*",
+        "-h.example.com",
+        "h..example.com",
+    ],
+)
+def test_the_schema_takes_an_allowed_host_only_when_the_operator_does(entry: str) -> None:
+    """The schema's pattern is the chart's copy of `check_allowed_entry`: what it lets
+    through must never stop the operator at start, and it refuses what the rule refuses."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    hosts = schema["properties"]["failureLogs"]["properties"]["allowedHosts"]
+    by_schema = re.search(hosts["items"]["pattern"], entry) is not None
+    assert by_schema == (check_allowed_entry(entry) is None)
 
 
 # ---------------------------------------------------------------------- sharding
