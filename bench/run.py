@@ -44,6 +44,7 @@ from bench import report
 from bench.kubeapi import Kube
 from bench.measure import Expectation, ProcWatch, Watcher, percentile, scrape
 from bench.world import POLL_INTERVAL, Ref, World, create, plan, presync, write_scenario
+from rayref.devcluster.ports import free_port
 from rayref.devcluster.processes import ChildProcess
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,15 +85,6 @@ SMOKE = Phases(
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Process:
@@ -167,7 +159,7 @@ def start_rayref(
     kubeconfig: Path, endpoint: str, log_path: Path, extra_env: dict[str, str] | None = None
 ) -> tuple[Process, int]:
     """`rayref run` on the benchmark's budget, list strategy; (process, metrics port)."""
-    port = _free_port()
+    port = free_port()
     env = _child_env(kubeconfig)
     env.update(
         {
@@ -175,7 +167,7 @@ def start_rayref(
             "RAYREF_REQUEST_RATE": str(BUDGET_RATE),
             "RAYREF_REQUEST_BURST": str(BUDGET_BURST),
             "RAYREF_METRICS_PORT": str(port),
-            "RAYREF_HEALTH_PORT": str(_free_port()),
+            "RAYREF_HEALTH_PORT": str(free_port()),
             "RAYREF_LOG_LEVEL": "WARNING",
             "RAYREF_POLL_STRATEGY": "list",
         }
@@ -192,7 +184,7 @@ def start_operator(
     if name == "rayref":
         process, port = start_rayref(kubeconfig, endpoint, workdir / f"{name}.log")
         return process, port, "rayref_refs_checked"
-    port = _free_port()
+    port = free_port()
     env = _child_env(kubeconfig)
     env.update(
         {

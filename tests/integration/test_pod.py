@@ -29,9 +29,9 @@ import yaml
 
 from rayref.api.kinds import JOB_KIND
 from rayref.devcluster.build import ensure_binaries
-from rayref.devcluster.cluster import free_port
 from rayref.devcluster.image import BuiltImage
 from rayref.devcluster.node import Containerd, Node
+from rayref.devcluster.ports import free_port
 from rayref.simulator.scripts import JobScript
 from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.paths import REPO_ROOT

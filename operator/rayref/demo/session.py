@@ -46,7 +46,8 @@ from rayref.devcluster.build import (
     DevClusterBuildError,
     ensure_binaries,
 )
-from rayref.devcluster.cluster import DevCluster, DevClusterError, free_port
+from rayref.devcluster.cluster import DevCluster, DevClusterError
+from rayref.devcluster.ports import free_port
 from rayref.devcluster.processes import ChildProcess, ProcessFailed
 from rayref.simulator.scenario import load_scenario
 

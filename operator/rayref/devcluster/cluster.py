@@ -20,7 +20,6 @@ import base64
 import contextlib
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from rayref.devcluster.pki import Pki, make_pki
+from rayref.devcluster.ports import free_port
 from rayref.devcluster.processes import ChildProcess
 
 if TYPE_CHECKING:
@@ -59,13 +59,6 @@ _CRD_KIND = "CustomResourceDefinition"
 
 class DevClusterError(RuntimeError):
     """The control plane could not be started, or a kubectl call failed."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _b64(path: Path) -> str:

@@ -35,9 +35,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rayref.devcluster.build import find_go, module_dir
-from rayref.devcluster.cluster import DevCluster, free_port
+from rayref.devcluster.cluster import DevCluster
 from rayref.devcluster.image import SOURCE_DATE_EPOCH, image_cache
 from rayref.devcluster.oci import compress_layer, write_archive, write_tree_layer
+from rayref.devcluster.ports import free_port
 from rayref.devcluster.processes import ChildProcess
 
 NODE_NAME = "rayref-node"

@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import time
 
 import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
+from rayref.devcluster.ports import free_port
 from rayref.election.elector import Elector
 from rayref.election.lease import ElectionTiming
 from rayref.election.run import LeaderMetrics, default_identity, run_with_election
@@ -20,13 +20,6 @@ from rayref.polling.clock import SystemClock
 from tests.unit.election.fakes import FakeLeaseAPI
 
 FAST = ElectionTiming(lease_duration=1.5, renew_deadline=1.0, retry_period=0.2)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Exited(Exception):

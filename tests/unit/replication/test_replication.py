@@ -3,13 +3,13 @@ and the one Lease client's reading of the API server's answers."""
 
 from __future__ import annotations
 
-import socket
 import threading
 from typing import Any
 
 import aiohttp
 import pytest
 
+from rayref.devcluster.ports import free_port
 from rayref.election.elector import LeaseConflict, LeaseUnavailable
 from rayref.election.kube_lease import lease_call
 from rayref.kube.client import KubeClient, KubeConflict, KubeNotFound, KubeUnavailable
@@ -52,13 +52,6 @@ def test_the_watchdog_leaves_a_replica_that_holds_nothing() -> None:
     assert not exited.wait(1.0)  # five checks
     dog.stop()
     assert exits == []
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def test_a_replica_serves_its_probes_while_it_runs_then_closes_its_client() -> None:
