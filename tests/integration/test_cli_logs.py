@@ -134,7 +134,33 @@ async def test_an_invalid_submission_id_is_refused_before_any_request() -> None:
     )
 
     assert code == 2
-    assert one_line(err).startswith("rayref logs: error: submission id 'rj-1/../x' is not valid")
+    assert one_line(err) == (
+        "rayref logs: error: submission id 'rj-1/../x' is not valid: expected letters, "
+        "digits, - and _, e.g. rj-5f3c2a1b9d"
+    )
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"RAYREF_DEFAULT_REGION": "evil.com/"},
+        {"RAYREF_NETWORK": "internet"},
+        {"RAYREF_ENDPOINT": "http://127.0.0.1:99999"},
+        {"RAYREF_ENDPOINT": "http://user:hunter2@127.0.0.1:8787"},
+    ],
+)
+async def test_a_bad_setting_reads_as_in_rayref_get(setting: dict[str, str]) -> None:
+    ids = ("w-d2d82aa09155", "rj-5f3c2a1b9d")
+    env = _base_env(**setting)
+
+    logs_code, _, logs_err = await rayref("logs", "job", *ids, env=env)
+    get_code, _, get_err = await rayref("get", "job", *ids, env=env)
+
+    assert (logs_code, get_code) == (2, 2)
+    logs_line = one_line(logs_err).removeprefix("rayref logs: error: ")
+    assert logs_line == one_line(get_err).removeprefix("rayref get: error: ")
+    assert f"(from ${next(iter(setting))})" in logs_line
+    assert "hunter2" not in logs_line
 
 
 async def test_follow_prints_new_lines_while_the_job_runs_and_stops_when_it_ends(

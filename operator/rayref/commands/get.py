@@ -8,20 +8,16 @@ saying what failed, with the error code, the request id and what to check.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import TYPE_CHECKING, Any
+
+from rayref.commands.options import DEFAULT_REGION, cli_hint, failure, id_problem, place
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from rayref.emr.errors import EmrError
-
-DEFAULT_REGION = "cn-hangzhou"
 # Free-form JSON the API documents as possibly secret: only its keys are shown.
 FREE_FORM_FIELDS = ("metadataJson", "extraParam")
-# User input is cut to this many characters in a message.
-MAX_SHOWN = 120
 
 EPILOG = """\
 credentials (the operator-wide chain, first found wins):
@@ -80,59 +76,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="public or VPC endpoint host (default: $RAYREF_NETWORK or public)",
     )
-
-
-def _one_line(text: str, limit: int = 400) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
-def _shown(value: str) -> str:
-    """A value the user typed, quoted and cut for a message."""
-    return repr(_one_line(value, MAX_SHOWN))
-
-
-def _setting(flag: str | None, env: str, default: str) -> tuple[str, str]:
-    """(value, where it came from) of a flag, its environment variable or the default."""
-    if flag is not None:
-        return flag, ""
-    from_env = os.environ.get(env, "").strip()
-    if from_env:
-        return from_env, f" (from ${env})"
-    return default, ""
-
-
-def _cli_hint(exc: EmrError, kind: str, endpoint: str) -> str:
-    """What to check, for this command line: its flags, not the operator's settings."""
-    from rayref.emr.errors import EmrConnectionError, NotFoundError, ThrottledError
-
-    what = "submission id" if kind == "job" else "cluster id"
-    if isinstance(exc, NotFoundError):
-        region = "" if endpoint else ", and --region (the workspace's region)"
-        return f"check the workspace id and the {what}{region}"
-    if isinstance(exc, EmrConnectionError):
-        if endpoint:
-            from rayref.emr.redaction import redact_userinfo
-
-            shown = _one_line(redact_userinfo(endpoint), MAX_SHOWN)
-            return f"check that {shown} is up and reachable"
-        return "check network access, --region and --network (vpc hosts answer inside a VPC)"
-    if isinstance(exc, ThrottledError):
-        # the operator's hint names its request-rate setting; a single read has none
-        return "the account is being throttled; retry in a moment"
-    return exc.hint
-
-
-def _failure(exc: EmrError, kind: str, endpoint: str) -> str:
-    code = exc.code or type(exc).__name__
-    where = []
-    if exc.status_code is not None:
-        where.append(f"HTTP {exc.status_code}")
-    if exc.request_id:
-        where.append(f"request id {_one_line(exc.request_id, MAX_SHOWN)}")
-    context = f" ({', '.join(where)})" if where else ""
-    message = _one_line(exc.message, 500).rstrip(".")
-    return f"rayref get: {code}{context}: {message}; {_cli_hint(exc, kind, endpoint)}"
 
 
 def _mark_urls(model: BaseModel, shown: dict[str, Any]) -> None:
@@ -201,7 +144,6 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import json
 
-    from rayref.emr import endpoints
     from rayref.emr.client import EmrClient
     from rayref.emr.credentials import default_provider_chain
     from rayref.emr.errors import EmrError, InvalidCredentialsError
@@ -211,51 +153,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"rayref get: error: {message}", file=sys.stderr)
         return 2
 
-    region, region_from = _setting(args.region, "RAYREF_DEFAULT_REGION", DEFAULT_REGION)
-    network, network_from = _setting(args.network, "RAYREF_NETWORK", "public")
-    endpoint, endpoint_from = _setting(args.endpoint, "RAYREF_ENDPOINT", "")
-    if network not in ("public", "vpc"):
-        return usage(f"network {_shown(network)}{network_from} is neither public nor vpc")
-    try:
-        if not endpoint:
-            endpoints.validate_region(region)
-        endpoints.base_url(region=region, network=network, endpoint=endpoint or None)
-    except endpoints.InvalidIdentifierError:
-        if endpoint:
-            problem = endpoints.endpoint_problem(endpoint.strip()) or "not a base URL"
-            return usage(
-                f"endpoint {endpoints.shown_endpoint(endpoint)}{endpoint_from} is not a base "
-                f"URL: {problem}; give http(s)://host[:port], e.g. http://127.0.0.1:8787"
-            )
-        return usage(f"region {_shown(region)}{region_from} is not a region id, e.g. cn-hangzhou")
+    where = place(args.region, args.network, args.endpoint)
+    if isinstance(where, str):
+        return usage(where)
     id_kind = "submission id" if args.kind == "job" else "cluster id"
-    for kind, value, check in (
-        ("workspace id", args.workspace_id, endpoints.validate_workspace_id),
-        (
-            id_kind,
-            args.object_id,
-            endpoints.validate_submission_id
-            if args.kind == "job"
-            else endpoints.validate_cluster_id,
-        ),
-    ):
-        try:
-            check(value)
-        except endpoints.InvalidIdentifierError:
-            # refused before any request: nothing to do with the region or the network
-            pattern = {
-                "workspace id": "w- and lower-case letters or digits, e.g. w-d2d82aa09155",
-                id_kind: "letters, digits, - and _, e.g. "
-                + ("rj-5f3c2a1b9d" if args.kind == "job" else "ray-k7nm8ahl5te4tg91"),
-            }[kind]
-            return usage(f"{kind} {_shown(value)} is not valid: expected {pattern}")
+    problem = id_problem([("workspace id", args.workspace_id), (id_kind, args.object_id)])
+    if problem is not None:
+        return usage(problem)
 
     async def read() -> str:
         async with EmrClient(
             default_provider_chain(),
-            region=region,
-            endpoint=endpoint or None,
-            network=network,
+            region=where.region,
+            endpoint=where.endpoint or None,
+            network=where.network,
         ) as client:
             obj: RayJob | RayCluster
             if args.kind == "job":
@@ -268,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         output = asyncio.run(read())
     except EmrError as exc:
-        print(_failure(exc, args.kind, endpoint), file=sys.stderr)
+        hint = cli_hint(exc, args.kind, where.endpoint)
+        print(f"rayref get: {failure(exc, hint)}", file=sys.stderr)
         # credentials that are set but unusable are a setting to fix, like a bad flag
         return 2 if isinstance(exc, InvalidCredentialsError) else 1
     print(output)

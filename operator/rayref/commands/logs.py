@@ -16,7 +16,15 @@ import sys
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from rayref.commands.get import DEFAULT_REGION, MAX_SHOWN, _cli_hint, _one_line, _setting
+from rayref.commands.options import (
+    DEFAULT_REGION,
+    MAX_SHOWN,
+    cli_hint,
+    failure,
+    id_problem,
+    place,
+    shown,
+)
 
 if TYPE_CHECKING:
     from rayref.emr.client import EmrClient
@@ -152,34 +160,16 @@ def _usage(message: str) -> int:
 
 def _check_settings(args: argparse.Namespace) -> Target | str:
     """The target, or why the command line is unusable (one line)."""
-    from rayref.emr import endpoints
-
-    region, region_from = _setting(args.region, "RAYREF_DEFAULT_REGION", DEFAULT_REGION)
-    network, network_from = _setting(args.network, "RAYREF_NETWORK", "public")
-    endpoint, endpoint_from = _setting(args.endpoint, "RAYREF_ENDPOINT", "")
-    if network not in ("public", "vpc"):
-        return f"network {_one_line(network, MAX_SHOWN)!r}{network_from} is neither public nor vpc"
-    try:
-        if not endpoint:
-            endpoints.validate_region(region)
-        endpoints.base_url(region=region, network=network, endpoint=endpoint or None)
-    except endpoints.InvalidIdentifierError:
-        if endpoint:
-            problem = endpoints.endpoint_problem(endpoint.strip()) or "not a base URL"
-            return (
-                f"endpoint {endpoints.shown_endpoint(endpoint)}{endpoint_from} is not a base "
-                f"URL: {problem}; give http(s)://host[:port], e.g. http://127.0.0.1:8787"
-            )
-        return f"region {_one_line(region, MAX_SHOWN)!r}{region_from} is not a region id"
-    for kind, value, check, example in (
-        ("workspace id", args.workspace_id, endpoints.validate_workspace_id, "w-d2d82aa09155"),
-        ("submission id", args.submission_id, endpoints.validate_submission_id, "rj-5f3c2a1b9d"),
-    ):
-        try:
-            check(value)
-        except endpoints.InvalidIdentifierError:
-            return f"{kind} {_one_line(value, MAX_SHOWN)!r} is not valid: e.g. {example}"
-    return Target(args.workspace_id, args.submission_id, region, network, endpoint)
+    where = place(args.region, args.network, args.endpoint)
+    if isinstance(where, str):
+        return where
+    ids = [("workspace id", args.workspace_id), ("submission id", args.submission_id)]
+    problem = id_problem(ids)
+    if problem is not None:
+        return problem
+    return Target(
+        args.workspace_id, args.submission_id, where.region, where.network, where.endpoint
+    )
 
 
 def _allowed_hosts(flags: list[str]) -> list[str]:
@@ -192,21 +182,11 @@ def _hint(exc: EmrError, endpoint: str) -> str:
 
     if isinstance(exc, LogHostNotAllowedError):
         return "if it is your object storage, allow it with --log-host or $RAYREF_LOG_HOSTS"
-    return _cli_hint(exc, "job", endpoint)
+    return cli_hint(exc, "job", endpoint)
 
 
 def _failure(exc: EmrError, endpoint: str) -> str:
-    from rayref.emr.redaction import redact_text
-
-    code = exc.code or type(exc).__name__
-    where = []
-    if exc.status_code is not None:
-        where.append(f"HTTP {exc.status_code}")
-    if exc.request_id:
-        where.append(f"request id {_one_line(exc.request_id, MAX_SHOWN)}")
-    context = f" ({', '.join(where)})" if where else ""
-    message = redact_text(_one_line(exc.message, 500)).rstrip(".")
-    return f"rayref logs: {code}{context}: {message}; {_hint(exc, endpoint)}"
+    return f"rayref logs: {failure(exc, _hint(exc, endpoint), redact=True)}"
 
 
 def _relative(obj: RayLogObject, prefix: str) -> str:
@@ -274,9 +254,8 @@ class JobLogs:
             or _relative(obj, self.prefix).rsplit("/", 1)[-1] == wanted
         ]
         if not matches:
-            shown = _one_line(name, MAX_SHOWN)
             raise LogsFailure(
-                f"job {self.target.submission_id} has no log file {shown!r}; see --list"
+                f"job {self.target.submission_id} has no log file {shown(name)}; see --list"
             )
         newest = max(
             matches,
@@ -436,7 +415,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _target_problem(args: argparse.Namespace, ref: str | None) -> str | None:
     if ref is None and args.kind != "job":
-        return f"{_one_line(args.kind, MAX_SHOWN)!r} is neither job nor rayjobref/NAME"
+        return f"{shown(args.kind)} is neither job nor rayjobref/NAME"
     if ref is None and (args.workspace_id is None or args.submission_id is None):
         return "job needs WORKSPACE_ID and SUBMISSION_ID"
     if args.list and args.follow:
