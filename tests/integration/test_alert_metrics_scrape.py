@@ -12,8 +12,8 @@ from rayref.api.kinds import JOB_KIND as JOB
 from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.operator import OperatorFactory
 from tests.fixtures.simulator import SimulatorSession
-from tests.integration.test_metrics_scrape import samples, value
 from tests.support.refs import apply, credentials_secret, eventually, job_ref, synced, wait_status
+from tests.support.scrape import samples, value
 
 
 async def test_a_failed_job_and_a_missing_remote_show_in_the_scrape_until_deleted(

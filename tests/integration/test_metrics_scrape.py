@@ -9,8 +9,6 @@ the cluster reads (the status then says Throttled).
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from rayref.api.kinds import CLUSTER_KIND as CLUSTER
@@ -31,26 +29,11 @@ from tests.support.refs import (
     wait_polls,
     wait_status,
 )
+from tests.support.scrape import samples, value
 
 # Far beyond the few seconds a check may run late on a loaded machine, far below the
 # age the throttled phase reaches.
 FRESH_SECONDS = 6 * POLL
-
-
-def samples(text: str, name: str) -> dict[frozenset[tuple[str, str]], float]:
-    """Every sample of `name` in Prometheus text, by its label set."""
-    found: dict[frozenset[tuple[str, str]], float] = {}
-    for line in text.splitlines():
-        match = re.fullmatch(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)", line)
-        if match is None or match.group(1) != name:
-            continue
-        labels = frozenset(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
-        found[labels] = float(match.group(3))
-    return found
-
-
-def value(text: str, name: str, **labels: str) -> float | None:
-    return samples(text, name).get(frozenset(labels.items()))
 
 
 def is_synced(obj: dict[str, object]) -> bool:
