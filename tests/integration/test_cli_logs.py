@@ -4,10 +4,13 @@ its log routes and its loopback object store, reached only as an allowed log hos
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,6 +46,38 @@ async def failed_job(simulator: SimulatorSession) -> str:
     )
     await simulator.control.advance_clock(12 + 120 + 1)
     return "rj-cli-logs"
+
+
+@contextlib.asynccontextmanager
+async def _following(
+    simulator: SimulatorSession, submission_id: str, script: dict[str, Any], *, after: int
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`rayref logs job ... --follow` of a new job, `after` simulated seconds from its
+    submission; the simulated clock moves only when the test says. Killed on the way out
+    if it is still running, so a failed assertion leaves no process behind."""
+    ws = simulator.workspace_id
+    await simulator.control.set_speed(0)
+    await simulator.control.create_job(ws, submission_id=submission_id, script=script)
+    await simulator.control.advance_clock(after)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "rayref", "logs", "job", ws, submission_id, "--follow", "--interval", "0.2"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_env(simulator),
+        cwd=REPO_ROOT,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def _read_lines(process: asyncio.subprocess.Process, count: int) -> list[bytes]:
+    assert process.stdout is not None
+    return [await asyncio.wait_for(process.stdout.readline(), 60) for _ in range(count)]
 
 
 async def test_the_driver_log_of_a_failed_job_ends_in_its_traceback_with_secrets_masked(
@@ -166,30 +201,12 @@ async def test_a_bad_setting_reads_as_in_rayref_get(setting: dict[str, str]) -> 
 async def test_follow_prints_new_lines_while_the_job_runs_and_stops_when_it_ends(
     simulator: SimulatorSession,
 ) -> None:
-    ws = simulator.workspace_id
-    await simulator.control.set_speed(0)
-    await simulator.control.create_job(
-        ws, submission_id="rj-cli-follow", script={"runningSeconds": 600, "outcome": "Failed"}
-    )
-    await simulator.control.advance_clock(12 + 30)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "rayref", "logs", "job", ws, "rj-cli-follow", "--follow", "--interval", "0.2"),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_env(simulator),
-        cwd=REPO_ROOT,
-    )
-    assert process.stdout is not None
-    try:
-        seen = [await asyncio.wait_for(process.stdout.readline(), 60) for _ in range(8)]
+    script = {"runningSeconds": 600, "outcome": "Failed"}
+    async with _following(simulator, "rj-cli-follow", script, after=12 + 30) as process:
+        seen = await _read_lines(process, 8)
         assert seen[-1].decode().rstrip().endswith("step 6: processed 768 rows")
         await simulator.control.advance_clock(600)  # the job fails at 600 s of running
         rest, err = await asyncio.wait_for(process.communicate(), 60)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
     assert (process.returncode, err) == (0, b"")
     lines = (b"".join(seen) + rest).decode().splitlines()
@@ -317,30 +334,11 @@ async def test_a_target_that_does_not_fit_is_a_usage_line(
 
 
 async def test_ctrl_c_while_following_exits_130_in_one_line(simulator: SimulatorSession) -> None:
-    ws = simulator.workspace_id
-    await simulator.control.set_speed(0)
-    await simulator.control.create_job(
-        ws, submission_id="rj-cli-interrupt", script={"runningSeconds": 600}
-    )
-    await simulator.control.advance_clock(12 + 10)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "rayref", "logs", "job", ws, "rj-cli-interrupt", "--follow", "--interval", "0.2"),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_env(simulator),
-        cwd=REPO_ROOT,
-    )
-    assert process.stdout is not None
-    try:
-        for _ in range(4):  # two start lines and steps 1 and 2: it is following now
-            await asyncio.wait_for(process.stdout.readline(), 60)
+    script = {"runningSeconds": 600}
+    async with _following(simulator, "rj-cli-interrupt", script, after=12 + 10) as process:
+        await _read_lines(process, 4)  # two start lines and steps 1 and 2: it is following now
         process.send_signal(signal.SIGINT)
         _, err = await asyncio.wait_for(process.communicate(), 60)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
     assert process.returncode == 130
     assert one_line(err.decode()) == "rayref logs: interrupted"
