@@ -143,6 +143,17 @@ class RayJobRefSpec(RefSpec):
             "a batch/v1 Job's field; the remote job is never touched). Unset keeps it."
         ),
     )
+    failure_log_policy: Literal["Excerpt", "Skip"] | None = Field(
+        default=None,
+        json_schema_extra={"maxLength": 7},
+        description=(
+            "Excerpt (the default): when the job ends Failed or Timeout, the operator reads "
+            "the tail of its driver log once and writes a short redacted excerpt into "
+            "status.failureLog and the JobFailed Event. Skip: this job's logs are never read "
+            "(nothing of them reaches etcd). The operator's RAYREF_FAILURE_LOGS=false turns "
+            "it off for every ref."
+        ),
+    )
 
 
 class RayClusterRefSpec(RefSpec):
@@ -281,6 +292,33 @@ class LogLocation(ApiModel):
     path: str | None = Field(default=None, description="Key prefix inside the bucket.")
 
 
+class FailureLog(ApiModel):
+    """The end of a failed job's driver log, read once by the operator (docs/logs.md)."""
+
+    reason: str | None = Field(
+        default=None,
+        description=(
+            "LogRead (excerpt holds the log's end), NoLogLocation, LogNotFound, LogEmpty, "
+            "LogRefused (the cloud refused ListRayLogs or GetRayLog), LogHostNotAllowed, "
+            "LogUnavailable (still failing after retries) or InternalError."
+        ),
+    )
+    message: str | None = Field(default=None, description="What happened, for a person.")
+    file: str | None = Field(
+        default=None, description="The file read, under status.logLocation.path."
+    )
+    excerpt: str | None = Field(
+        default=None,
+        description=(
+            "The last exception line first, then the log's last lines: at most 20 lines and "
+            "2 KiB, secrets masked, terminal escapes removed."
+        ),
+    )
+    read_time: str | None = Field(
+        default=None, json_schema_extra=_DATE_TIME, description="When the log was read."
+    )
+
+
 class Usage(ApiModel):
     """Resources consumed by the job. The API publishes them about 10 minutes after the
     job's cluster is released; until then they are absent or estimates."""
@@ -341,6 +379,14 @@ class RayJobRefStatus(ApiModel):
         default=None, description="Run time in seconds, as the API reports it."
     )
     log_location: LogLocation | None = Field(default=None, description="Where the logs are.")
+    failure_log: FailureLog | None = Field(
+        default=None,
+        description=(
+            "For a Failed or Timeout job: the end of its driver log (the last exception "
+            "first), or the reason it could not be read. Absent when reading is off "
+            "(spec.failureLogPolicy Skip, or the operator's RAYREF_FAILURE_LOGS=false)."
+        ),
+    )
     usage: Usage | None = Field(
         default=None,
         description=(

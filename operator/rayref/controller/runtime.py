@@ -27,6 +27,7 @@ from rayref.observability.memory import release_free_memory
 from rayref.observability.metrics import Metrics
 from rayref.polling.budget import AdaptiveBudget
 from rayref.polling.cloud import CloudAccess
+from rayref.polling.failure_logs import FailureLogs
 from rayref.polling.gauges import TrackedStrategy, refresh
 from rayref.polling.lister import GroupLister
 from rayref.polling.node_refresh import SpareBudget
@@ -121,6 +122,7 @@ def scheduler_for(
     cloud: CloudAccess,
     metrics: Metrics,
     ownership: Ownership | None = None,
+    spare: SpareBudget | None = None,
 ) -> tuple[Scheduler, GroupLister | None]:
     """The scheduler driving the configured strategy, and the strategy's group sweeps
     (which the sets share; None with per-ref Gets).
@@ -134,7 +136,8 @@ def scheduler_for(
     strategy: PollStrategy
     lister: GroupLister | None = None
     if settings.poll_strategy == "list":
-        sweeps = ListPollStrategy(poller, cloud, metrics, node_budget=SpareBudget(cloud.budget))
+        node_budget = spare or SpareBudget(cloud.budget)
+        sweeps = ListPollStrategy(poller, cloud, metrics, node_budget=node_budget)
         strategy, lister = sweeps, sweeps.lister
     else:
         strategy = PerRefStrategy(poller)
@@ -181,9 +184,25 @@ def build_runtime(
     budget = AdaptiveBudget(settings.request_rate, settings.request_burst)
     cloud = cloud_access(settings, kube, http, budget, metrics)
     events, connection_secrets = EventRecorder(kube), ConnectionSecrets(kube)
-    poller = Poller(PollContext(cloud, kube, events, connection_secrets, metrics))
-    scheduler, lister = scheduler_for(settings, poller, cloud, metrics, ownership)
+    # One spare budget: node refreshes and failure logs never count the same tokens.
+    spare = SpareBudget(budget)
+    downloads = httpx.AsyncClient(follow_redirects=False)
+    failure_logs = FailureLogs(
+        cloud,
+        kube,
+        events,
+        metrics,
+        spare,
+        downloads,
+        enabled=settings.failure_logs,
+        allowed_hosts=settings.log_hosts,
+    )
+    context = PollContext(cloud, kube, events, connection_secrets, metrics)
+    context.failure_logs = failure_logs
+    poller = Poller(context)
+    scheduler, lister = scheduler_for(settings, poller, cloud, metrics, ownership, spare)
     runtime = Runtime(scheduler=scheduler, metrics=metrics)
+    runtime.background.append(asyncio.create_task(failure_logs.run()))
     # Sets list through the refs' sweeps (one sweep per workspace for both).
     sets_client = refsets.client_for(cloud)
     runtime.refsets = refsets.RefSets(
@@ -195,7 +214,8 @@ def build_runtime(
         shared_allowed=settings.shared_credentials_allowed,
         faults=metrics.faults,
     )
-    runtime.closers += [runtime.refsets.stop, http.aclose, kube.close]
+    runtime.closers += [runtime.refsets.stop, failure_logs.stop, downloads.aclose]
+    runtime.closers += [http.aclose, kube.close]
     if settings.metrics_port:
         runtime.background.append(asyncio.create_task(refresh_gauges(metrics, scheduler, budget)))
     runtime.background.append(asyncio.create_task(trim_heap()))

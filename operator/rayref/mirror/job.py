@@ -197,6 +197,9 @@ def job_status(
     conditions = synced_ok(list(prev.get("conditions") or []), "job", generation, now)
     conditions = _job_conditions(conditions, phase, remote.message or "", generation, now)
     new = dump(status)
+    if phase in WARNING_PHASES and isinstance(prev.get("failureLog"), Mapping):
+        # Written apart, once, by polling.failure_logs: every later read keeps it.
+        new["failureLog"] = dict(prev["failureLog"])
     new["observedGeneration"] = generation
     new["conditions"] = conditions
     return bounded_update(

@@ -94,6 +94,12 @@ class Metrics:
         self.events = Counter(
             "rayref_events", "Events posted", ["type", "reason"], registry=self.registry
         )
+        self.failure_logs = Counter(
+            "rayref_failure_logs",
+            "Failed jobs' driver logs: queued, retried, and each written failureLog reason",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.cloud_requests = Counter(
             "rayref_cloud_requests",
             "Cloud API calls (attempts) by operation and outcome",

@@ -77,6 +77,10 @@ class CloudAccess:
         return await self.credentials.credentials_for(namespace, credentials_secret(spec))
 
     def client(self, credentials: Credentials, region: str) -> EmrReader:
+        return self.log_client(credentials, region)
+
+    def log_client(self, credentials: Credentials, region: str) -> EmrClient:
+        """The whole client, log operations (ListRayLogs, GetRayLog) included."""
         # Checked again here, not only by the CRD: the region becomes part of a host name.
         endpoints.validate_region(region)
         return EmrClient(

@@ -21,6 +21,7 @@ from rayref.kube.events import PostedEvents
 from rayref.observability.sync import SyncTimes
 
 if TYPE_CHECKING:
+    from rayref.polling.failure_logs import FailureLogMemory
     from rayref.polling.reconcile import Denial
     from rayref.polling.sweeps import RefSweepState
 
@@ -37,3 +38,5 @@ class RefMemory:
     connection: KnownSecret | None = None
     # observability.metrics: since when the ref is unsynced, when it last synced.
     sync: SyncTimes | None = None
+    # polling.failure_logs: the failed job's log was handed to the readers (and tried).
+    failure_log: FailureLogMemory | None = None

@@ -37,6 +37,7 @@ from rayref.mirror.job import job_status
 from rayref.mirror.status import StatusUpdate
 from rayref.observability.metrics import Metrics
 from rayref.polling.cloud import CloudAccess, fingerprint
+from rayref.polling.failure_logs import FailureLogs
 from rayref.polling.refs import PollOutcome, RefSnapshot
 from rayref.polling.timing import CRASH_RETRY_DELAY, KUBE_RETRY_DELAY, next_poll_delay
 
@@ -59,6 +60,8 @@ class PollContext:
     metrics: Metrics
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     clock: Callable[[], float] = time.monotonic
+    # Reads a failed job's log after its status is written (None: never read).
+    failure_logs: FailureLogs | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +164,11 @@ class Poller:
             update = cluster_status(remote, ref.status, generation=ref.generation, now=now)
             await self._connection_secret(ref, remote)
         delay = next_poll_delay(ref.key.kind, update.status, ref.interval, now=now)
-        return await self._write(ref, update, next_delay=delay, result="ok")
+        outcome = await self._write(ref, update, next_delay=delay, result="ok")
+        if self._ctx.failure_logs is not None and not outcome.gone:
+            # After the write: the new phase is out before any log is read.
+            self._ctx.failure_logs.consider(ref, update.status)
+        return outcome
 
     async def _failed(
         self, ref: RefSnapshot, spec: RefSpec, error: Exception, credentials: Credentials | None

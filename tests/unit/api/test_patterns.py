@@ -43,12 +43,15 @@ def test_crd_pattern_equals_code_pattern(kind: str, field: str) -> None:
 
 def test_every_string_spec_field_of_a_url_is_listed() -> None:
     # A new ID-like field must join URL_FIELDS (or this list) to be checked above.
+    # A closed enum never reaches a URL: its values are the CRD's, not the user's.
     not_in_urls = {"credentialsSecretRef", "connectionSecretRef"}
+    enums = {("RayJobRef", "failureLogPolicy")}
     for kind in ("RayJobRef", "RayClusterRef"):
         props = _spec_schema(kind)["properties"]
         strings = {name for name, node in props.items() if node["type"] == "string"}
         objects = {name for name, node in props.items() if node["type"] == "object"}
-        assert strings == {f for k, f in URL_FIELDS if k == kind}
+        assert strings == {f for k, f in URL_FIELDS | dict.fromkeys(enums) if k == kind}
+        assert all(props[f]["enum"] for k, f in enums if k == kind)
         assert objects <= not_in_urls
 
 
