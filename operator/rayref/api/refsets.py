@@ -309,6 +309,15 @@ class RayJobRefSetSpec(_SetSpec):
             "ttlSecondsAfterFinished wins). Unset keeps them."
         ),
     )
+    failure_log_policy: Literal["Excerpt", "Skip"] | None = Field(
+        default=None,
+        json_schema_extra={"maxLength": 7},
+        description=(
+            "The failureLogPolicy of the refs this set creates (Skip: their jobs' logs are "
+            "never read). Unset: the refs' default, Excerpt. Refs created before a change keep "
+            "theirs."
+        ),
+    )
 
 
 class RayClusterRefSetSpec(_SetSpec):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rayref.api.kinds import API_VERSION, JOB_SET_KIND, SET_LABEL, SET_MEMBERS
-from rayref.api.refsets import RefSetSpec
+from rayref.api.refsets import RayJobRefSetSpec, RefSetSpec
 from rayref.discovery.naming import ref_name
 
 
@@ -33,6 +33,8 @@ def ref_manifest(owner: SetIdentity, spec: RefSetSpec, remote_id: str) -> dict[s
         ref_spec["credentialsSecretRef"] = {"name": spec.credentials_secret_ref.name}
     if template.poll_interval_seconds is not None:
         ref_spec["pollIntervalSeconds"] = template.poll_interval_seconds
+    if isinstance(spec, RayJobRefSetSpec) and spec.failure_log_policy is not None:
+        ref_spec["failureLogPolicy"] = spec.failure_log_policy
     metadata: dict[str, Any] = {
         "name": ref_name(remote_id),
         "namespace": owner.namespace,

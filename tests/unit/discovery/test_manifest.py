@@ -18,6 +18,7 @@ def test_a_job_ref_is_owned_labelled_and_parses() -> None:
             "workspaceId": WS,
             "regionId": "cn-beijing",
             "credentialsSecretRef": {"name": "creds"},
+            "failureLogPolicy": "Skip",
             "template": {
                 "labels": {"team": "data"},
                 "annotations": {"a": "b"},
@@ -42,6 +43,7 @@ def test_a_job_ref_is_owned_labelled_and_parses() -> None:
     parsed = parse_spec("RayJobRef", body["spec"])
     assert not hasattr(parsed, "message")
     assert body["spec"]["submissionId"] == "RJ_Upper" and body["spec"]["pollIntervalSeconds"] == 60
+    assert body["spec"]["failureLogPolicy"] == "Skip"
     info = ref_info("RayJobRef", {**body, "metadata": {**meta, "uid": "r-1"}})
     assert info is not None and info.owner_uid == "uid-1" and info.remote_id == "RJ_Upper"
 
