@@ -151,6 +151,41 @@ async def test_a_store_not_on_the_allow_list_is_refused_in_one_line_without_the_
     assert "_oss" not in line and "Signature" not in line and "Expires" not in line
 
 
+@pytest.mark.parametrize(
+    ("flags", "env_entry", "problem"),
+    [
+        (
+            ("--log-host", "https://logs.example.com"),
+            "",
+            "--log-host entry 'https://logs.example.com' has a scheme: give host, host:port "
+            "or *.domain, not a URL",
+        ),
+        (
+            (),
+            ",ops:hunter2@logs.example.com",
+            "log host entry '***@logs.example.com' has user information (from $RAYREF_LOG_HOSTS)",
+        ),
+    ],
+    ids=["flag", "environment"],
+)
+async def test_a_log_host_entry_no_download_could_match_is_a_usage_line(
+    simulator: SimulatorSession,
+    failed_job: str,
+    flags: tuple[str, ...],
+    env_entry: str,
+    problem: str,
+) -> None:
+    env = _env(simulator)  # the store is allowed: without the bad entry, the log prints
+    env["RAYREF_LOG_HOSTS"] += env_entry
+    code, out, err = await rayref(
+        "logs", "job", simulator.workspace_id, failed_job, *flags, env=env
+    )
+
+    assert (code, out) == (2, "")
+    assert one_line(err) == f"rayref logs: error: {problem}"
+    assert "hunter2" not in err
+
+
 async def test_an_unknown_job_is_one_line(simulator: SimulatorSession) -> None:
     code, out, err = await rayref(
         "logs", "job", simulator.workspace_id, "rj-nope", env=_env(simulator)

@@ -177,6 +177,24 @@ def _allowed_hosts(flags: list[str]) -> list[str]:
     return [*flags, *(part for part in from_env.split(",") if part.strip())]
 
 
+def _log_hosts_problem(flags: list[str]) -> str | None:
+    """Why an allow-list entry is unusable, naming where it came from; None if none is.
+
+    The operator's rule (`check_allowed_entry`): an entry the download rule can never
+    match would otherwise be ignored, and the download refused later with no word of it.
+    """
+    from rayref.emr.log_hosts import check_allowed_entry
+
+    from_env = os.environ.get("RAYREF_LOG_HOSTS", "").split(",")
+    given = [(entry, "--log-host ", "") for entry in flags]
+    given += [(entry, "log host ", " (from $RAYREF_LOG_HOSTS)") for entry in from_env]
+    for entry, flag, where in given:
+        problem = check_allowed_entry(entry) if entry.strip() else None
+        if problem is not None:
+            return f"{flag}{problem}{where}"
+    return None
+
+
 def _hint(exc: EmrError, endpoint: str) -> str:
     from rayref.emr.errors import LogHostNotAllowedError
 
@@ -388,7 +406,7 @@ def run(args: argparse.Namespace) -> int:
     from rayref.emr.errors import EmrError, InvalidCredentialsError
 
     name = ref_name(args.kind)
-    problem = _target_problem(args, name)
+    problem = _target_problem(args, name) or _log_hosts_problem(args.log_host)
     if problem is not None:
         return _usage(problem)
     endpoint = ""
