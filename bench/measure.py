@@ -29,6 +29,11 @@ class Expectation:
     phase: str = ""
     node_reason: str = ""
     seen_at: float | None = None
+    # A failed job's ref gets a second write, status.failureLog (issue 25): when it first
+    # shows and with which reason, timed from the write that showed the phase.
+    wants_log: bool = False
+    log_seen_at: float | None = None
+    log_reason: str = ""
 
     def shown_by(self, status: dict[str, Any]) -> bool:
         if self.node_reason:
@@ -86,6 +91,15 @@ class Watcher:
             and expectation.shown_by(obj.get("status") or {})
         ):
             expectation.seen_at = time.time()
+        if expectation is not None and expectation.wants_log:
+            self._note_failure_log(expectation, obj.get("status") or {})
+
+    @staticmethod
+    def _note_failure_log(expectation: Expectation, status: dict[str, Any]) -> None:
+        log = status.get("failureLog")
+        if expectation.log_seen_at is None and isinstance(log, dict):
+            expectation.log_seen_at = time.time()
+            expectation.log_reason = str(log.get("reason") or "")
 
     def _labelled_now(self, name: str, metadata: dict[str, Any]) -> bool:
         labels = metadata.get("labels") or {}
@@ -118,6 +132,19 @@ class Watcher:
             (item.seen_at - item.changed_at) if item.seen_at is not None else math.inf
             for item in self.expected.values()
             if bool(item.node_reason) == nodes
+        ]
+
+    def failure_logs(self) -> list[tuple[float, str]]:
+        """(seconds from the write showing Failed to the write showing status.failureLog,
+        its reason) per failed job; (inf, "") when either never showed."""
+        return [
+            (
+                (item.log_seen_at - item.seen_at, item.log_reason)
+                if item.log_seen_at is not None and item.seen_at is not None
+                else (math.inf, "")
+            )
+            for item in self.expected.values()
+            if item.wants_log
         ]
 
 

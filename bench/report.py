@@ -13,6 +13,11 @@ from pathlib import Path
 from typing import Any
 
 OPERATIONS = ("GetRayJob", "GetRayCluster", "ListRayJob", "ListRayCluster")
+# A failed job's log (issue 25): two EMR calls, then one download from object storage
+# (the simulator's store counts it as GetObject). Apart from OPERATIONS: the table's
+# request rates stay comparable with runs before failed jobs were part of the changes.
+LOG_CALLS = ("ListRayLogs", "GetRayLog")
+LOG_DOWNLOAD = "GetObject"
 
 
 @dataclass
@@ -49,14 +54,34 @@ class Result:
     # kube-apiserver and etcd beside the operator: {name: {"rss_mib", "cpu_busy_percent",
     # "cpu_idle_percent"}}, to tell when the local control plane is the limit.
     control_plane: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Failed jobs among the changes and their driver log (rayref only): requests by
+    # operation from the start of the changes to the end of the idle phase, and the delay
+    # from the write showing Failed to the write showing status.failureLog.
+    failed_jobs: int = 0
+    failure_logs_shown: int = 0
+    failure_log_reasons: dict[str, int] = field(default_factory=dict)
+    failure_log_requests: dict[str, int] = field(default_factory=dict)
+    failure_log_p50: float = math.nan
+    failure_log_p99: float = math.nan
+    failure_log_max: float = math.nan
+    # The failureLog writes, one per failed job, left out of writes per change.
+    failure_log_writes: int = 0
 
     @property
     def requests_total(self) -> float:
         return sum(self.requests_per_minute.values())
 
+    def per_failed_job(self, operations: tuple[str, ...]) -> float:
+        if not self.failed_jobs:
+            return math.nan
+        total = sum(self.failure_log_requests.get(op, 0) for op in operations)
+        return total / self.failed_jobs
+
     def figures(self) -> dict[str, Any]:
         data = asdict(self)
         data["requests_total_per_minute"] = self.requests_total
+        data["log_calls_per_failed_job"] = self.per_failed_job(LOG_CALLS)
+        data["log_downloads_per_failed_job"] = self.per_failed_job((LOG_DOWNLOAD,))
         return data
 
 
@@ -88,6 +113,42 @@ def node_lists(result: Result) -> str:
             f"{_num(figures.get('cpu_idle_percent', math.nan), 1)}% idle"
         )
     return "; ".join(parts)
+
+
+FAILURE_LOG_HEADER = (
+    "| refs | operator | failed jobs | failureLog shown: LogRead / other "
+    "| calls per failed job: ListRayLogs + GetRayLog | downloads per failed job "
+    "| Failed to failureLog p50/p99/max s |"
+)
+
+
+def failure_log_row(result: Result) -> str:
+    read = result.failure_log_reasons.get("LogRead", 0)
+    other = result.failure_logs_shown - read
+    others = ", ".join(
+        f"{reason} {n}"
+        for reason, n in sorted(result.failure_log_reasons.items())
+        if reason != "LogRead"
+    )
+    unseen = result.failed_jobs - result.failure_logs_shown
+    delays = "/".join(
+        _num(v, 2) for v in (result.failure_log_p50, result.failure_log_p99, result.failure_log_max)
+    )
+    calls = " + ".join(str(result.failure_log_requests.get(op, 0)) for op in LOG_CALLS)
+    return (
+        f"| {result.size:,} + {result.refs - result.size:,} | {result.operator} "
+        f"| {result.failed_jobs} | {read} / {other}{f' ({others})' if others else ''}"
+        f"{f', {unseen} not shown' if unseen else ''} "
+        f"| {_num(result.per_failed_job(LOG_CALLS), 2)} ({calls}) "
+        f"| {_num(result.per_failed_job((LOG_DOWNLOAD,)), 2)} | {delays} |"
+    )
+
+
+def failure_log_table(results: list[Result]) -> str:
+    """rayref's rows only: the baseline reads no log."""
+    ours = sorted((r for r in results if r.operator == "rayref"), key=lambda r: r.size)
+    rows = [failure_log_row(r) for r in ours]
+    return "\n".join([FAILURE_LOG_HEADER, "|" + "---|" * 7, *rows])
 
 
 def _freshness(result: Result) -> str:

@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -53,6 +54,11 @@ LISTENING = "rayref-simulator listening on "
 BUDGET_RATE, BUDGET_BURST = 20, 40
 # One running cluster's head is OOM-killed per this many job changes.
 NODE_CHANGE_EVERY = 5
+# One job change in this many is a failure (a driver log ending in a traceback) instead
+# of a success: what reading failed jobs' logs costs (issue 25). 10, not fewer: a full
+# run's 75 changes then give 8 failed jobs, a smoke run's 15 give 2.
+FAIL_EVERY = 10
+FAIL_MESSAGE = "Job failed: the driver exited with code 1 (bench)"
 
 
 @dataclass(frozen=True)
@@ -170,6 +176,8 @@ def start_rayref(
             "RAYREF_HEALTH_PORT": str(free_port()),
             "RAYREF_LOG_LEVEL": "WARNING",
             "RAYREF_POLL_STRATEGY": "list",
+            # the simulator serves failed jobs' logs on its own address, not on OSS
+            "RAYREF_LOG_HOSTS": urllib.parse.urlsplit(endpoint).netloc,
         }
     )
     env.update(extra_env or {})
@@ -253,9 +261,8 @@ async def measure_operator(
             await asyncio.sleep(
                 max(0.0, begin + index / phases.changes_per_second - time.monotonic())
             )
-            view = await control.update_job(ref.workspace_id, ref.remote_id, action="succeed")
-            watcher.expected[f"{ref.namespace}/{ref.name}"] = Expectation(
-                view.changed_at / 1000.0, phase="Succeeded"
+            await end_job(
+                control, watcher, ref, failing=index % FAIL_EVERY == 0, reads_log=name == "rayref"
             )
             if index % NODE_CHANGE_EVERY == 0 and index // NODE_CHANGE_EVERY < len(node_changes):
                 cluster = node_changes[index // NODE_CHANGE_EVERY]
@@ -299,6 +306,7 @@ async def measure_operator(
                 "cpu_busy_percent": plane_busy[part].cpu_share,
                 "cpu_idle_percent": watch.cpu_share,
             }
+        await failure_log_figures(result, watcher, control)
         node_delays = watcher.delays(nodes=True)
         result.node_changes = len(node_delays)
         result.node_changes_seen = sum(1 for d in node_delays if not math.isinf(d))
@@ -316,7 +324,10 @@ async def measure_operator(
         delays = watcher.delays()
         result.changes = len(delays)
         result.changes_seen = sum(1 for d in delays if not math.isinf(d))
-        writes_to_changed = sum(n for ref, n in watcher.writes.items() if ref in changed)
+        writes_to_changed = (
+            sum(n for ref, n in watcher.writes.items() if ref in changed)
+            - result.failure_log_writes
+        )
         result.unchanged_ref_writes = sum(
             n for ref, n in watcher.writes.items() if ref not in changed and ref not in node_changed
         )
@@ -337,6 +348,54 @@ async def measure_operator(
     log(f"{name} N={world.size}: {json.dumps(result.figures(), default=str)}")
     log(f"{name} N={world.size}: {report.node_lists(result)}")
     return result
+
+
+async def end_job(
+    control: object, watcher: Watcher, ref: Ref, *, failing: bool, reads_log: bool
+) -> None:
+    """End a running job (failed or succeeded) and expect its ref to show it."""
+    from rayref.simulator.control import SimulatorControl
+
+    assert isinstance(control, SimulatorControl)
+    view = await control.update_job(
+        ref.workspace_id,
+        ref.remote_id,
+        action="fail" if failing else "succeed",
+        message=FAIL_MESSAGE if failing else None,
+    )
+    watcher.expected[f"{ref.namespace}/{ref.name}"] = Expectation(
+        view.changed_at / 1000.0,
+        phase="Failed" if failing else "Succeeded",
+        wants_log=failing and reads_log,
+    )
+
+
+async def failure_log_figures(result: report.Result, watcher: Watcher, control: object) -> None:
+    """The failed jobs' logs: requests since the changes began (counters are not reset
+    after them: a log is read after the phase, so the last failures' reads come in the
+    drain or idle phase) and the delay from Failed to failureLog."""
+    from rayref.simulator.control import SimulatorControl
+
+    assert isinstance(control, SimulatorControl)
+    result.failed_jobs = sum(1 for item in watcher.expected.values() if item.phase == "Failed")
+    logs = watcher.failure_logs()
+    if not logs:
+        return
+    counts = await control.counters()
+    result.failure_log_requests = {
+        op: sum(counts.operations.get(op, {}).values())
+        for op in (*report.LOG_CALLS, report.LOG_DOWNLOAD)
+    }
+    shown = [(delay, reason) for delay, reason in logs if not math.isinf(delay)]
+    result.failure_logs_shown = len(shown)
+    result.failure_log_writes = len(shown)
+    for _, reason in shown:
+        result.failure_log_reasons[reason] = result.failure_log_reasons.get(reason, 0) + 1
+    delays = [delay for delay, _ in logs]
+    result.failure_log_p50 = percentile(delays, 0.50)
+    result.failure_log_p99 = percentile(delays, 0.99)
+    result.failure_log_max = max(delays)
+    log(f"{result.operator} N={result.size}: {report.failure_log_row(result)}")
 
 
 async def run_size(
@@ -437,6 +496,7 @@ def write_markdown(
         machine="\n".join(f"| {k} | {v} |" for k, v in machine.items()),
         table=report.table(results, phases.verify_cap),
         closing=report.table(closing, phases.verify_cap),
+        failure_logs=report.failure_log_table(results),
         targets=report.targets(ours) if ours else "",
         largest=f"{largest:,}",
         elapsed=f"{elapsed / 60:.0f}",

@@ -73,7 +73,15 @@ def test_the_smoke_benchmark_reports_every_figure_for_both_operators(tmp_path: P
     # control plane's own CPU and memory stand beside the operator's
     assert by_operator["rayref"]["node_changes"] > 0
     assert set(by_operator["rayref"]["control_plane"]) == {"kube-apiserver", "etcd"}
+    # some changes are failures, and what reading their driver logs cost is rayref's own
+    # figure: calls per failed job and the delay from Failed to status.failureLog
+    ours = by_operator["rayref"]
+    assert ours["failed_jobs"] > 0
+    assert set(ours["failure_log_requests"]) == {"ListRayLogs", "GetRayLog", "GetObject"}
+    for figure in ("log_calls_per_failed_job", "log_downloads_per_failed_job"):
+        assert isinstance(ours[figure], int | float) and not math.isnan(ours[figure]), figure
     # the table is printed and written with the machine's description
     assert "| rayref / baseline |" in done.stdout
     text = report.read_text()
     assert "| rayref |" in text and "| baseline |" in text and "| nproc |" in text
+    assert "| Failed to failureLog p50/p99/max s |" in text
