@@ -5,7 +5,6 @@ ranged download from the simulator's object store; real apiserver, operator proc
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
@@ -13,6 +12,7 @@ from rayref.api.kinds import JOB_KIND as JOB
 from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.operator import OperatorProcess
 from tests.fixtures.simulator import SimulatorSession
+from tests.support.failed_jobs import EXCEPTION, PLANTED, RUN_SECONDS, failed_job, has_failure_log
 from tests.support.refs import (
     apply,
     condition,
@@ -26,28 +26,6 @@ from tests.support.refs import (
 )
 
 pytestmark = pytest.mark.usefixtures("shared_operator")
-
-EXCEPTION = "ValueError: bad record in batch 7"
-PLANTED = "hunter2-in-the-log"
-RUN_SECONDS = 30  # six step lines: the whole log fits in the excerpt
-
-
-def has_failure_log(obj: dict[str, Any]) -> bool:
-    return "failureLog" in (obj.get("status") or {})
-
-
-async def failed_job(
-    simulator: SimulatorSession, submission_id: str, *, outcome: str = "Failed"
-) -> str:
-    """A job that ran RUN_SECONDS simulated seconds and ended `outcome`; its entrypoint,
-    written to the driver log's second line, carries a password."""
-    await simulator.control.create_job(
-        simulator.workspace_id,
-        submission_id=submission_id,
-        script={"runningSeconds": RUN_SECONDS, "outcome": outcome},
-        entrypoint=f"python main.py --db-password {PLANTED}",
-    )
-    return submission_id
 
 
 async def test_a_failed_jobs_ref_shows_its_traceback_in_status_event_and_describe(
