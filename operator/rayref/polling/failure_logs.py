@@ -53,8 +53,9 @@ from rayref.mirror.limits import clip_text
 from rayref.mirror.times import rfc3339
 from rayref.observability.metrics import Metrics
 from rayref.polling.cloud import CloudAccess
+from rayref.polling.memory import RefMemory
 from rayref.polling.node_refresh import NodeRefreshBudget
-from rayref.polling.refs import RefSnapshot
+from rayref.polling.refs import RefKey, RefSnapshot
 
 logger = logging.getLogger("rayref.failure_logs")
 
@@ -177,6 +178,10 @@ class FailureLogs:
         self._now, self._sleep = now, sleep
         self._retry_delays = retry_delays
         self._queue: asyncio.Queue[_Work] = asyncio.Queue()
+        # The registry's memory of a ref (`Scheduler.memory`): a queued read whose ref was
+        # deleted, or deleted and created again under its name, finds another memory (or
+        # none) there and is dropped, so an old job's log never lands on a new ref.
+        self.current_memory: Callable[[RefKey], RefMemory | None] = lambda key: None
         self._retries: set[asyncio.TimerHandle] = set()
 
     def consider(self, ref: RefSnapshot, status: Mapping[str, Any]) -> None:
@@ -210,10 +215,13 @@ class FailureLogs:
             except Exception as error:  # a bulkhead: the other refs' logs go on
                 self._metrics.faults.report(JOB_KIND, work.ref.key, "failure-log", error)
 
+    def _current(self, work: _Work) -> bool:
+        return self.current_memory(work.ref.key) is work.ref.memory
+
     async def _handle(self, work: _Work) -> None:
         memory = work.ref.memory.failure_log
-        if memory is None or memory.done:
-            return  # forgotten (the ref was deleted) or already written
+        if memory is None or memory.done or not self._current(work):
+            return  # already written, or the ref is gone
         memory.attempts += 1
         try:
             field = await self._budgeted_read(work)
@@ -229,7 +237,8 @@ class FailureLogs:
             shown = self._metrics.faults.report(JOB_KIND, work.ref.key, "failure-log", error)
             field = failure_log_field(INTERNAL_ERROR, f"The operator failed on this log: {shown}")
         memory.done = True
-        await self._write(work, field)
+        if self._current(work):
+            await self._write(work, field)
 
     def _retry_later(self, work: _Work, delay: float) -> None:
         loop = asyncio.get_running_loop()

@@ -102,8 +102,16 @@ def readers(
     return failure_logs, slept
 
 
+def track(failure_logs: FailureLogs, *refs: RefSnapshot) -> None:
+    """The registry holds these refs (as the scheduler's entries)."""
+    held = {ref.key: ref.memory for ref in refs}
+    failure_logs.current_memory = held.get
+
+
 async def settle(failure_logs: FailureLogs, ref: RefSnapshot) -> None:
     """Run the readers until the ref's log is handled (or give up after a while)."""
+    if failure_logs.current_memory(ref.key) is None:
+        track(failure_logs, ref)
     task = asyncio.create_task(failure_logs.run())
     try:
         for _ in range(200):
@@ -158,6 +166,7 @@ async def test_no_driver_log_and_no_log_location_are_reasons_of_their_own() -> N
     logs = ScriptedLogs([], ["attempt-1/worker-a-0.log"])
     failure_logs, _ = readers(world, logs)
 
+    track(failure_logs, listed, bare)
     failure_logs.consider(listed, FAILED)
     failure_logs.consider(bare, {"phase": "Failed"})
     await settle(failure_logs, listed)
@@ -199,6 +208,23 @@ async def test_a_ref_is_queued_once_and_only_when_its_status_asks() -> None:
     off, _ = readers(world, ScriptedLogs([], []), enabled=False)
     off.consider(world.job_ref("other", "rj-4"), FAILED)
     assert off.queued == 0
+
+
+async def test_a_ref_deleted_and_created_again_never_gets_the_old_jobs_log() -> None:
+    world = World()
+    old = world.job_ref("etl", "rj-1", status=FAILED)
+    failure_logs, _ = readers(world, ScriptedLogs([], []))
+    failure_logs.consider(old, FAILED)
+    new = world.job_ref("etl", "rj-2")  # same name, a new registry entry and memory
+    track(failure_logs, new)
+
+    task = asyncio.create_task(failure_logs.run())
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    task.cancel()
+
+    assert world.kube.writes_of(new.key) == []
+    assert failure_logs.queued == 0
 
 
 @pytest.mark.parametrize(
