@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -28,6 +30,8 @@ from tests.fixtures.paths import REPO_ROOT
 DEMO_NAMESPACE = "rayref-demo"  # the namespace of examples/demo/manifests
 RUN_TIMEOUT = 420.0
 START_TIMEOUT = 180.0
+# The last line of the simulator's driver log of a Failed job (rayref.simulator.logs).
+FAILED_DRIVER_EXCEPTION = "ValueError: bad record in batch 7"
 
 Pid = tuple[int, str]  # pid and its start time (field 22 of /proc/<pid>/stat)
 
@@ -201,6 +205,34 @@ def test_demo_plays_the_story_to_the_end_and_leaves_nothing_running(
     assert "CUDA out of memory" in failed["message"]
     assert _condition(failed, "Failed")["status"] == "True"
     assert _condition(failed, "Stalled")["status"] == "True"
+    # The failed job ran before it failed: the operator read its driver log, and the demo
+    # printed it under the command that shows it.
+    assert failed["failureLog"]["reason"] == "LogRead"
+    assert failed["failureLog"]["excerpt"].splitlines()[0] == FAILED_DRIVER_EXCEPTION
+    printed = output.splitlines()
+    kubectl = next(
+        line.strip().removesuffix(" describe rayjobref/etl-daily -n rayref-demo")
+        for line in printed
+        if line.endswith(" describe rayjobref/etl-daily -n rayref-demo")
+    )
+    simulator = re.search(r"EMR API simulator: (\S+) playing", output)
+    assert simulator is not None, output
+    endpoint = simulator.group(1)
+    store = urllib.parse.urlsplit(endpoint).netloc
+    heading = next(i for i, line in enumerate(printed) if "rayjobref/gpu-inference Failed:" in line)
+    assert "from status.failureLog" in printed[heading]
+    assert printed[heading + 1] == (
+        f"  {kubectl} get rayjobref gpu-inference -n {DEMO_NAMESPACE} "
+        "-o jsonpath='{.status.failureLog.excerpt}'; echo"
+    )
+    assert printed[heading + 2] == f"    {FAILED_DRIVER_EXCEPTION}"
+    assert any(
+        line.strip().endswith(
+            f"rayref logs --endpoint {endpoint} --log-host {store} "
+            f"rayjobref/gpu-inference -n {DEMO_NAMESPACE}"
+        )
+        for line in printed[heading:]
+    )
     cluster = refs["RayClusterRef/dev-cluster"]["status"]
     assert cluster["state"] == "Running"
     assert refs["RayClusterRef/dev-cluster"]["seen"][-2:] == ["Starting", "Running"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shlex
+import sys
+import urllib.parse
 from pathlib import Path
 
 from rayref.api.kinds import CLUSTER_KIND, JOB_KIND
@@ -27,6 +29,20 @@ def _quote(path: Path) -> str:
     return text if text.startswith("~/") and " " not in text else shlex.quote(text)
 
 
+def kubectl_command(kubectl: Path, kubeconfig: Path) -> str:
+    return f"{_quote(kubectl)} --kubeconfig {_quote(kubeconfig)}"
+
+
+def rayref_logs_command(kubeconfig: Path, endpoint: str) -> str:
+    """`rayref logs` as pasted from the checkout: the demo's cluster, simulator and its store."""
+    store = urllib.parse.urlsplit(endpoint).netloc
+    # Set for this command only: it reads the demo's cluster whatever $KUBECONFIG the shell has.
+    return (
+        f"KUBECONFIG={_quote(kubeconfig)} {_quote(Path(sys.executable))} -m rayref logs "
+        f"--endpoint {shlex.quote(endpoint)} --log-host {shlex.quote(store)}"
+    )
+
+
 def look_around(
     samples: Samples,
     kubectl: Path,
@@ -34,7 +50,7 @@ def look_around(
     logs: dict[str, Path],
     metrics_url: str | None,
 ) -> list[str]:
-    k = f"{_quote(kubectl)} --kubeconfig {_quote(kubeconfig)}"
+    k = kubectl_command(kubectl, kubeconfig)
     namespace = samples.namespaces[0]
     ns = f"-n {namespace}"
     lines = [

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +30,14 @@ from typing import IO, Any
 
 import yaml
 
-from rayref.demo.guide import export_hint, look_around, shown_path
+from rayref.demo.failure import Commands, FailureLogStory
+from rayref.demo.guide import (
+    export_hint,
+    kubectl_command,
+    look_around,
+    rayref_logs_command,
+    shown_path,
+)
 from rayref.demo.samples import (
     Expectation,
     SampleError,
@@ -113,6 +121,7 @@ class DemoSession:
     metrics_url: str | None = None
     pids: dict[str, int] = field(default_factory=dict)
     story: SetStory | None = None
+    failures: FailureLogStory | None = None
 
     @property
     def workdir(self) -> Path:
@@ -219,6 +228,9 @@ class DemoSession:
                 "RAYREF_ENDPOINT": endpoint,
                 "RAYREF_HEALTH_PORT": str(health_port),
                 "RAYREF_METRICS_PORT": str(metrics_port),
+                # The simulator serves its object store on its own port, not on OSS of the
+                # region: without this the failed job's log download would be refused.
+                "RAYREF_LOG_HOSTS": urllib.parse.urlsplit(endpoint).netloc,
             }
         )
         argv = [sys.executable, "-m", "rayref", "run"]
@@ -281,7 +293,9 @@ class DemoSession:
                 table.update(objects)
                 if self.story is not None:
                     self.story.tick(api)
-                complete = self._all_met(objects) and (self.story is None or self.story.done)
+                if self.failures is not None:
+                    self.failures.tick(objects)
+                complete = self._all_met(objects) and self._stories_done()
                 if complete and self.options.until_complete:
                     return True, objects, table
                 if complete and not announced:
@@ -291,6 +305,9 @@ class DemoSession:
                     return False, objects, table
                 self._check_children()
                 time.sleep(REFRESH_SECONDS)
+
+    def _stories_done(self) -> bool:
+        return all(story is None or story.done for story in (self.story, self.failures))
 
     def _all_met(self, objects: Mapping[tuple[str, str, str], Mapping[str, Any] | None]) -> bool:
         for ref in self.samples.refs:
@@ -456,6 +473,15 @@ def _run_steps(session: DemoSession, started: float) -> int:
         session.start_operator(endpoint)
         session.apply_samples(endpoint)
         assert session.operator is not None and session.simulator is not None
+        session.failures = FailureLogStory(
+            session.samples.refs,
+            Commands(
+                kubectl=kubectl_command(session.kubectl_path, session.kubeconfig),
+                rayref_logs=rayref_logs_command(session.kubeconfig, endpoint),
+                operator_log=shown_path(session.operator.log_path),
+            ),
+            echo,
+        )
         logs = {"operator": session.operator.log_path, "simulator": session.simulator.log_path}
         if session.cluster is not None:
             logs["kube-apiserver"] = session.cluster.logs_dir / "kube-apiserver.log"
