@@ -4,7 +4,7 @@ Everything started here is recorded in `<workdir>/pids.json` as it starts and st
 by pid (operator, simulator, then the control plane) whatever ends the demo: the
 story completing, Ctrl-C, SIGTERM or an error.
 
-One idea at about 470 lines: the demo's steps are read top to bottom as its story, and
+One idea at about 520 lines: the demo's steps are read top to bottom as its story, and
 their shared stop-everything guarantee wants them in one place.
 """
 
