@@ -61,7 +61,7 @@ async def fail_a_job(
         )
 
 
-async def test_with_failure_logs_off_no_log_is_read_and_nothing_of_it_is_stored(
+async def test_with_failure_logs_off_no_log_is_read_until_it_is_switched_on_again(
     kube: KubeTestBed,
     namespace: str,
     simulator: SimulatorSession,
@@ -76,6 +76,14 @@ async def test_with_failure_logs_off_no_log_is_read_and_nothing_of_it_is_stored(
     counts = await simulator.control.counters(simulator.workspace_id)
     assert counts.get("ListRayLogs") + counts.get("GetRayLog") == 0
     assert operator.metric("rayref_failure_logs_total") == 0
+
+    # Switched on again (or an upgrade from a version without it): the stored status
+    # says Failed and holds no failureLog; a restarted operator reads every ref once on
+    # its own (the list strategy too), and that read hands the log to the readers.
+    operator.stop()
+    start(kube, operator_factory, simulator, namespace)
+    obj = await wait_status(kube, JOB, namespace, "etl", has_failure_log, what="failureLog")
+    assert obj["status"]["failureLog"]["excerpt"].splitlines()[0] == EXCEPTION
 
 
 async def test_the_default_list_strategy_reads_the_log_too(
