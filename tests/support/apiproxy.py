@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import ssl
 import threading
 import time
@@ -41,6 +42,8 @@ class Sent:
     status: int
     received: float
     answered: float
+    # A status PATCH: the status fields its body sets (the failure's log is written apart).
+    status_keys: frozenset[str] = frozenset()
 
     @property
     def lease(self) -> bool:
@@ -50,6 +53,17 @@ class Sent:
     def ref_write(self) -> bool:
         """A write the operator makes for a ref: a status patch, an Event, a Secret."""
         return self.method in WRITE_METHODS and not self.lease and self.status < 400
+
+
+def _status_keys(method: str, path: str, body: bytes) -> frozenset[str]:
+    if method != "PATCH" or not path.endswith("/status") or not body:
+        return frozenset()
+    try:
+        patch = json.loads(body)
+    except ValueError:
+        return frozenset()
+    status = patch.get("status") if isinstance(patch, dict) else None
+    return frozenset(status) if isinstance(status, dict) else frozenset()
 
 
 class ApiProxy:
@@ -157,6 +171,7 @@ class ApiProxy:
         received = time.monotonic()
         path = request.path_qs
         status = 0
+        body = b""
         try:
             if self.hang_prefixes and request.path.startswith(self.hang_prefixes):
                 await asyncio.Event().wait()  # until the client gives up
@@ -210,5 +225,12 @@ class ApiProxy:
         finally:
             with self._lock:
                 self.sent.append(
-                    Sent(request.method, request.path, status, received, time.monotonic())
+                    Sent(
+                        request.method,
+                        request.path,
+                        status,
+                        received,
+                        time.monotonic(),
+                        _status_keys(request.method, request.path, body),
+                    )
                 )

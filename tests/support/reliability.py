@@ -209,6 +209,10 @@ def expected_events(kind: str, before: Mapping[str, Any], after: Mapping[str, An
         count += (old.get("usage") or {}).get("cuHours") is None and (new.get("usage") or {}).get(
             "cuHours"
         ) is not None
+        # the failure's log read: a second JobFailed / JobTimeout carrying the excerpt
+        count += (old.get("failureLog") or {}).get("reason") != "LogRead" and (
+            new.get("failureLog") or {}
+        ).get("reason") == "LogRead"
     else:
         count += (old.get("state") or "Unknown") != (new.get("state") or "Unknown")
         old_instances = {i.get("instanceId"): i for i in old.get("instances") or []}
