@@ -204,7 +204,7 @@ def _hint(exc: EmrError, endpoint: str) -> str:
 
 
 def _failure(exc: EmrError, endpoint: str) -> str:
-    return f"rayref logs: {failure(exc, _hint(exc, endpoint), redact=True)}"
+    return f"rayref logs: {failure(exc, _hint(exc, endpoint))}"
 
 
 def _relative(obj: RayLogObject, prefix: str) -> str:

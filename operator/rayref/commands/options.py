@@ -130,9 +130,10 @@ def cli_hint(exc: EmrError, kind: str, endpoint: str) -> str:
     return exc.hint
 
 
-def failure(exc: EmrError, hint: str, *, redact: bool = False) -> str:
-    """`Code (HTTP 404, request id ...): message; hint`, in one line; `redact`: the message
-    through the one text rule too (`rayref logs` prints no line that has not been)."""
+def failure(exc: EmrError, hint: str) -> str:
+    """`Code (HTTP 404, request id ...): message; hint`, in one line, through the one text
+    rule: an EmrError's message is redacted when it is made, but the code and request id
+    are the server's words too, and no CLI line may print what the rule would mask."""
     from rayref.emr.redaction import redact_text
 
     code = exc.code or type(exc).__name__
@@ -142,6 +143,5 @@ def failure(exc: EmrError, hint: str, *, redact: bool = False) -> str:
     if exc.request_id:
         where.append(f"request id {one_line(exc.request_id, MAX_SHOWN)}")
     context = f" ({', '.join(where)})" if where else ""
-    message = one_line(exc.message, 500)
-    message = (redact_text(message) if redact else message).rstrip(".")
-    return f"{code}{context}: {message}; {hint}"
+    message = one_line(exc.message, 500).rstrip(".")
+    return redact_text(f"{one_line(code, MAX_SHOWN)}{context}: {message}; {hint}")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from rayref.commands.options import Place, id_problem, place
+from rayref.commands.options import Place, failure, id_problem, place
+from rayref.emr.errors import NotFoundError
 
 VARIABLES = ("RAYREF_DEFAULT_REGION", "RAYREF_NETWORK", "RAYREF_ENDPOINT")
 
@@ -112,3 +113,19 @@ def test_an_over_long_id_is_cut_in_its_message() -> None:
     assert problem is not None
     assert len(problem) < 300
     assert "..." in problem
+
+
+def test_a_failure_line_masks_a_secret_in_any_of_the_server_s_words() -> None:
+    # The message is redacted when the error is made; the code and request id are
+    # printed as the server sent them unless the line goes through the rule too.
+    exc = NotFoundError(
+        "job not found at https://ops:hunter2@oss.example/x",
+        code="NotFound;token=abc123",
+        request_id="req-1?password=p4ss",
+        status_code=404,
+    )
+    line = failure(exc, "check the ids")
+    assert "hunter2" not in line and "abc123" not in line and "p4ss" not in line
+    assert line.startswith("NotFound;token=")
+    assert "HTTP 404" in line and line.endswith("; check the ids")
+    assert "\n" not in line
