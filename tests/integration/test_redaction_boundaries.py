@@ -10,11 +10,7 @@ DEBUG) and `rayref get`'s output hold none of them; what a person needs stays re
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +19,8 @@ import pytest
 from rayref.api.kinds import JOB_KIND as JOB
 from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.operator import OperatorFactory
-from tests.fixtures.paths import REPO_ROOT
 from tests.fixtures.simulator import SimulatorSession
+from tests.support.cli import clean_env, rayref
 from tests.support.leakscan import LeakScanner, distinctive, planted_job_fields
 from tests.support.refs import (
     apply,
@@ -39,7 +35,6 @@ from tests.support.refs import (
 
 MASK = "**********"
 SLOW = {"submittedSeconds": 100, "pendingSeconds": 100, "runningSeconds": 100}
-TIMEOUT = 90.0
 
 
 def _phase(phase: str) -> Any:
@@ -137,29 +132,12 @@ async def _rayref_get(
     simulator: SimulatorSession, *args: str, endpoint: str | None = None
 ) -> tuple[int, str, str]:
     key = simulator.credentials
-    env: Mapping[str, str] = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
-        "ALIBABA_CLOUD_CREDENTIALS_FILE": "/nonexistent/credentials.ini",
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": key.access_key_id,
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": key.access_key_secret,
-        "RAYREF_ENDPOINT": endpoint or simulator.base_url,
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rayref",
-        "get",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=dict(env),
-        cwd=REPO_ROOT,
+    env = clean_env(
+        ALIBABA_CLOUD_ACCESS_KEY_ID=key.access_key_id,
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET=key.access_key_secret,
+        RAYREF_ENDPOINT=endpoint or simulator.base_url,
     )
-    out, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await rayref("get", *args, env=env)
 
 
 async def test_rayref_get_masks_unknown_fields_and_every_planted_form(

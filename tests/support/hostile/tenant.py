@@ -5,7 +5,6 @@ witness, wait for it, then check what another tenant would notice and scan for l
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 import urllib.error
@@ -31,6 +30,7 @@ from rayref.simulator.control import SimulatorControl, SimulatorControlError
 from tests.fixtures.envtest import KubeTestBed
 from tests.fixtures.operator import OperatorProcess
 from tests.fixtures.paths import REPO_ROOT
+from tests.support.cli import clean_env
 from tests.support.hostile.cases import VALID_SECRET, WITNESS_SECRET, HostileCase
 from tests.support.hostile.tally import CaseResult
 from tests.support.leakscan import LeakScanner
@@ -58,14 +58,10 @@ class World:
     witness_job: str
 
     def cli_env(self) -> dict[str, str]:
-        return {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": os.environ.get("HOME", "/tmp"),
-            "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
-            "ALIBABA_CLOUD_CREDENTIALS_FILE": "/nonexistent/credentials.ini",
-            "ALIBABA_CLOUD_ACCESS_KEY_ID": self.key.access_key_id,
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": self.key.access_key_secret,
-        }
+        return clean_env(
+            ALIBABA_CLOUD_ACCESS_KEY_ID=self.key.access_key_id,
+            ALIBABA_CLOUD_ACCESS_KEY_SECRET=self.key.access_key_secret,
+        )
 
 
 # ---------------------------------------------------------------- the witness
