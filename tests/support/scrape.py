@@ -1,7 +1,7 @@
 """Samples of a Prometheus text scrape (a running operator's /metrics), by name and labels.
 
-Exact label sets, not `tests.fixtures.operator`'s sum over samples that include some
-labels: a test that says which series it expects also notices one label too many.
+`value` takes an exact label set: a test that says which series it expects also notices one
+label too many. `total` sums the samples that include some labels (`OperatorProcess.metric`).
 """
 
 from __future__ import annotations
@@ -27,3 +27,10 @@ def samples(text: str, name: str) -> dict[frozenset[tuple[str, str]], float]:
 def value(text: str, name: str, **labels: str) -> float | None:
     """The sample of `name` with exactly these labels; None when there is none."""
     return samples(text, name).get(frozenset(labels.items()))
+
+
+def total(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples of `name` whose labels include these (0 when none do): for a
+    counter a test drives through some of its labels and not others."""
+    wanted = set(labels.items())
+    return sum(v for found, v in samples(text, name).items() if wanted <= found)
