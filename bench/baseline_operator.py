@@ -23,9 +23,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 
 from rayref.api.kinds import GROUP, JOB_KIND, PLURALS, VERSION
 from rayref.emr.budget import RequestBudget
-from rayref.emr.client import EmrClient, new_http_client
+from rayref.emr.client import EmrClient
 from rayref.emr.credentials import Credentials
 from rayref.emr.errors import EmrError
+from rayref.emr.http import new_http_client
 from rayref.emr.models import RayCluster, RayJob
 from rayref.kube.client import KubeClient, merge_patch
 from rayref.kube.credentials import credentials_from_secret

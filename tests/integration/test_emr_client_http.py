@@ -21,7 +21,7 @@ from aiohttp import web
 
 from rayref.emr import signing
 from rayref.emr.budget import BudgetRegistry
-from rayref.emr.client import EmrClient, new_http_client
+from rayref.emr.client import EmrClient
 from rayref.emr.credentials import Credentials, CredentialsProvider, StaticCredentialsProvider
 from rayref.emr.endpoints import InvalidIdentifierError
 from rayref.emr.errors import (
@@ -34,6 +34,7 @@ from rayref.emr.errors import (
     ServerError,
     ThrottledError,
 )
+from rayref.emr.http import new_http_client
 from rayref.emr.models import ClusterState, JobStatus
 from rayref.emr.retry import RetryPolicy
 from tests.fixtures.paths import FIXTURES_DIR

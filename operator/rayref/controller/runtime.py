@@ -17,8 +17,9 @@ import httpx
 from rayref.api.kinds import PLURALS
 from rayref.controller import refsets
 from rayref.controller.settings import OperatorSettings
-from rayref.emr.client import RequestObserver, new_http_client
+from rayref.emr.client import RequestObserver
 from rayref.emr.credentials import CredentialsProvider, default_provider_chain
+from rayref.emr.http import new_http_client
 from rayref.kube.client import KubeClient
 from rayref.kube.connection import ConnectionSecrets
 from rayref.kube.credentials import CredentialsSource

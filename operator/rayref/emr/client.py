@@ -22,6 +22,12 @@ from rayref.emr.errors import (
     LogApiError,
     error_from_response,
 )
+from rayref.emr.http import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
+    HttpUser,
+    new_http_client,
+)
 from rayref.emr.log_models import (
     MAX_KEYS_LIMIT,
     DownloadUrl,
@@ -42,25 +48,7 @@ M = TypeVar("M", bound=BaseModel)
 # (operation, outcome, seconds): outcome is "success" or the error's `outcome` label.
 RequestObserver = Callable[[str, str, float], None]
 
-DEFAULT_CONNECT_TIMEOUT = 5.0
-DEFAULT_READ_TIMEOUT = 10.0
 USER_AGENT = "rayref"
-
-
-def new_http_client(
-    *,
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-    read_timeout: float = DEFAULT_READ_TIMEOUT,
-    max_connections: int = 20,
-) -> httpx.AsyncClient:
-    """The shared keep-alive HTTP client; redirects are never followed (signed host+path)."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        ),
-        follow_redirects=False,
-    )
 
 
 def _validation_summary(exc: ValidationError) -> str:
@@ -73,7 +61,7 @@ def _validation_summary(exc: ValidationError) -> str:
     return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
 
 
-class EmrClient:
+class EmrClient(HttpUser):
     """Reads Ray jobs and clusters of one account (one credentials provider).
 
     Many clients may share one `httpx.AsyncClient` and one `BudgetRegistry`; a client
@@ -101,25 +89,15 @@ class EmrClient:
             if isinstance(credentials, Credentials)
             else credentials
         )
-        self._owns_http = http_client is None
-        self._http = http_client or new_http_client(
-            connect_timeout=connect_timeout, read_timeout=read_timeout
+        super().__init__(
+            http_client,
+            lambda: new_http_client(connect_timeout=connect_timeout, read_timeout=read_timeout),
         )
         self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self.retry_policy = retry_policy or RetryPolicy()
         self._budget = budget
         self._observer = observer
         self._sleep = sleep
-
-    async def __aenter__(self) -> EmrClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
     # -- operations -------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import httpx
 
 from rayref.emr.errors import EmrConnectionError, LogDownloadError, LogUrlRefusedError
+from rayref.emr.http import HttpUser, new_http_client
 from rayref.emr.log_hosts import LogHosts
 from rayref.emr.log_models import DownloadUrl
 
@@ -52,7 +53,7 @@ class LogBytes:
     partial: bool
 
 
-class LogReader:
+class LogReader(HttpUser):
     """Reads log files from download URLs whose hosts `hosts` allows.
 
     One reader may serve many downloads; with an `http_client` of its own making it
@@ -71,19 +72,11 @@ class LogReader:
     ) -> None:
         self.hosts = hosts
         self.max_read_bytes = max_read_bytes
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(follow_redirects=False)
+        super().__init__(
+            http_client,
+            lambda: new_http_client(connect_timeout=connect_timeout, read_timeout=read_timeout),
+        )
         self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
-
-    async def __aenter__(self) -> LogReader:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
     async def tail(self, url: DownloadUrl, tail_bytes: int = DEFAULT_TAIL_BYTES) -> LogBytes:
         """The last `tail_bytes` of the file (`Range: bytes=-N`; 416 is an empty file)."""

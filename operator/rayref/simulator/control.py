@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Literal
 
 import httpx
 from pydantic.alias_generators import to_camel
 
+from rayref.emr.http import HttpUser
 from rayref.simulator.scripts import ClusterScript, JobScript
 
 JobAction = Literal["cancel", "fail", "succeed", "timeout"]
@@ -100,7 +100,7 @@ def _camel(values: Mapping[str, Any]) -> dict[str, Any]:
     return {to_camel(key): value for key, value in values.items()}
 
 
-class SimulatorControl:
+class SimulatorControl(HttpUser):
     def __init__(
         self,
         base_url: str,
@@ -109,27 +109,11 @@ class SimulatorControl:
         timeout: float = 30.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._owns_client = client is None
         # trust_env=False: a proxy from the environment must never see loopback traffic
-        self._client = client or httpx.AsyncClient(timeout=timeout, trust_env=False)
+        super().__init__(client, lambda: httpx.AsyncClient(timeout=timeout, trust_env=False))
 
     def __repr__(self) -> str:
         return f"SimulatorControl({self.base_url!r})"
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
-
-    async def __aenter__(self) -> SimulatorControl:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def _call(
         self,
@@ -138,7 +122,7 @@ class SimulatorControl:
         body: Any = None,
         params: Mapping[str, str] | None = None,
     ) -> Any:
-        response = await self._client.request(
+        response = await self._http.request(
             method, f"{self.base_url}/_sim/v1{path}", json=body, params=params
         )
         if response.status_code >= 400:
