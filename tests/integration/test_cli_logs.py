@@ -96,6 +96,33 @@ async def test_the_driver_log_of_a_failed_job_ends_in_its_traceback_with_secrets
     assert started.endswith("--password=**********")
 
 
+async def test_a_private_key_in_the_log_is_printed_without_its_body(
+    simulator: SimulatorSession,
+) -> None:
+    # the entrypoint is the driver log's second line: a key passed inline spans lines
+    key = [f"MIIEvQIBADANBgkqhkiG9w0BAQEFAASC{i}{PLANTED.replace('-', '')}" for i in range(3)]
+    armour = "-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----"
+    await simulator.control.set_speed(0)
+    await simulator.control.create_job(
+        simulator.workspace_id,
+        submission_id="rj-cli-key",
+        script={"runningSeconds": 60, "outcome": "Failed"},
+        entrypoint="python main.py --key '" + "\n".join([armour[0], *key, armour[1]]) + "'",
+    )
+    await simulator.control.advance_clock(12 + 60 + 1)
+
+    code, out, err = await rayref(
+        "logs", "job", simulator.workspace_id, "rj-cli-key", env=_env(simulator)
+    )
+
+    assert (code, err) == (0, "")
+    assert not [line for line in key if line in out]
+    lines = out.splitlines()
+    begin = next(i for i, line in enumerate(lines) if line.endswith(armour[0]))
+    assert lines[begin + 1 : begin + 5] == ["**********"] * 3 + [armour[1] + "'"]
+    assert lines[-1] == LAST_TRACEBACK_LINE
+
+
 async def test_tail_gives_that_many_lines(simulator: SimulatorSession, failed_job: str) -> None:
     code, out, _ = await rayref(
         "logs", "job", simulator.workspace_id, failed_job, "--tail", "5", env=_env(simulator)

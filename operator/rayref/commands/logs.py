@@ -214,12 +214,12 @@ def _relative(obj: RayLogObject, prefix: str) -> str:
 
 def _redacted_lines(data: bytes, *, partial: bool) -> list[str]:
     """Whole lines of `data`, redacted; a first line cut by the tail's start is dropped."""
-    from rayref.emr.redaction import redact_text
+    from rayref.emr.redaction import redact_lines
 
     lines = data.decode("utf-8", errors="replace").splitlines()
     if partial and lines:
         lines = lines[1:]
-    return [redact_text(line) for line in lines]
+    return redact_lines(lines)
 
 
 class JobLogs:

@@ -15,13 +15,17 @@ The rule (docs/reliability.md, "What is redacted"):
 - In JSON values: a secret-named key's value and every value of `env_vars`/`env` are
   masked, and every string goes through the text rule (a nested `working_dir` URL, a
   pip `--index-url https://u:p@host`).
+- A PEM block (`-----BEGIN RSA PRIVATE KEY-----` ... `-----END ...-----`, any label: a
+  certificate in a failure log helps nobody, a key there is a disaster) keeps its BEGIN
+  and END lines and loses its body, within one text and across the lines of a log
+  (`redact_lines`), also when a log's tail starts or ends inside the block.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 MASK = "**********"
@@ -62,7 +66,23 @@ _AUTHORIZATION = re.compile(
 )
 # Substrings every form above contains (lower-cased): a text without any of them (phases,
 # names, times: most of a status) is let through with a few substring tests, not regexes.
-_HINTS = ("://", "token", "pass", "pwd", "secret", "sig", "key", "credential", "auth")
+_HINTS = (
+    "://", "token", "pass", "pwd", "secret", "sig", "key", "credential", "auth", "-----begin",
+)  # fmt: skip
+# PEM armour (RFC 7468): a label of capitals, digits and spaces. Within one text the body
+# runs to its END line or, cut off, to the text's end.
+_PEM_LABEL = r"[A-Z0-9][A-Z0-9 ]{0,63}"
+_PEM_BEGIN = re.compile(rf"-----BEGIN {_PEM_LABEL}-----")
+_PEM_END = re.compile(rf"-----END {_PEM_LABEL}-----")
+_PEM_BLOCK = re.compile(
+    rf"(?P<begin>{_PEM_BEGIN.pattern})(?P<body>.*?)(?P<end>{_PEM_END.pattern}|\Z)", re.DOTALL
+)
+# A line of a PEM body: base64 (or empty), or an RFC 1421 header (`Proc-Type: 4,ENCRYPTED`),
+# after an optional Ray worker prefix (`(f pid=12) `). Only used where a block's other end
+# is not in view, so that a stray END line masks its key's lines, not a whole log.
+_PEM_BODY_LINE = re.compile(
+    r"(?:\([^()]*\) ?)?\s*(?:[A-Za-z0-9+/=]*|(?:Proc-Type|DEK-Info|Comment): .*)\s*"
+)
 
 
 def _maybe_secret(text: str) -> bool:
@@ -134,9 +154,56 @@ def redact_text(text: str) -> str:
     """Free text (a message, a URL, a command line) with every secret form masked."""
     if not text or not _maybe_secret(text):
         return text
+    if "-----BEGIN " in text:
+        text = _PEM_BLOCK.sub(_masked_block, text)
     text = redact_userinfo(text)
     text = _AUTHORIZATION.sub(lambda m: f"{m['key']}{m['sep']}{MASK}", text)
     return _mask_pairs(text)
+
+
+def _masked_block(match: re.Match[str]) -> str:
+    body = match["body"]
+    if not body.strip() or body.strip() == MASK:
+        return match[0]
+    around = "\n" if "\n" in body else ""
+    return f"{match['begin']}{around}{MASK}{around}{match['end']}"
+
+
+def redact_lines(lines: Sequence[str]) -> list[str]:
+    """The lines of one text (a log's tail), each through `redact_text`, and every line of
+    a PEM block's body masked: a key spans lines, which the text rule sees one at a time.
+    A block whose BEGIN precedes the first line (or whose END follows the last) has the
+    body-looking lines next to its visible end masked."""
+    hidden = pem_body_lines(lines)
+    return [MASK if index in hidden else redact_text(line) for index, line in enumerate(lines)]
+
+
+def pem_body_lines(lines: Sequence[str]) -> set[int]:
+    """The indices of the lines that belong to a PEM block's body (see `redact_lines`)."""
+    hidden: set[int] = set()
+    begun: int | None = None  # the line of an open BEGIN
+    for index, line in enumerate(lines):
+        begin, end = _PEM_BEGIN.search(line), _PEM_END.search(line)
+        if begin is not None and (end is None or end.start() < begin.start()):
+            begun = index
+        elif end is not None and begin is None:
+            if begun is not None:
+                hidden.update(range(begun + 1, index))
+            else:  # the block began before the first line
+                hidden.update(_body_run(lines, range(index - 1, -1, -1)))
+            begun = None
+    if begun is not None:  # cut off after the last line
+        hidden.update(_body_run(lines, range(begun + 1, len(lines))))
+    return hidden
+
+
+def _body_run(lines: Sequence[str], indices: range) -> list[int]:
+    run: list[int] = []
+    for index in indices:
+        if not _PEM_BODY_LINE.fullmatch(lines[index]):
+            break
+        run.append(index)
+    return run
 
 
 def redact_value(value: Any, *, key: str = "") -> Any:

@@ -30,7 +30,9 @@ The choices:
 - Redaction: `rayref.emr.redaction.redact_text` (the rule every boundary uses), on each
   whole line before it is cut, so a cut never leaves half a secret unmasked; once on the
   raw line and once after the escapes are removed, so a secret is masked whether an
-  escape sequence hides its key or splits it from its value.
+  escape sequence hides its key or splits it from its value. The body lines of a PEM
+  block (a private key printed by a failing job) are masked first, also when the window
+  starts or ends inside the block (`redact_lines`' rule).
 - Limits: at most EXCERPT_MAX_LINES lines (header included) and EXCERPT_MAX_BYTES UTF-8
   bytes, newlines included; a line longer than LINE_MAX_CHARS is cut to that many
   characters, its last one `…` (a character, so never half of a multi-byte one). Lone
@@ -46,7 +48,7 @@ from __future__ import annotations
 
 import re
 
-from rayref.emr.redaction import redact_text
+from rayref.emr.redaction import MASK, pem_body_lines, redact_text
 
 EXCERPT_MAX_LINES = 20
 EXCERPT_MAX_BYTES = 2048  # UTF-8 bytes of the whole excerpt, newlines included
@@ -80,6 +82,8 @@ def excerpt(text: str) -> str:
     """The excerpt of a failed job's driver-log tail ("" when it holds no text)."""
     raw = _window(text)
     plain = [_plain(line) for line in raw]
+    for index in pem_body_lines(plain):  # a key's lines, which no one line shows as secret
+        raw[index] = plain[index] = MASK
     while plain and not plain[-1]:
         plain.pop()
     del raw[len(plain) :]

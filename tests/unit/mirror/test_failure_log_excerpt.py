@@ -235,6 +235,33 @@ def test_a_secret_split_by_colours_is_still_masked() -> None:
     assert result.split("\n")[:2] == [f"password={MASK}", f"--api-key {MASK}"]
 
 
+def test_a_private_key_the_job_printed_loses_its_body_even_cut_by_the_window() -> None:
+    key = [distinctive(f"pemline{i}", length=64) for i in range(40)]
+    log = "\n".join(
+        [
+            "INFO loading the signing key",
+            "\x1b[2m-----BEGIN PRIVATE KEY-----\x1b[0m",
+            *key,
+            "-----END PRIVATE KEY-----",
+            "Traceback (most recent call last):",
+            '  File "main.py", line 3, in <module>',
+            "ValueError: the key was refused",
+        ]
+    )
+    scanner = LeakScanner()
+    for index, line in enumerate(key):
+        scanner.add(f"key line {index}", line)
+
+    result = excerpt(log)  # 20 lines: the window starts inside the key, BEGIN out of view
+
+    scanner.scan_text("excerpt", result)
+    scanner.assert_clean()
+    lines = result.split("\n")
+    assert lines[:2] == ["ValueError: the key was refused", "---"]
+    assert lines[-4:] == ["-----END PRIVATE KEY-----", *log.split("\n")[-3:]]
+    assert set(lines[2:-4]) == {MASK}
+
+
 def test_a_secret_longer_than_a_line_is_masked_before_the_line_is_cut() -> None:
     secret = distinctive("long", length=400)
     log = f"{'x' * 150} https://user:{secret}@host.example/path\n"
