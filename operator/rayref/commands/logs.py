@@ -25,6 +25,7 @@ from rayref.commands.options import (
     place,
     shown,
 )
+from rayref.emr.redaction import LogLineRedactor
 
 if TYPE_CHECKING:
     from rayref.emr.client import EmrClient
@@ -212,14 +213,12 @@ def _relative(obj: RayLogObject, prefix: str) -> str:
     return path[len(prefix) :] if prefix and path.startswith(prefix) else path
 
 
-def _redacted_lines(data: bytes, *, partial: bool) -> list[str]:
+def _redacted_lines(logs: JobLogs, data: bytes, *, partial: bool) -> list[str]:
     """Whole lines of `data`, redacted; a first line cut by the tail's start is dropped."""
-    from rayref.emr.redaction import redact_lines
-
     lines = data.decode("utf-8", errors="replace").splitlines()
     if partial and lines:
         lines = lines[1:]
-    return redact_lines(lines)
+    return logs.redactor.redact(lines)
 
 
 class JobLogs:
@@ -231,6 +230,8 @@ class JobLogs:
         self.target = target
         self.bucket = ""
         self.prefix = ""
+        # one per file followed: a key printed across two polls is masked in both
+        self.redactor = LogLineRedactor()
 
     async def job(self) -> RayJob:
         job = await self.client.get_ray_job(self.target.workspace_id, self.target.submission_id)
@@ -316,7 +317,7 @@ async def _print_tail(logs: JobLogs, path: str, lines: int) -> int:
     """Print the last `lines` lines; the byte offset just past the last whole line."""
     data, total, partial = await logs.tail(path, _tail_bytes(lines))
     complete = data[: data.rfind(b"\n") + 1]
-    _emit(_redacted_lines(complete, partial=partial)[-lines:])
+    _emit(_redacted_lines(logs, complete, partial=partial)[-lines:])
     size = total if total is not None else len(data)
     return size - (len(data) - len(complete))
 
@@ -338,6 +339,7 @@ async def _follow(logs: JobLogs, args: argparse.Namespace, path: str, offset: in
             newest = logs.pick(files, None, job.status)
             if newest != path:
                 path, offset = newest, 0
+                logs.redactor = LogLineRedactor()
         size = next((obj.size for obj in files if obj.path == path), None)
         if size is not None and size > offset:
             offset = await _print_new(logs, path, offset, size)
@@ -356,7 +358,7 @@ async def _print_new(logs: JobLogs, path: str, offset: int, listed_size: int) ->
         if not gap or wanted >= MAX_TAIL_BYTES or total is None:
             break
         wanted = total - offset
-    _emit(_redacted_lines(complete, partial=gap))
+    _emit(_redacted_lines(logs, complete, partial=gap))
     return next_offset
 
 

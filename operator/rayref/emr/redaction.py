@@ -174,27 +174,46 @@ def redact_lines(lines: Sequence[str]) -> list[str]:
     a PEM block's body masked: a key spans lines, which the text rule sees one at a time.
     A block whose BEGIN precedes the first line (or whose END follows the last) has the
     body-looking lines next to its visible end masked."""
-    hidden = pem_body_lines(lines)
-    return [MASK if index in hidden else redact_text(line) for index, line in enumerate(lines)]
+    return LogLineRedactor().redact(lines)
+
+
+class LogLineRedactor:
+    """`redact_lines` over a log read in batches (`rayref logs --follow`): a block whose
+    body runs to one batch's end goes on being masked in the next batch."""
+
+    def __init__(self) -> None:
+        self.inside = False
+
+    def redact(self, lines: Sequence[str]) -> list[str]:
+        hidden, self.inside = _scan(lines, inside=self.inside)
+        return [MASK if i in hidden else redact_text(line) for i, line in enumerate(lines)]
 
 
 def pem_body_lines(lines: Sequence[str]) -> set[int]:
     """The indices of the lines that belong to a PEM block's body (see `redact_lines`)."""
+    return _scan(lines, inside=False)[0]
+
+
+def _scan(lines: Sequence[str], *, inside: bool) -> tuple[set[int], bool]:
+    """The body lines, and whether a block's body runs on past the last line."""
     hidden: set[int] = set()
-    begun: int | None = None  # the line of an open BEGIN
+    begun: int | None = -1 if inside else None  # the line of an open BEGIN
     for index, line in enumerate(lines):
         begin, end = _PEM_BEGIN.search(line), _PEM_END.search(line)
-        if begin is not None and (end is None or end.start() < begin.start()):
-            begun = index
-        elif end is not None and begin is None:
+        if end is not None and (begin is None or end.start() < begin.start()):
             if begun is not None:
                 hidden.update(range(begun + 1, index))
             else:  # the block began before the first line
                 hidden.update(_body_run(lines, range(index - 1, -1, -1)))
             begun = None
-    if begun is not None:  # cut off after the last line
-        hidden.update(_body_run(lines, range(begun + 1, len(lines))))
-    return hidden
+        if begin is not None and (end is None or end.start() < begin.start()):
+            begun = index
+    if begun is None:
+        return hidden, False
+    # cut off after the last line: its body-looking lines, and on if they reach the end
+    run = _body_run(lines, range(begun + 1, len(lines)))
+    hidden.update(run)
+    return hidden, len(run) == len(lines) - begun - 1
 
 
 def _body_run(lines: Sequence[str], indices: range) -> list[int]:

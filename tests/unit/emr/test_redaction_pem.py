@@ -8,7 +8,7 @@ import base64
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rayref.emr.redaction import MASK, redact_lines, redact_text
+from rayref.emr.redaction import MASK, LogLineRedactor, redact_lines, redact_text
 
 BODY = [
     "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj",
@@ -110,3 +110,27 @@ def test_no_window_that_shows_one_end_of_a_key_shows_its_body(
     for index, line in zip(range(start, stop), shown, strict=True):
         if begin_at < index < end_at:
             assert line == MASK
+
+
+def test_a_key_printed_across_batches_is_masked_in_each() -> None:
+    # `rayref logs --follow`: the key's BEGIN in one poll, lines only in the next, END later
+    redactor = LogLineRedactor()
+    first = redactor.redact(["INFO writing the key", BEGIN, BODY[0]])
+    middle = redactor.redact([BODY[1]])
+    last = redactor.redact([BODY[2], END, "INFO done"])
+    assert first == ["INFO writing the key", BEGIN, MASK]
+    assert middle == [MASK]
+    assert last == [MASK, END, "INFO done"]
+    # and after the END the log is the log again
+    assert redactor.redact(["Done", "12:00 INFO next"]) == ["Done", "12:00 INFO next"]
+
+
+def test_a_stray_begin_masks_nothing_past_the_first_log_line() -> None:
+    redactor = LogLineRedactor()
+    assert redactor.redact([f"INFO the file starts with {BEGIN}", "12:00 INFO next"]) == [
+        f"INFO the file starts with {BEGIN}",
+        "12:00 INFO next",
+    ]
+    assert redactor.redact(["MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"]) == [
+        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"
+    ]
