@@ -178,6 +178,10 @@ async def test_a_non_success_code_is_a_log_api_error(logs: Logs) -> None:
         await logs.client.get_ray_log(
             logs.ws, "rj-logs-code", bucket_name="other-bucket", path=f"{prefix}x.log"
         )
+    # the simulator's counters tell a refused envelope from an answered one (HTTP 200 both)
+    counts = await logs.sim.control.counters(logs.ws)
+    assert counts.operations["ListRayLogs"].get("log_refused") == 1
+    assert counts.operations["GetRayLog"] == {"log_refused": 1}
 
 
 async def test_throttling_is_the_gateways_error(logs: Logs) -> None:

@@ -109,8 +109,9 @@ class ApiHandler:
                 raise invalid_api()
             if fault is not None:
                 self._inject(fault)
+            outcome = "ok"
             if operation in LOG_OPERATIONS:
-                payload = self.logs.answer(
+                payload, outcome = self.logs.answer(
                     operation,
                     workspace_id,
                     object_id,
@@ -123,9 +124,8 @@ class ApiHandler:
                 payload = self._answer(operation, workspace_id, object_id, raw_query, request_id)
         except ApiError as error:
             return self._error(error, operation, workspace_id, request_id, host)
-        outcome = "ok"
         if fault is not None:
-            payload, outcome = self._spoil(fault, payload, request_id)
+            payload, outcome = self._spoil(fault, payload, request_id, outcome)
         self.state.counters.count(operation, outcome, workspace_id)
         return web.Response(
             body=payload,
@@ -149,13 +149,16 @@ class ApiHandler:
             raise asyncio.CancelledError
 
     @staticmethod
-    def _spoil(fault: ActiveFault, payload: bytes, request_id: str) -> tuple[bytes, str]:
-        """The faults that act on an answer: malformed or truncated JSON, and its outcome."""
+    def _spoil(
+        fault: ActiveFault, payload: bytes, request_id: str, outcome: str
+    ) -> tuple[bytes, str]:
+        """The faults that act on an answer: malformed or truncated JSON, and its outcome
+        (`outcome`, the answer's own, when none fires)."""
         if fault.malformed.fire():
             return b'{"requestId":"' + request_id.encode() + b'",<html>', "malformed"
         if fault.truncated.fire():
             return payload[: max(1, len(payload) // 2)], "truncated"
-        return payload, "ok"
+        return payload, outcome
 
     @staticmethod
     def _inject(fault: ActiveFault) -> None:

@@ -23,6 +23,8 @@ LOG_OPERATIONS = frozenset({"ListRayLogs", "GetRayLog"})
 SUCCESS = "1000000"
 # A request the backend turns down (not the gateway): the envelope's own failure.
 REFUSED = "1000001"
+# The counters' outcome of an envelope whose `code` is not SUCCESS (HTTP 200 all the same).
+ENVELOPE_FAILED = "log_refused"
 DEFAULT_MAX_KEYS = 100
 MAX_KEYS = 999
 _LEAVES = {"logs": "ListRayLogs", "log": "GetRayLog"}
@@ -49,6 +51,10 @@ def envelope(request_id: str, code: str, message: str, data: Any) -> bytes:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def _reply(request_id: str, code: str, message: str, data: Any) -> tuple[bytes, str]:
+    return envelope(request_id, code, message, data), code
+
+
 class LogAnswers:
     def __init__(self, state: SimulatorState) -> None:
         # the state's world and store, not copies: a reset replaces the world
@@ -63,10 +69,26 @@ class LogAnswers:
         request_id: str,
         base_url: str,
         fault: ActiveFault | None,
-    ) -> bytes:
+    ) -> tuple[bytes, str]:
+        """The envelope, and its outcome for the counters: `ok`, or ENVELOPE_FAILED."""
+        payload, code = self._answer(
+            operation, workspace_id, submission_id, raw_query, request_id, base_url, fault
+        )
+        return payload, "ok" if code == SUCCESS else ENVELOPE_FAILED
+
+    def _answer(
+        self,
+        operation: str,
+        workspace_id: str,
+        submission_id: str,
+        raw_query: str,
+        request_id: str,
+        base_url: str,
+        fault: ActiveFault | None,
+    ) -> tuple[bytes, str]:
         if fault is not None and fault.log_error.fire():
             code = fault.rule.log_error_code
-            return envelope(request_id, code, "Injected failure of the log service.", None)
+            return _reply(request_id, code, "Injected failure of the log service.", None)
         params = parse_query(raw_query) if raw_query else {}
         world = self.state.world
         job = world.job(workspace_id, submission_id)
@@ -78,20 +100,20 @@ class LogAnswers:
         view = job.view(now)
         bucket = params.get("bucketName", "")
         if bucket != view.get("logBucketName"):
-            return envelope(
+            return _reply(
                 request_id, REFUSED, f"Bucket {bucket!r} holds no logs of this job.", None
             )
         files = job_log_files(view, now)
         if operation == "ListRayLogs":
-            return envelope(request_id, SUCCESS, "success", _listing(files, bucket, params))
+            return _reply(request_id, SUCCESS, "success", _listing(files, bucket, params))
         wanted = _key(params.get("path", ""))
         if not any(f.path == wanted for f in files):
-            return envelope(request_id, REFUSED, f"The log file {wanted!r} does not exist.", None)
+            return _reply(request_id, REFUSED, f"The log file {wanted!r} does not exist.", None)
         expired = fault is not None and fault.expired_url.fire()
         url = self.state.object_store.issue(
             base_url, bucket, wanted, (workspace_id, submission_id), expired
         )
-        return envelope(request_id, SUCCESS, "success", {"accessUrl": url})
+        return _reply(request_id, SUCCESS, "success", {"accessUrl": url})
 
 
 def _key(value: str) -> str:
