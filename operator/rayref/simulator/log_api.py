@@ -52,7 +52,8 @@ def envelope(request_id: str, code: str, message: str, data: Any) -> bytes:
 
 
 def _reply(request_id: str, code: str, message: str, data: Any) -> tuple[bytes, str]:
-    return envelope(request_id, code, message, data), code
+    outcome = "ok" if code == SUCCESS else ENVELOPE_FAILED
+    return envelope(request_id, code, message, data), outcome
 
 
 class LogAnswers:
@@ -71,21 +72,6 @@ class LogAnswers:
         fault: ActiveFault | None,
     ) -> tuple[bytes, str]:
         """The envelope, and its outcome for the counters: `ok`, or ENVELOPE_FAILED."""
-        payload, code = self._answer(
-            operation, workspace_id, submission_id, raw_query, request_id, base_url, fault
-        )
-        return payload, "ok" if code == SUCCESS else ENVELOPE_FAILED
-
-    def _answer(
-        self,
-        operation: str,
-        workspace_id: str,
-        submission_id: str,
-        raw_query: str,
-        request_id: str,
-        base_url: str,
-        fault: ActiveFault | None,
-    ) -> tuple[bytes, str]:
         if fault is not None and fault.log_error.fire():
             code = fault.rule.log_error_code
             return _reply(request_id, code, "Injected failure of the log service.", None)
