@@ -40,3 +40,6 @@ class RefMemory:
     sync: SyncTimes | None = None
     # polling.failure_logs: the failed job's log was handed to the readers (and tried).
     failure_log: FailureLogMemory | None = None
+    # Scheduler.forget: the ref is gone. A poll or sweep that was already running with
+    # this memory must not count it again (its totals were given back when it went).
+    forgotten: bool = False

@@ -203,6 +203,7 @@ class Scheduler:
         if entry is None:
             return
         entry.due = None
+        entry.memory.forgotten = True
         if self._on_forget is not None:
             self._on_forget(entry.memory)
 

@@ -168,7 +168,8 @@ class ListPollStrategy:
         if direct:
             outcomes.update(await self._poll_each(key, direct))
         for ref in refs:
-            if ref.key in outcomes:
+            # a ref deleted while this sweep ran was already taken off the count
+            if ref.key in outcomes and not ref.memory.forgotten:
                 state = self._state(ref)
                 if not state.checked:
                     state.checked = True

@@ -143,6 +143,20 @@ async def test_a_forgotten_ref_leaves_the_sweeps_count_of_checked_refs() -> None
     assert bed.metrics.registry.get_sample_value("rayref_refs_checked") == 1
 
 
+async def test_a_ref_deleted_while_a_sweep_runs_is_not_counted_checked_after_it() -> None:
+    bed = Bed()
+    for name in ("j1", "j2"):
+        bed.world.emr.add_job(f"rj-{name}")
+        bed.observe(name, f"rj-{name}")
+    batch = bed.scheduler.snapshots()  # taken before the delete, as a running sweep's are
+
+    bed.scheduler.forget(bed.snapshot("j1").key)
+    await bed.sweeps.poll_batch(batch)
+
+    assert bed.sweeps.checked == 1
+    assert bed.metrics.registry.get_sample_value("rayref_refs_checked") == 1
+
+
 async def test_a_forgotten_cluster_ref_writes_its_connection_secret_again() -> None:
     # The garbage collector deletes the Secret with the ref: a ref seen again must not
     # believe it is still there.
