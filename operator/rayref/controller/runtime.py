@@ -202,7 +202,6 @@ def build_runtime(
     context.failure_logs = failure_logs
     poller = Poller(context)
     scheduler, lister = scheduler_for(settings, poller, cloud, metrics, ownership, spare)
-    failure_logs.current_memory = scheduler.memory
     runtime = Runtime(scheduler=scheduler, metrics=metrics)
     runtime.background.append(asyncio.create_task(failure_logs.run()))
     # Sets list through the refs' sweeps (one sweep per workspace for both).

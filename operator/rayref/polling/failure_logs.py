@@ -53,9 +53,8 @@ from rayref.mirror.limits import clip_text
 from rayref.mirror.times import rfc3339
 from rayref.observability.metrics import Metrics
 from rayref.polling.cloud import CloudAccess
-from rayref.polling.memory import RefMemory
 from rayref.polling.node_refresh import NodeRefreshBudget
-from rayref.polling.refs import RefKey, RefSnapshot
+from rayref.polling.refs import RefSnapshot
 
 logger = logging.getLogger("rayref.failure_logs")
 
@@ -178,10 +177,6 @@ class FailureLogs:
         self._now, self._sleep = now, sleep
         self._retry_delays = retry_delays
         self._queue: asyncio.Queue[_Work] = asyncio.Queue()
-        # The registry's memory of a ref (`Scheduler.memory`): a queued read whose ref was
-        # deleted, or deleted and created again under its name, finds another memory (or
-        # none) there and is dropped, so an old job's log never lands on a new ref.
-        self.current_memory: Callable[[RefKey], RefMemory | None] = lambda key: None
         self._retries: set[asyncio.TimerHandle] = set()
 
     def consider(self, ref: RefSnapshot, status: Mapping[str, Any]) -> None:
@@ -215,8 +210,12 @@ class FailureLogs:
             except Exception as error:  # a bulkhead: the other refs' logs go on
                 self._metrics.faults.report(JOB_KIND, work.ref.key, "failure-log", error)
 
-    def _current(self, work: _Work) -> bool:
-        return self.current_memory(work.ref.key) is work.ref.memory
+    @staticmethod
+    def _current(work: _Work) -> bool:
+        # A queued read whose ref was deleted, or deleted and created again under its
+        # name, holds a memory the scheduler forgot: it is dropped, so an old job's log
+        # never lands on a new ref.
+        return not work.ref.memory.forgotten
 
     async def _handle(self, work: _Work) -> None:
         memory = work.ref.memory.failure_log

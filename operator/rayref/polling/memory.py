@@ -40,6 +40,7 @@ class RefMemory:
     sync: SyncTimes | None = None
     # polling.failure_logs: the failed job's log was handed to the readers (and tried).
     failure_log: FailureLogMemory | None = None
-    # Scheduler.forget: the ref is gone. A poll or sweep that was already running with
-    # this memory must not count it again (its totals were given back when it went).
+    # Scheduler.forget: the ref is gone (deleted, or created again under its name). Work
+    # that was already running or queued with this memory must not count or write for it
+    # again: the sweeps' totals were given back, a queued log read is dropped.
     forgotten: bool = False

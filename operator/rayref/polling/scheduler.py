@@ -207,10 +207,6 @@ class Scheduler:
         if self._on_forget is not None:
             self._on_forget(entry.memory)
 
-    def memory(self, key: RefKey) -> RefMemory | None:
-        entry = self._entries.get(key)
-        return None if entry is None else entry.memory
-
     def poll_now(self, key: RefKey) -> None:
         entry = self._entries.get(key)
         if entry is not None and not entry.in_flight:

@@ -102,16 +102,8 @@ def readers(
     return failure_logs, slept
 
 
-def track(failure_logs: FailureLogs, *refs: RefSnapshot) -> None:
-    """The registry holds these refs (as the scheduler's entries)."""
-    held = {ref.key: ref.memory for ref in refs}
-    failure_logs.current_memory = held.get
-
-
 async def settle(failure_logs: FailureLogs, ref: RefSnapshot) -> None:
     """Run the readers until the ref's log is handled (or give up after a while)."""
-    if failure_logs.current_memory(ref.key) is None:
-        track(failure_logs, ref)
     task = asyncio.create_task(failure_logs.run())
     try:
         for _ in range(200):
@@ -166,7 +158,6 @@ async def test_no_driver_log_and_no_log_location_are_reasons_of_their_own() -> N
     logs = ScriptedLogs([], ["attempt-1/worker-a-0.log"])
     failure_logs, _ = readers(world, logs)
 
-    track(failure_logs, listed, bare)
     failure_logs.consider(listed, FAILED)
     failure_logs.consider(bare, {"phase": "Failed"})
     await settle(failure_logs, listed)
@@ -216,7 +207,7 @@ async def test_a_ref_deleted_and_created_again_never_gets_the_old_jobs_log() -> 
     failure_logs, _ = readers(world, ScriptedLogs([], []))
     failure_logs.consider(old, FAILED)
     new = world.job_ref("etl", "rj-2")  # same name, a new registry entry and memory
-    track(failure_logs, new)
+    old.memory.forgotten = True  # what Scheduler.forget does on the delete or re-creation
 
     task = asyncio.create_task(failure_logs.run())
     for _ in range(20):

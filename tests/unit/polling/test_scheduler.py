@@ -269,6 +269,17 @@ async def test_a_recreated_object_with_the_same_name_is_polled_as_new(
     assert [ref.uid for _, ref in poller.calls] == ["first", "second"]
 
 
+def test_a_deleted_or_recreated_ref_s_memory_is_marked_forgotten(scheduler: Scheduler) -> None:
+    # work still holding the old memory (a running sweep, a queued log read) checks this
+    observe(scheduler, "a", uid="first")
+    (first,) = scheduler.snapshots()
+    observe(scheduler, "a", uid="second", rv="50")
+    (second,) = scheduler.snapshots()
+    assert first.memory.forgotten and not second.memory.forgotten
+    scheduler.forget(key("a"))
+    assert second.memory.forgotten
+
+
 async def test_jitter_spreads_the_next_poll(clock: FakeClock, poller: FakePoller) -> None:
     sched = Scheduler(PerRefStrategy(poller), clock=clock, jitter=lambda d: d * 1.1)
     sched.start()
