@@ -21,7 +21,6 @@ def new_http_client(
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     read_timeout: float = DEFAULT_READ_TIMEOUT,
     max_connections: int = 20,
-    trust_env: bool = True,
 ) -> httpx.AsyncClient:
     """The shared keep-alive HTTP client; redirects are never followed (signed host+path,
     and a download URL's host is checked before the request, never after a redirect)."""
@@ -31,7 +30,6 @@ def new_http_client(
             max_connections=max_connections, max_keepalive_connections=max_connections
         ),
         follow_redirects=False,
-        trust_env=trust_env,
     )
 
 
